@@ -1,0 +1,284 @@
+//! Loading a typed config: YAML text, then environment overrides, then validation.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use crate::{Secret, Source};
+
+/// Everything that can be wrong with a configuration. Each variant names where the value came
+/// from (file and line, or environment variable), the field and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read config file {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{origin}{}: {}{message}", fmt_location(*.location), fmt_field(field))]
+    Invalid {
+        /// The file name, or `<defaults>` when no file was given.
+        origin: String,
+        /// One-based line and column, when the YAML parser knows them.
+        location: Option<(u64, u64)>,
+        /// The dotted field path (`databases[0].tables[1].name`), empty for the whole document.
+        field: String,
+        message: String,
+    },
+    #[error("environment variable {var} (field `{field}`): {message}")]
+    Env { var: String, field: String, message: String },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A bounded label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Read { .. } => "read",
+            Error::Invalid { .. } => "invalid",
+            Error::Env { .. } => "env",
+        }
+    }
+}
+
+fn fmt_location(location: Option<(u64, u64)>) -> String {
+    location.map(|(line, col)| format!(":{line}:{col}")).unwrap_or_default()
+}
+
+fn fmt_field(field: &str) -> String {
+    if field.is_empty() { String::new() } else { format!("field `{field}`: ") }
+}
+
+/// A semantic problem found after parsing, such as a retention of zero days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The dotted field path.
+    pub field: String,
+    /// What was expected, as a lowercase fragment.
+    pub message: String,
+}
+
+impl Violation {
+    /// Builds a violation for `field`.
+    pub fn new(field: impl Into<String>, message: impl fmt::Display) -> Self {
+        Self { field: field.into(), message: message.to_string() }
+    }
+}
+
+/// Checks that a parsed config makes sense as a whole.
+pub trait Validate {
+    /// Returns the first violation found.
+    fn validate(&self) -> std::result::Result<(), Violation>;
+}
+
+/// Loads configs of one binary: YAML from a file, overridden by `<PREFIX><FIELD>` variables.
+///
+/// Nested fields are joined with `__`, so with prefix `BULWARK_SENTINEL_` the variable
+/// `BULWARK_SENTINEL_LOKI__POLL_INTERVAL=1m` sets `loki.poll_interval`, and
+/// `BULWARK_SENTINEL_DATABASES__0__PORT` sets `databases[0].port`. Values are read as YAML
+/// scalars, so `true`, `8080` and `5m` keep their types.
+pub struct Loader<'a> {
+    source: &'a dyn Source,
+    prefix: String,
+}
+
+impl fmt::Debug for Loader<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Loader").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+impl<'a> Loader<'a> {
+    /// A loader reading overrides from `source` under `prefix` (for example `BULWARK_ARCHIVER_`).
+    pub fn new(source: &'a dyn Source, prefix: impl Into<String>) -> Self {
+        Self { source, prefix: prefix.into() }
+    }
+
+    /// Loads `path`, or only defaults and overrides when `path` is `None`.
+    pub fn load<T: DeserializeOwned + Validate>(&self, path: Option<&Path>) -> Result<T> {
+        match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| Error::Read { path: path.to_owned(), source })?;
+                self.load_str(&text, &path.display().to_string())
+            }
+            None => self.load_str("{}", "<defaults>"),
+        }
+    }
+
+    /// Loads YAML `text`; `origin` names it in errors.
+    pub fn load_str<T: DeserializeOwned + Validate>(&self, text: &str, origin: &str) -> Result<T> {
+        let text = if text.trim().is_empty() { "{}" } else { text };
+        let overrides = self.overrides()?;
+        let value: T = if overrides.is_empty() {
+            from_yaml(text, origin)?
+        } else {
+            // Parse once to report syntax errors with their line, then merge the overrides.
+            let mut tree: serde_json::Value = from_yaml(text, origin)?;
+            if tree.is_null() {
+                tree = serde_json::Value::Object(Default::default());
+            }
+            for o in &overrides {
+                set_path(&mut tree, &o.path, o.value.clone()).map_err(|message| Error::Env {
+                    var: o.var.clone(),
+                    field: o.field(),
+                    message,
+                })?;
+            }
+            serde_path_to_error::deserialize(tree).map_err(|e| {
+                let field = e.path().to_string();
+                let message = e.into_inner().to_string();
+                let by_var = overrides.iter().find(|o| {
+                    let f = o.field();
+                    field.starts_with(&f) || f.starts_with(&field)
+                });
+                match by_var {
+                    Some(o) => Error::Env { var: o.var.clone(), field, message },
+                    None => Error::Invalid {
+                        origin: origin.to_owned(),
+                        location: None,
+                        field: clean_field(&field),
+                        message,
+                    },
+                }
+            })?
+        };
+        value.validate().map_err(|v| Error::Invalid {
+            origin: origin.to_owned(),
+            location: None,
+            field: v.field,
+            message: v.message,
+        })?;
+        Ok(value)
+    }
+
+    /// Resolves a `*_env` indirection such as the archiver's `password_env: DB_PASSWORD`:
+    /// `var` must be set and non-empty. `field` names the config field in errors.
+    pub fn secret_from_env(&self, var: &str, field: &str) -> Result<Secret> {
+        let env_err = |message: &str| Error::Env {
+            var: var.to_owned(),
+            field: field.to_owned(),
+            message: message.to_owned(),
+        };
+        match self.source.get(var) {
+            Ok(Some(v)) if !v.is_empty() => Ok(Secret::new(v)),
+            Ok(Some(_)) => Err(env_err("is set but empty")),
+            Ok(None) => Err(env_err("is not set")),
+            Err(_) => Err(env_err("is not valid UTF-8")),
+        }
+    }
+
+    fn overrides(&self) -> Result<Vec<Override>> {
+        self.source
+            .with_prefix(&self.prefix)
+            .into_iter()
+            .map(|(var, raw)| {
+                let rest = &var[self.prefix.len()..];
+                let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+                if path.iter().any(String::is_empty) {
+                    return Err(Error::Env {
+                        var: var.clone(),
+                        field: String::new(),
+                        message: "names no field; nested fields are joined with `__`".into(),
+                    });
+                }
+                // Values are YAML scalars so that numbers and booleans keep their types; a
+                // value that is not valid YAML is taken as a plain string.
+                let value = serde_saphyr::from_str::<serde_json::Value>(&raw)
+                    .unwrap_or(serde_json::Value::String(raw));
+                Ok(Override { var, path, value })
+            })
+            .collect()
+    }
+}
+
+struct Override {
+    var: String,
+    path: Vec<String>,
+    value: serde_json::Value,
+}
+
+impl Override {
+    fn field(&self) -> String {
+        let mut out = String::new();
+        for seg in &self.path {
+            if seg.parse::<usize>().is_ok() {
+                out.push_str(&format!("[{seg}]"));
+            } else {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(seg);
+            }
+        }
+        out
+    }
+}
+
+fn set_path(
+    tree: &mut serde_json::Value,
+    path: &[String],
+    value: serde_json::Value,
+) -> std::result::Result<(), String> {
+    let Some((head, rest)) = path.split_first() else {
+        *tree = value;
+        return Ok(());
+    };
+    let child = match tree {
+        serde_json::Value::Object(map) => {
+            if !map.contains_key(head) && rest.first().is_some_and(|s| s.parse::<usize>().is_ok()) {
+                return Err(format!("`{head}` is not in the file, so it has no list item to set"));
+            }
+            map.entry(head.clone()).or_insert_with(|| serde_json::Value::Object(Default::default()))
+        }
+        serde_json::Value::Array(items) => {
+            let index: usize = head
+                .parse()
+                .map_err(|_| format!("`{head}` is not an index into a list"))?;
+            let len = items.len();
+            items
+                .get_mut(index)
+                .ok_or_else(|| format!("index {index} is out of range: the list has {len} items"))?
+        }
+        _ => return Err(format!("cannot set `{head}` inside a scalar value")),
+    };
+    set_path(child, rest, value)
+}
+
+/// serde_path_to_error prints `.` for the root; we print nothing.
+fn clean_field(field: &str) -> String {
+    if field == "." { String::new() } else { field.to_owned() }
+}
+
+fn from_yaml<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T> {
+    let mut failed_at = None;
+    let result = serde_saphyr::with_deserializer_from_str(text, |de| {
+        let mut track = serde_path_to_error::Track::new();
+        let tracked = serde_path_to_error::Deserializer::new(de, &mut track);
+        T::deserialize(tracked).inspect_err(|_| failed_at = Some(track.path()))
+    });
+    result.map_err(|e| Error::Invalid {
+        origin: origin.to_owned(),
+        location: e.location().map(|l| (l.line(), l.column())).filter(|&(l, _)| l > 0),
+        field: failed_at.map(|p| clean_field(&p.to_string())).unwrap_or_default(),
+        message: plain_message(&e),
+    })
+}
+
+/// The parser's message without its own location suffix and source snippet, which we print
+/// in our own `file:line:col` form.
+fn plain_message(e: &serde_saphyr::Error) -> String {
+    let full = e.to_string();
+    let first = full.lines().next().unwrap_or_default();
+    match first.rfind(" at line ") {
+        Some(i) => first[..i].to_owned(),
+        None => first.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,129 @@
+//! The HTTP/1.1 server for `/health`, `/ready` and `/metrics`, with graceful shutdown.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+use crate::{Readiness, Shutdown};
+
+/// What the server reports: readiness checks, metrics, and whether shutdown has begun.
+#[derive(Debug, Clone)]
+pub struct HealthState {
+    pub readiness: Readiness,
+    pub metrics: Option<bulwark_metrics::Metrics>,
+    /// Once triggered, `/ready` answers 503 so that load balancers stop sending traffic
+    /// while in-flight work drains.
+    pub shutdown: Shutdown,
+}
+
+/// Serves until `state.shutdown` fires, then stops accepting, lets open requests finish for
+/// up to `drain`, and returns.
+pub async fn serve(listener: TcpListener, state: HealthState, drain: Duration) -> std::io::Result<()> {
+    let state = Arc::new(state);
+    let tracker = TaskTracker::new();
+    let shutdown = state.shutdown.clone();
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(error) => {
+                    // Accept errors (such as running out of file descriptors) are transient;
+                    // back off briefly instead of spinning.
+                    tracing::warn!(%error, "Failed to accept a health connection.");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.wait() => break,
+        };
+        let state = state.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(route(&state, &req).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(5))
+                .serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = shutdown.wait() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    tracker.close();
+    if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
+        tracing::warn!(drain_ms = drain.as_millis() as u64, "Health connections still open after the drain deadline.");
+    }
+    Ok(())
+}
+
+async fn route(state: &HealthState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    }
+    match req.uri().path() {
+        "/health" | "/healthz" | "/livez" => text(StatusCode::OK, "ok\n"),
+        "/ready" | "/readyz" => ready(state).await,
+        "/metrics" => match &state.metrics {
+            Some(m) => {
+                let mut resp = text(StatusCode::OK, m.render());
+                resp.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                resp
+            }
+            None => text(StatusCode::NOT_FOUND, "metrics are not enabled\n"),
+        },
+        _ => text(StatusCode::NOT_FOUND, "not found: try /health, /ready or /metrics\n"),
+    }
+}
+
+async fn ready(state: &HealthState) -> Response<Full<Bytes>> {
+    if state.shutdown.is_triggered() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "not ready: shutting down\n");
+    }
+    let report = state.readiness.check().await;
+    let mut body = String::new();
+    for c in &report.checks {
+        let _ = match &c.error {
+            None => writeln!(body, "[+] {} ok ({}ms)", c.name, c.duration.as_millis()),
+            Some(e) => writeln!(body, "[-] {} failed: {e} ({}ms)", c.name, c.duration.as_millis()),
+        };
+    }
+    if report.ready() {
+        body.push_str("ready\n");
+        text(StatusCode::OK, body)
+    } else {
+        let _ = writeln!(body, "not ready: {} failed", report.failed().join(", "));
+        text(StatusCode::SERVICE_UNAVAILABLE, body)
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body.into()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,34 @@
+//! Records the git commit the binaries are built from, for `--version` and the build-info log
+//! line. A release build without `.git` sets `BULWARK_GIT_SHA` instead.
+
+use std::path::Path;
+use std::process::Command;
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=BULWARK_GIT_SHA");
+    let top = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for f in [".git/HEAD", ".git/index"] {
+        if top.join(f).exists() {
+            println!("cargo:rerun-if-changed={}", top.join(f).display());
+        }
+    }
+    #[allow(clippy::disallowed_methods)] // A build script, not runtime code.
+    let sha = std::env::var("BULWARK_GIT_SHA").ok().filter(|s| !s.is_empty()).or_else(|| {
+        let out = Command::new("git")
+            .args(["rev-parse", "--short=12", "HEAD"])
+            .current_dir(&top)
+            .output()
+            .ok()?;
+        let sha = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+        if !out.status.success() || sha.is_empty() {
+            return None;
+        }
+        let dirty = Command::new("git")
+            .args(["status", "--porcelain", "--untracked-files=no"])
+            .current_dir(&top)
+            .output()
+            .is_ok_and(|o| !o.stdout.is_empty());
+        Some(if dirty { format!("{sha}-dirty") } else { sha })
+    });
+    println!("cargo:rustc-env=BULWARK_GIT_SHA={}", sha.as_deref().unwrap_or("unknown"));
+}

@@ -7,8 +7,15 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-env-changed=BULWARK_GIT_SHA");
     let top = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for f in [".git/HEAD", ".git/index"] {
-        if top.join(f).exists() {
+    // Rebuild when HEAD moves: HEAD itself changes on checkout, the branch ref on commit.
+    let mut watch = vec![".git/HEAD".to_owned(), ".git/index".to_owned(), ".git/packed-refs".to_owned()];
+    if let Ok(head) = std::fs::read_to_string(top.join(".git/HEAD"))
+        && let Some(r) = head.trim().strip_prefix("ref: ")
+    {
+        watch.push(format!(".git/{r}"));
+    }
+    for f in watch {
+        if top.join(&f).exists() {
             println!("cargo:rerun-if-changed={}", top.join(f).display());
         }
     }

@@ -6,11 +6,13 @@
 //! so that a binary can print them and exit with [`EXIT_USAGE`].
 
 mod duration;
+mod listen;
 mod load;
 mod secret;
 mod source;
 
 pub use duration::Duration;
+pub use listen::ListenAddr;
 pub use load::{Error, Loader, Result, Validate, Violation};
 pub use secret::Secret;
 pub use source::{ProcessEnv, Source};

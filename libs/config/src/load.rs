@@ -273,11 +273,19 @@ fn from_yaml<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T> {
 /// in our own `file:line:col` form.
 fn plain_message(e: &serde_saphyr::Error) -> String {
     let full = e.to_string();
-    let first = full.lines().next().unwrap_or_default();
-    match first.rfind(" at line ") {
-        Some(i) => first[..i].to_owned(),
-        None => first.to_owned(),
+    let mut msg = full.lines().next().unwrap_or_default().trim();
+    msg = msg.strip_prefix("error: ").unwrap_or(msg);
+    // Drop a leading `line N column M: `.
+    if let Some(rest) = msg.strip_prefix("line ")
+        && let Some((position, tail)) = rest.split_once(": ")
+        && position.split(' ').all(|w| w == "column" || w.chars().all(|c| c.is_ascii_digit()))
+    {
+        msg = tail;
     }
+    if let Some(i) = msg.rfind(" at line ") {
+        msg = &msg[..i];
+    }
+    msg.to_owned()
 }
 
 #[cfg(test)]

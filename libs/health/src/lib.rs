@@ -6,8 +6,10 @@
 
 mod readiness;
 mod server;
+mod service;
 mod shutdown;
 
 pub use readiness::{CheckOutcome, Readiness, Report};
 pub use server::{serve, HealthState};
+pub use service::Service;
 pub use shutdown::Shutdown;

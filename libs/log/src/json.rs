@@ -64,26 +64,45 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
-        let mut line = Map::new();
-        line.insert("ts".into(), Value::String(jiff::Timestamp::now().to_string()));
-        line.insert("level".into(), Value::String(meta.level().as_str().to_ascii_lowercase()));
         let mut fields = FieldVisitor::default();
         event.record(&mut fields);
-        line.insert("msg".into(), Value::String(fields.message.take().unwrap_or_default()));
-        line.insert("target".into(), Value::String(meta.target().to_owned()));
+        let mut extra = Map::new();
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope.from_root() {
                 if let Some(SpanFields(map)) = span.extensions().get::<SpanFields>() {
-                    insert_all(&mut line, map.clone());
+                    insert_all(&mut extra, map.clone());
                 }
             }
         }
-        insert_all(&mut line, fields.map);
-        let Ok(mut bytes) = serde_json::to_vec(&line) else { return };
-        bytes.push(b'\n');
+        insert_all(&mut extra, fields.map);
+        // The fixed keys come first, in a stable order, so lines read well in a terminal too.
+        let head = [
+            ("ts", Value::String(jiff::Timestamp::now().to_string())),
+            ("level", Value::String(meta.level().as_str().to_ascii_lowercase())),
+            ("msg", Value::String(fields.message.take().unwrap_or_default())),
+            ("target", Value::String(meta.target().to_owned())),
+        ];
+        let pairs = head.iter().map(|(k, v)| (*k, v)).chain(extra.iter().map(|(k, v)| (k.as_str(), v)));
+        let Ok(bytes) = encode_line(pairs) else { return };
         // A failed log write has nowhere to be reported; dropping the line is the only option.
         let _ = self.writer.make_writer().write_all(&bytes);
     }
+}
+
+/// Encodes `pairs` as one JSON object followed by a newline, keeping their order.
+fn encode_line<'a>(pairs: impl Iterator<Item = (&'a str, &'a Value)>) -> serde_json::Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(256);
+    bytes.push(b'{');
+    for (i, (k, v)) in pairs.enumerate() {
+        if i > 0 {
+            bytes.push(b',');
+        }
+        serde_json::to_writer(&mut bytes, k)?;
+        bytes.push(b':');
+        serde_json::to_writer(&mut bytes, v)?;
+    }
+    bytes.extend_from_slice(b"}\n");
+    Ok(bytes)
 }
 
 fn insert_all(line: &mut Map<String, Value>, fields: Map<String, Value>) {

@@ -84,6 +84,7 @@ fn errors_name_file_line_and_field() {
     assert!(e.starts_with("config.yaml:2:"), "{e}");
     assert!(e.contains("field `loki.poll_interval`"), "{e}");
     assert!(e.contains("expected a number followed by"), "{e}");
+    assert!(!e.contains("error: line"), "{e}");
 
     let e = err("loki:\n  pol_interval: 5m\n", &[]);
     assert!(e.starts_with("config.yaml:2:"), "{e}");
@@ -98,6 +99,7 @@ fn errors_name_file_line_and_field() {
 fn syntax_errors_have_a_line() {
     let e = err("loki: [unclosed\n", &[]);
     assert!(e.starts_with("config.yaml:"), "{e}");
+
 }
 
 #[test]

@@ -50,6 +50,17 @@ fn seed_shape_level_msg_and_flat_fields() {
 }
 
 #[test]
+fn fixed_keys_come_first() {
+    let out = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(JsonLayer::new(out.clone()));
+    tracing::subscriber::with_default(subscriber, || tracing::info!(a = 1, "m"));
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert!(text.starts_with(r#"{"ts":""#), "{text}");
+    assert!(text.contains(r#"","level":"info","msg":"m","target":""#), "{text}");
+    assert!(text.ends_with(",\"a\":1}\n"), "{text}");
+}
+
+#[test]
 fn typed_fields_span_fields_and_error_chains() {
     let lines = capture(|| {
         let span = tracing::info_span!("request", pod = "myapp-abc", namespace = "prod");

@@ -1,0 +1,245 @@
+//! The archiver's `config.yaml` (version "2.0"), exactly as the seed documents it, plus
+//! validation that names the offending field.
+
+use std::collections::HashSet;
+
+use bulwark_config::{Validate, Violation};
+use serde::Deserialize;
+
+/// The whole config file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Must be "2.0".
+    pub version: String,
+    pub s3: S3,
+    #[serde(default)]
+    pub defaults: Defaults,
+    pub databases: Vec<Database>,
+}
+
+/// Where archives are written.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3 {
+    /// `None` for AWS S3; a URL for other S3-compatible servers.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub storage_class: Option<String>,
+}
+
+/// Defaults for tables that do not set their own values.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Defaults {
+    pub retention_days: u32,
+    pub batch_size: u32,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self { retention_days: 90, batch_size: 10_000 }
+    }
+}
+
+/// One PostgreSQL database.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// The database name, also used in object keys and `--database`.
+    pub name: String,
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    pub user: String,
+    /// The environment variable holding the password (never the password itself).
+    #[serde(default)]
+    pub password_env: Option<String>,
+    pub tables: Vec<Table>,
+}
+
+fn default_port() -> u16 {
+    5432
+}
+
+/// One audit table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    pub name: String,
+    #[serde(default = "default_schema")]
+    pub schema: String,
+    pub timestamp_column: String,
+    pub primary_key: String,
+    /// Overrides `defaults.retention_days`.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// Overrides `defaults.batch_size`.
+    #[serde(default)]
+    pub batch_size: Option<u32>,
+}
+
+fn default_schema() -> String {
+    "public".to_owned()
+}
+
+/// The largest batch we accept: bigger batches only cost memory and lock time.
+pub const MAX_BATCH_SIZE: u32 = 1_000_000;
+
+impl Config {
+    /// The retention of `table`, falling back to the defaults.
+    pub fn retention_days(&self, table: &Table) -> u32 {
+        table.retention_days.unwrap_or(self.defaults.retention_days)
+    }
+
+    /// The batch size of `table`, falling back to the defaults.
+    pub fn batch_size(&self, table: &Table) -> u32 {
+        table.batch_size.unwrap_or(self.defaults.batch_size)
+    }
+}
+
+/// A table selected for this run, with its effective settings.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Target {
+    pub database: String,
+    pub schema: String,
+    pub table: String,
+    pub timestamp_column: String,
+    pub primary_key: String,
+    pub retention_days: u32,
+    pub batch_size: u32,
+}
+
+impl Config {
+    /// The tables a run processes: all, or those of `--database` and/or `--table`
+    /// (`table` may be `name` or `schema.name`). Names that match nothing are an error, so a
+    /// typo never turns into a run that silently does nothing.
+    pub fn select(&self, database: Option<&str>, table: Option<&str>) -> Result<Vec<Target>, Violation> {
+        if let Some(db) = database
+            && !self.databases.iter().any(|d| d.name == db)
+        {
+            let known: Vec<&str> = self.databases.iter().map(|d| d.name.as_str()).collect();
+            return Err(Violation::new("--database", format!("no database named {db:?}; configured: {}", known.join(", "))));
+        }
+        let targets: Vec<Target> = self
+            .databases
+            .iter()
+            .filter(|d| database.is_none_or(|name| d.name == name))
+            .flat_map(|d| d.tables.iter().map(move |t| (d, t)))
+            .filter(|(_, t)| table.is_none_or(|name| name == t.name || name == format!("{}.{}", t.schema, t.name)))
+            .map(|(d, t)| Target {
+                database: d.name.clone(),
+                schema: t.schema.clone(),
+                table: t.name.clone(),
+                timestamp_column: t.timestamp_column.clone(),
+                primary_key: t.primary_key.clone(),
+                retention_days: self.retention_days(t),
+                batch_size: self.batch_size(t),
+            })
+            .collect();
+        if targets.is_empty()
+            && let Some(name) = table
+        {
+            return Err(Violation::new("--table", format!("no table named {name:?} in the selected databases")));
+        }
+        Ok(targets)
+    }
+}
+
+impl Validate for Config {
+    fn validate(&self) -> Result<(), Violation> {
+        if self.version != "2.0" {
+            return Err(Violation::new("version", format!("unsupported version {:?}; expected \"2.0\"", self.version)));
+        }
+        if self.s3.bucket.trim().is_empty() {
+            return Err(Violation::new("s3.bucket", "must not be empty"));
+        }
+        check_retention("defaults.retention_days", self.defaults.retention_days)?;
+        check_batch("defaults.batch_size", self.defaults.batch_size)?;
+        if self.databases.is_empty() {
+            return Err(Violation::new("databases", "must list at least one database"));
+        }
+        let mut names = HashSet::new();
+        for (i, db) in self.databases.iter().enumerate() {
+            let at = |f: &str| format!("databases[{i}].{f}");
+            if db.name.trim().is_empty() {
+                return Err(Violation::new(at("name"), "must not be empty"));
+            }
+            if !names.insert(db.name.as_str()) {
+                return Err(Violation::new(at("name"), format!("duplicate database name {:?}", db.name)));
+            }
+            if db.host.trim().is_empty() {
+                return Err(Violation::new(at("host"), "must not be empty"));
+            }
+            if db.port == 0 {
+                return Err(Violation::new(at("port"), "must be between 1 and 65535"));
+            }
+            if db.user.trim().is_empty() {
+                return Err(Violation::new(at("user"), "must not be empty"));
+            }
+            if db.password_env.as_deref().is_some_and(|v| !is_env_name(v)) {
+                return Err(Violation::new(at("password_env"), "must be an environment variable name such as DB_PASSWORD"));
+            }
+            if db.tables.is_empty() {
+                return Err(Violation::new(at("tables"), "must list at least one table"));
+            }
+            let mut tables = HashSet::new();
+            for (j, t) in db.tables.iter().enumerate() {
+                let at = |f: &str| format!("databases[{i}].tables[{j}].{f}");
+                for (field, value) in [
+                    ("name", &t.name),
+                    ("schema", &t.schema),
+                    ("timestamp_column", &t.timestamp_column),
+                    ("primary_key", &t.primary_key),
+                ] {
+                    if value.is_empty() {
+                        return Err(Violation::new(at(field), "must not be empty"));
+                    }
+                    if value.contains('\0') {
+                        return Err(Violation::new(at(field), "must not contain NUL"));
+                    }
+                }
+                if !tables.insert((t.schema.as_str(), t.name.as_str())) {
+                    return Err(Violation::new(at("name"), format!("duplicate table {}.{}", t.schema, t.name)));
+                }
+                if let Some(days) = t.retention_days {
+                    check_retention(&at("retention_days"), days)?;
+                }
+                if let Some(size) = t.batch_size {
+                    check_batch(&at("batch_size"), size)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_retention(field: &str, days: u32) -> Result<(), Violation> {
+    // Zero days would archive and delete rows written a moment ago.
+    if days == 0 {
+        return Err(Violation::new(field, "must be at least 1 day"));
+    }
+    Ok(())
+}
+
+fn check_batch(field: &str, size: u32) -> Result<(), Violation> {
+    if size == 0 || size > MAX_BATCH_SIZE {
+        return Err(Violation::new(field, format!("must be between 1 and {MAX_BATCH_SIZE}")));
+    }
+    Ok(())
+}
+
+fn is_env_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests;

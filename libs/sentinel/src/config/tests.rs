@@ -1,0 +1,50 @@
+//! Tests: the seed's ConfigMap and its development overlay load; bad values name the field.
+
+use std::collections::HashMap;
+
+use bulwark_config::Loader;
+
+use super::{Config, StoreKind};
+
+const SEED: &str = include_str!("../../tests/data/seed-config.yaml");
+
+fn load(yaml: &str) -> Result<Config, String> {
+    let env = HashMap::new();
+    Loader::new(&env, "BULWARK_SENTINEL_").load_str(yaml, "config.yaml").map_err(|e| e.to_string())
+}
+
+#[test]
+fn seed_config_loads_unchanged() {
+    let c = load(SEED).unwrap();
+    assert_eq!(c.loki.poll_interval.get().as_secs(), 30);
+    assert_eq!(c.loki.lookback.get().as_secs(), 300);
+    assert_eq!(c.web.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(c.web.base_path, "/kube-sentinel");
+    assert_eq!(c.remediation.max_actions_per_hour, 50);
+    assert_eq!(c.remediation.excluded_namespaces.len(), 5);
+    assert_eq!(c.store.kind, StoreKind::Memory);
+    assert_eq!(c.rules_file.unwrap().to_str(), Some("/etc/kube-sentinel/rules.yaml"));
+}
+
+#[test]
+fn development_overlay_loads_with_defaults() {
+    let overlay = "loki:\n  url: http://loki.monitoring:3100\n  poll_interval: 10s  # Faster polling for development\n  lookback: 2m\nremediation:\n  enabled: true\n  dry_run: true  # Dry run in development\n  max_actions_per_hour: 100\n";
+    let c = load(overlay).unwrap();
+    assert!(c.remediation.dry_run);
+    assert_eq!(c.loki.query, super::Loki::default().query);
+    assert_eq!(c.loki.poll_interval.get().as_secs(), 10);
+}
+
+#[test]
+fn bad_values_name_the_field() {
+    let e = load("loki:\n  poll_interval: 30\n").unwrap_err();
+    assert!(e.starts_with("config.yaml:2:") && e.contains("loki.poll_interval"), "{e}");
+    let e = load("loki:\n  poll_interval: 1m\n  lookback: 30s\n").unwrap_err();
+    assert!(e.contains("field `loki.lookback`"), "{e}");
+    let e = load("web:\n  listen: eight\n").unwrap_err();
+    assert!(e.contains("web.listen") && e.contains("expected HOST:PORT"), "{e}");
+    let e = load("store:\n  type: sqlite\n").unwrap_err();
+    assert!(e.contains("store.type") && e.contains("memory"), "{e}");
+    let e = load("loki:\n  url: loki:3100\n").unwrap_err();
+    assert!(e.contains("field `loki.url`"), "{e}");
+}

@@ -61,13 +61,13 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     }
-    bulwark_app::exit(run(&cli, &targets))
+    bulwark_app::exit(run(&cli, &config.health, &targets))
 }
 
 #[tokio::main]
-async fn run(cli: &Cli, targets: &[bulwark_archive::config::Target]) -> anyhow::Result<()> {
+async fn run(cli: &Cli, health: &bulwark_config::Health, targets: &[bulwark_archive::config::Target]) -> anyhow::Result<()> {
     let metrics = bulwark_app::metrics(BINARY, &[])?;
-    let health = bulwark_app::serve_health(&bulwark_app::Health::default(), METRICS_PORT, metrics).await?;
+    let health = bulwark_app::serve_health(health, METRICS_PORT, metrics).await?;
     let result = if cli.dry_run {
         for t in targets {
             #[allow(clippy::print_stdout)] // The plan is this command's output.

@@ -36,7 +36,7 @@ fn main() -> ExitCode {
 async fn run(config: Config) -> anyhow::Result<()> {
     let metrics = bulwark_app::metrics(BINARY, &[])?;
     // The dashboard, API, health and metrics share `web.listen`, as upstream's do.
-    let web = bulwark_app::Health { listen: Some(config.web.listen), drain: None };
+    let web = bulwark_config::Health { listen: Some(config.web.listen), drain: None };
     let health = bulwark_app::serve_health(&web, config.web.listen.0.port(), metrics).await?;
     health.shutdown.wait().await;
     health.stop().await?;

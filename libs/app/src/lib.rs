@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use bulwark_config::{Duration, ListenAddr, Loader, ProcessEnv, Validate, Violation};
+use bulwark_config::{Duration, Health, ListenAddr, Loader, ProcessEnv, Validate, Violation};
 use bulwark_log::{LogArgs, Output};
 use bulwark_metrics::{BuildInfo, Buckets, Metrics};
 use serde::Deserialize;
@@ -48,16 +48,6 @@ pub fn start<C: DeserializeOwned + Validate>(
 pub fn metrics(binary: &'static str, buckets: &[Buckets]) -> anyhow::Result<Metrics> {
     let build = BuildInfo { binary, version: env!("CARGO_PKG_VERSION"), git_sha: bulwark_log::GIT_SHA };
     Ok(Metrics::install(build, buckets)?)
-}
-
-/// The `health` section: where `/health`, `/ready` and `/metrics` are served.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Health {
-    /// Listen address; each binary has its own default port.
-    pub listen: Option<ListenAddr>,
-    /// How long open health requests may take to finish on shutdown.
-    pub drain: Option<Duration>,
 }
 
 /// The config of a binary that so far has only a health server.

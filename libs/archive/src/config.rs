@@ -16,6 +16,9 @@ pub struct Config {
     #[serde(default)]
     pub defaults: Defaults,
     pub databases: Vec<Database>,
+    /// Where `/health`, `/ready` and `/metrics` are served during a run.
+    #[serde(default)]
+    pub health: bulwark_config::Health,
 }
 
 /// Where archives are written.

@@ -12,7 +12,7 @@ mod secret;
 mod source;
 
 pub use duration::Duration;
-pub use listen::ListenAddr;
+pub use listen::{Health, ListenAddr};
 pub use load::{Error, Loader, Result, Validate, Violation};
 pub use secret::Secret;
 pub use source::{ProcessEnv, Source};

@@ -7,6 +7,17 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The `health` section of every binary's config: where `/health`, `/ready` and `/metrics`
+/// are served.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Health {
+    /// Listen address; each binary has its own default port.
+    pub listen: Option<ListenAddr>,
+    /// How long open health requests may take to finish on shutdown.
+    pub drain: Option<crate::Duration>,
+}
+
 /// A socket address to listen on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ListenAddr(pub SocketAddr);

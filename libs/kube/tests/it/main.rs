@@ -1,0 +1,14 @@
+//! Integration tests of `bulwark-kube` against the fake Kubernetes API server.
+
+mod client;
+mod election;
+
+use bulwark_test_util::kube_api::FakeKube;
+
+/// A client for `fake`, built the production way: from a kubeconfig file.
+async fn client_for(fake: &FakeKube) -> (kube::Client, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fake.write_kubeconfig(dir.path(), "default").unwrap();
+    let options = bulwark_kube::ClientOptions { kubeconfig: Some(path), context: None };
+    (bulwark_kube::client(&options).await.unwrap(), dir)
+}

@@ -38,7 +38,12 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Logs go to standard error so that the plan on standard output stays machine-readable.
-    let config: Config = match bulwark_app::start(BINARY, &cli.log, bulwark_log::Output::Stderr, Some(&cli.config)) {
+    let config: Config = match bulwark_app::start(
+        BINARY,
+        &cli.log,
+        bulwark_log::Output::Stderr,
+        Some(&cli.config),
+    ) {
         Ok(config) => config,
         Err(code) => return code,
     };
@@ -65,7 +70,11 @@ fn main() -> ExitCode {
 }
 
 #[tokio::main]
-async fn run(cli: &Cli, health: &bulwark_config::Health, targets: &[bulwark_archive::config::Target]) -> anyhow::Result<()> {
+async fn run(
+    cli: &Cli,
+    health: &bulwark_config::Health,
+    targets: &[bulwark_archive::config::Target],
+) -> anyhow::Result<()> {
     let metrics = bulwark_app::metrics(BINARY, &[])?;
     let health = bulwark_app::serve_health(health, METRICS_PORT, metrics).await?;
     let result = if cli.dry_run {
@@ -75,10 +84,15 @@ async fn run(cli: &Cli, health: &bulwark_config::Health, targets: &[bulwark_arch
                 println!("{}", serde_json::to_string(t)?);
             }
         }
-        tracing::info!(tables = targets.len(), "Dry run: printed the plan; nothing was changed.");
+        tracing::info!(
+            tables = targets.len(),
+            "Dry run: printed the plan; nothing was changed."
+        );
         Ok(())
     } else {
-        Err(anyhow::anyhow!("archiving is not available in this build yet; nothing was changed (use --dry-run to see the plan)"))
+        Err(anyhow::anyhow!(
+            "archiving is not available in this build yet; nothing was changed (use --dry-run to see the plan)"
+        ))
     };
     health.stop().await?;
     result

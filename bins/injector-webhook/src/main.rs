@@ -29,7 +29,12 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config: Config = match bulwark_app::start(BINARY, &cli.log, bulwark_log::Output::Stdout, cli.config.as_deref()) {
+    let config: Config = match bulwark_app::start(
+        BINARY,
+        &cli.log,
+        bulwark_log::Output::Stdout,
+        cli.config.as_deref(),
+    ) {
         Ok(config) => config,
         Err(code) => return code,
     };

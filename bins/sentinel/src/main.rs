@@ -25,7 +25,12 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config: Config = match bulwark_app::start(BINARY, &cli.log, bulwark_log::Output::Stdout, cli.config.as_deref()) {
+    let config: Config = match bulwark_app::start(
+        BINARY,
+        &cli.log,
+        bulwark_log::Output::Stdout,
+        cli.config.as_deref(),
+    ) {
         Ok(config) => config,
         Err(code) => return code,
     };
@@ -36,7 +41,10 @@ fn main() -> ExitCode {
 async fn run(config: Config) -> anyhow::Result<()> {
     let metrics = bulwark_app::metrics(BINARY, &[])?;
     // The dashboard, API, health and metrics share `web.listen`, as upstream's do.
-    let web = bulwark_config::Health { listen: Some(config.web.listen), drain: None };
+    let web = bulwark_config::Health {
+        listen: Some(config.web.listen),
+        drain: None,
+    };
     let health = bulwark_app::serve_health(&web, config.web.listen.0.port(), metrics).await?;
     health.shutdown.wait().await;
     health.stop().await?;

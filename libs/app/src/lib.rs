@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use bulwark_config::{Duration, Health, ListenAddr, Loader, ProcessEnv, Validate, Violation};
 use bulwark_log::{LogArgs, Output};
-use bulwark_metrics::{BuildInfo, Buckets, Metrics};
+use bulwark_metrics::{Buckets, BuildInfo, Metrics};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -36,17 +36,28 @@ pub fn start<C: DeserializeOwned + Validate>(
         }
         return Err(ExitCode::from(EXIT_SOFTWARE));
     }
-    tracing::info!(binary, version = env!("CARGO_PKG_VERSION"), git_sha = bulwark_log::GIT_SHA, "Starting.");
+    tracing::info!(
+        binary,
+        version = env!("CARGO_PKG_VERSION"),
+        git_sha = bulwark_log::GIT_SHA,
+        "Starting."
+    );
     let prefix = env_prefix(binary);
-    Loader::new(&ProcessEnv, prefix).load(config).map_err(|error| {
-        tracing::error!(error = %error, "Invalid configuration.");
-        ExitCode::from(bulwark_config::EXIT_USAGE)
-    })
+    Loader::new(&ProcessEnv, prefix)
+        .load(config)
+        .map_err(|error| {
+            tracing::error!(error = %error, "Invalid configuration.");
+            ExitCode::from(bulwark_config::EXIT_USAGE)
+        })
 }
 
 /// Installs the global metrics recorder with `bulwark_build_info` for `binary`.
 pub fn metrics(binary: &'static str, buckets: &[Buckets]) -> anyhow::Result<Metrics> {
-    let build = BuildInfo { binary, version: env!("CARGO_PKG_VERSION"), git_sha: bulwark_log::GIT_SHA };
+    let build = BuildInfo {
+        binary,
+        version: env!("CARGO_PKG_VERSION"),
+        git_sha: bulwark_log::GIT_SHA,
+    };
     Ok(Metrics::install(build, buckets)?)
 }
 
@@ -96,7 +107,10 @@ pub fn exit(result: anyhow::Result<()>) -> ExitCode {
 mod tests {
     #[test]
     fn env_prefix_is_upper_snake() {
-        assert_eq!(super::env_prefix("injector-webhook"), "BULWARK_INJECTOR_WEBHOOK_");
+        assert_eq!(
+            super::env_prefix("injector-webhook"),
+            "BULWARK_INJECTOR_WEBHOOK_"
+        );
         assert_eq!(super::env_prefix("archiver"), "BULWARK_ARCHIVER_");
     }
 }

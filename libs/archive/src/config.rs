@@ -47,7 +47,10 @@ pub struct Defaults {
 
 impl Default for Defaults {
     fn default() -> Self {
-        Self { retention_days: 90, batch_size: 10_000 }
+        Self {
+            retention_days: 90,
+            batch_size: 10_000,
+        }
     }
 }
 
@@ -123,19 +126,29 @@ impl Config {
     /// The tables a run processes: all, or those of `--database` and/or `--table`
     /// (`table` may be `name` or `schema.name`). Names that match nothing are an error, so a
     /// typo never turns into a run that silently does nothing.
-    pub fn select(&self, database: Option<&str>, table: Option<&str>) -> Result<Vec<Target>, Violation> {
+    pub fn select(
+        &self,
+        database: Option<&str>,
+        table: Option<&str>,
+    ) -> Result<Vec<Target>, Violation> {
         if let Some(db) = database
             && !self.databases.iter().any(|d| d.name == db)
         {
             let known: Vec<&str> = self.databases.iter().map(|d| d.name.as_str()).collect();
-            return Err(Violation::new("--database", format!("no database named {db:?}; configured: {}", known.join(", "))));
+            return Err(Violation::new(
+                "--database",
+                format!("no database named {db:?}; configured: {}", known.join(", ")),
+            ));
         }
         let targets: Vec<Target> = self
             .databases
             .iter()
             .filter(|d| database.is_none_or(|name| d.name == name))
             .flat_map(|d| d.tables.iter().map(move |t| (d, t)))
-            .filter(|(_, t)| table.is_none_or(|name| name == t.name || name == format!("{}.{}", t.schema, t.name)))
+            .filter(|(_, t)| {
+                table
+                    .is_none_or(|name| name == t.name || name == format!("{}.{}", t.schema, t.name))
+            })
             .map(|(d, t)| Target {
                 database: d.name.clone(),
                 schema: t.schema.clone(),
@@ -149,7 +162,10 @@ impl Config {
         if targets.is_empty()
             && let Some(name) = table
         {
-            return Err(Violation::new("--table", format!("no table named {name:?} in the selected databases")));
+            return Err(Violation::new(
+                "--table",
+                format!("no table named {name:?} in the selected databases"),
+            ));
         }
         Ok(targets)
     }
@@ -158,7 +174,10 @@ impl Config {
 impl Validate for Config {
     fn validate(&self) -> Result<(), Violation> {
         if self.version != "2.0" {
-            return Err(Violation::new("version", format!("unsupported version {:?}; expected \"2.0\"", self.version)));
+            return Err(Violation::new(
+                "version",
+                format!("unsupported version {:?}; expected \"2.0\"", self.version),
+            ));
         }
         if self.s3.bucket.trim().is_empty() {
             return Err(Violation::new("s3.bucket", "must not be empty"));
@@ -166,7 +185,10 @@ impl Validate for Config {
         check_retention("defaults.retention_days", self.defaults.retention_days)?;
         check_batch("defaults.batch_size", self.defaults.batch_size)?;
         if self.databases.is_empty() {
-            return Err(Violation::new("databases", "must list at least one database"));
+            return Err(Violation::new(
+                "databases",
+                "must list at least one database",
+            ));
         }
         let mut names = HashSet::new();
         for (i, db) in self.databases.iter().enumerate() {
@@ -175,7 +197,10 @@ impl Validate for Config {
                 return Err(Violation::new(at("name"), "must not be empty"));
             }
             if !names.insert(db.name.as_str()) {
-                return Err(Violation::new(at("name"), format!("duplicate database name {:?}", db.name)));
+                return Err(Violation::new(
+                    at("name"),
+                    format!("duplicate database name {:?}", db.name),
+                ));
             }
             if db.host.trim().is_empty() {
                 return Err(Violation::new(at("host"), "must not be empty"));
@@ -187,7 +212,10 @@ impl Validate for Config {
                 return Err(Violation::new(at("user"), "must not be empty"));
             }
             if db.password_env.as_deref().is_some_and(|v| !is_env_name(v)) {
-                return Err(Violation::new(at("password_env"), "must be an environment variable name such as DB_PASSWORD"));
+                return Err(Violation::new(
+                    at("password_env"),
+                    "must be an environment variable name such as DB_PASSWORD",
+                ));
             }
             if db.tables.is_empty() {
                 return Err(Violation::new(at("tables"), "must list at least one table"));
@@ -209,7 +237,10 @@ impl Validate for Config {
                     }
                 }
                 if !tables.insert((t.schema.as_str(), t.name.as_str())) {
-                    return Err(Violation::new(at("name"), format!("duplicate table {}.{}", t.schema, t.name)));
+                    return Err(Violation::new(
+                        at("name"),
+                        format!("duplicate table {}.{}", t.schema, t.name),
+                    ));
                 }
                 if let Some(days) = t.retention_days {
                     check_retention(&at("retention_days"), days)?;
@@ -233,7 +264,10 @@ fn check_retention(field: &str, days: u32) -> Result<(), Violation> {
 
 fn check_batch(field: &str, size: u32) -> Result<(), Violation> {
     if size == 0 || size > MAX_BATCH_SIZE {
-        return Err(Violation::new(field, format!("must be between 1 and {MAX_BATCH_SIZE}")));
+        return Err(Violation::new(
+            field,
+            format!("must be between 1 and {MAX_BATCH_SIZE}"),
+        ));
     }
     Ok(())
 }

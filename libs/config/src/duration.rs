@@ -15,7 +15,9 @@ pub struct Duration(std::time::Duration);
 
 /// Why a duration did not parse; the message says what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {input:?}: {reason}; expected a number followed by ms, s, m, h or d, as in 30s, 5m, 24h or 1h30m")]
+#[error(
+    "invalid duration {input:?}: {reason}; expected a number followed by ms, s, m, h or d, as in 30s, 5m, 24h or 1h30m"
+)]
 pub struct ParseDurationError {
     input: String,
     reason: &'static str,
@@ -48,7 +50,10 @@ impl FromStr for Duration {
     type Err = ParseDurationError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let err = |reason| ParseDurationError { input: input.to_owned(), reason };
+        let err = |reason| ParseDurationError {
+            input: input.to_owned(),
+            reason,
+        };
         let s = input.trim();
         if s.is_empty() {
             return Err(err("empty"));
@@ -92,7 +97,12 @@ impl fmt::Display for Duration {
         if ms == 0 {
             return f.write_str("0s");
         }
-        for (unit, scale) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        for (unit, scale) in [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1_000),
+        ] {
             if ms >= scale {
                 write!(f, "{}{unit}", ms / scale)?;
                 ms %= scale;

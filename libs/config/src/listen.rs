@@ -50,7 +50,9 @@ impl fmt::Display for ListenAddr {
 
 impl<'de> Deserialize<'de> for ListenAddr {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -66,9 +68,18 @@ mod tests {
 
     #[test]
     fn parses_go_and_socket_forms() {
-        assert_eq!(":8080".parse::<ListenAddr>().unwrap().to_string(), "0.0.0.0:8080");
-        assert_eq!("127.0.0.1:9".parse::<ListenAddr>().unwrap().to_string(), "127.0.0.1:9");
-        assert_eq!("[::]:8443".parse::<ListenAddr>().unwrap().to_string(), "[::]:8443");
+        assert_eq!(
+            ":8080".parse::<ListenAddr>().unwrap().to_string(),
+            "0.0.0.0:8080"
+        );
+        assert_eq!(
+            "127.0.0.1:9".parse::<ListenAddr>().unwrap().to_string(),
+            "127.0.0.1:9"
+        );
+        assert_eq!(
+            "[::]:8443".parse::<ListenAddr>().unwrap().to_string(),
+            "[::]:8443"
+        );
         let e = "localhost:80".parse::<ListenAddr>().unwrap_err();
         assert!(e.contains("expected HOST:PORT"), "{e}");
         assert!(":99999".parse::<ListenAddr>().is_err());

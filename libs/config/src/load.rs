@@ -28,7 +28,11 @@ pub enum Error {
         message: String,
     },
     #[error("environment variable {var} (field `{field}`): {message}")]
-    Env { var: String, field: String, message: String },
+    Env {
+        var: String,
+        field: String,
+        message: String,
+    },
 }
 
 /// Shorthand for results of this crate.
@@ -46,11 +50,17 @@ impl Error {
 }
 
 fn fmt_location(location: Option<(u64, u64)>) -> String {
-    location.map(|(line, col)| format!(":{line}:{col}")).unwrap_or_default()
+    location
+        .map(|(line, col)| format!(":{line}:{col}"))
+        .unwrap_or_default()
 }
 
 fn fmt_field(field: &str) -> String {
-    if field.is_empty() { String::new() } else { format!("field `{field}`: ") }
+    if field.is_empty() {
+        String::new()
+    } else {
+        format!("field `{field}`: ")
+    }
 }
 
 /// A semantic problem found after parsing, such as a retention of zero days.
@@ -65,7 +75,10 @@ pub struct Violation {
 impl Violation {
     /// Builds a violation for `field`.
     pub fn new(field: impl Into<String>, message: impl fmt::Display) -> Self {
-        Self { field: field.into(), message: message.to_string() }
+        Self {
+            field: field.into(),
+            message: message.to_string(),
+        }
     }
 }
 
@@ -88,22 +101,29 @@ pub struct Loader<'a> {
 
 impl fmt::Debug for Loader<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Loader").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("Loader")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
 impl<'a> Loader<'a> {
     /// A loader reading overrides from `source` under `prefix` (for example `BULWARK_ARCHIVER_`).
     pub fn new(source: &'a dyn Source, prefix: impl Into<String>) -> Self {
-        Self { source, prefix: prefix.into() }
+        Self {
+            source,
+            prefix: prefix.into(),
+        }
     }
 
     /// Loads `path`, or only defaults and overrides when `path` is `None`.
     pub fn load<T: DeserializeOwned + Validate>(&self, path: Option<&Path>) -> Result<T> {
         match path {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| Error::Read { path: path.to_owned(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
                 self.load_str(&text, &path.display().to_string())
             }
             None => self.load_str("{}", "<defaults>"),
@@ -137,7 +157,11 @@ impl<'a> Loader<'a> {
                     field.starts_with(&f) || f.starts_with(&field)
                 });
                 match by_var {
-                    Some(o) => Error::Env { var: o.var.clone(), field, message },
+                    Some(o) => Error::Env {
+                        var: o.var.clone(),
+                        field,
+                        message,
+                    },
                     None => Error::Invalid {
                         origin: origin.to_owned(),
                         location: None,
@@ -231,9 +255,12 @@ fn set_path(
     let child = match tree {
         serde_json::Value::Object(map) => {
             if !map.contains_key(head) && rest.first().is_some_and(|s| s.parse::<usize>().is_ok()) {
-                return Err(format!("`{head}` is not in the file, so it has no list item to set"));
+                return Err(format!(
+                    "`{head}` is not in the file, so it has no list item to set"
+                ));
             }
-            map.entry(head.clone()).or_insert_with(|| serde_json::Value::Object(Default::default()))
+            map.entry(head.clone())
+                .or_insert_with(|| serde_json::Value::Object(Default::default()))
         }
         serde_json::Value::Array(items) => {
             let index: usize = head
@@ -251,7 +278,11 @@ fn set_path(
 
 /// serde_path_to_error prints `.` for the root; we print nothing.
 fn clean_field(field: &str) -> String {
-    if field == "." { String::new() } else { field.to_owned() }
+    if field == "." {
+        String::new()
+    } else {
+        field.to_owned()
+    }
 }
 
 fn from_yaml<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T> {
@@ -263,8 +294,13 @@ fn from_yaml<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T> {
     });
     result.map_err(|e| Error::Invalid {
         origin: origin.to_owned(),
-        location: e.location().map(|l| (l.line(), l.column())).filter(|&(l, _)| l > 0),
-        field: failed_at.map(|p| clean_field(&p.to_string())).unwrap_or_default(),
+        location: e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .filter(|&(l, _)| l > 0),
+        field: failed_at
+            .map(|p| clean_field(&p.to_string()))
+            .unwrap_or_default(),
         message: plain_message(&e),
     })
 }
@@ -278,7 +314,9 @@ fn plain_message(e: &serde_saphyr::Error) -> String {
     // Drop a leading `line N column M: `.
     if let Some(rest) = msg.strip_prefix("line ")
         && let Some((position, tail)) = rest.split_once(": ")
-        && position.split(' ').all(|w| w == "column" || w.chars().all(|c| c.is_ascii_digit()))
+        && position
+            .split(' ')
+            .all(|w| w == "column" || w.chars().all(|c| c.is_ascii_digit()))
     {
         msg = tail;
     }

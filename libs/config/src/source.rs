@@ -48,6 +48,9 @@ impl Source for HashMap<String, String> {
 
     fn with_prefix(&self, prefix: &str) -> Vec<(String, String)> {
         let sorted: BTreeMap<_, _> = self.iter().filter(|(k, _)| k.starts_with(prefix)).collect();
-        sorted.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        sorted
+            .into_iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }

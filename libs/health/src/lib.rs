@@ -10,6 +10,6 @@ mod service;
 mod shutdown;
 
 pub use readiness::{CheckOutcome, Readiness, Report};
-pub use server::{serve, HealthState};
+pub use server::{HealthState, serve};
 pub use service::Service;
 pub use shutdown::Shutdown;

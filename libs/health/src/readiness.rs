@@ -6,7 +6,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-type Probe = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+type Probe =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 struct Check {
     name: &'static str,
@@ -50,7 +51,11 @@ impl Report {
 
     /// The names of failed checks.
     pub fn failed(&self) -> Vec<&'static str> {
-        self.checks.iter().filter(|c| c.error.is_some()).map(|c| c.name).collect()
+        self.checks
+            .iter()
+            .filter(|c| c.error.is_some())
+            .map(|c| c.name)
+            .collect()
     }
 }
 
@@ -63,7 +68,11 @@ impl Readiness {
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
         let probe: Probe = Arc::new(move || Box::pin(probe()));
-        self.lock().push(Check { name, timeout, probe });
+        self.lock().push(Check {
+            name,
+            timeout,
+            probe,
+        });
     }
 
     /// Runs all checks concurrently.
@@ -80,15 +89,23 @@ impl Readiness {
                         Ok(Err(e)) => Some(e),
                         Err(_) => Some(format!("timed out after {}ms", timeout.as_millis())),
                     };
-                    CheckOutcome { name, error, duration: start.elapsed() }
+                    CheckOutcome {
+                        name,
+                        error,
+                        duration: start.elapsed(),
+                    }
                 }
             })
             .collect();
-        Report { checks: futures::future::join_all(runs).await }
+        Report {
+            checks: futures::future::join_all(runs).await,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Check>> {
         // A panic while holding this lock can only come from a push; the list stays usable.
-        self.checks.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.checks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

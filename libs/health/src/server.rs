@@ -28,7 +28,11 @@ pub struct HealthState {
 
 /// Serves until `state.shutdown` fires, then stops accepting, lets open requests finish for
 /// up to `drain`, and returns.
-pub async fn serve(listener: TcpListener, state: HealthState, drain: Duration) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: HealthState,
+    drain: Duration,
+) -> std::io::Result<()> {
     let state = Arc::new(state);
     let tracker = TaskTracker::new();
     let shutdown = state.shutdown.clone();
@@ -70,7 +74,10 @@ pub async fn serve(listener: TcpListener, state: HealthState, drain: Duration) -
     drop(listener);
     tracker.close();
     if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
-        tracing::warn!(drain_ms = drain.as_millis() as u64, "Health connections still open after the drain deadline.");
+        tracing::warn!(
+            drain_ms = drain.as_millis() as u64,
+            "Health connections still open after the drain deadline."
+        );
     }
     Ok(())
 }
@@ -93,20 +100,31 @@ async fn route(state: &HealthState, req: &Request<Incoming>) -> Response<Full<By
             }
             None => text(StatusCode::NOT_FOUND, "metrics are not enabled\n"),
         },
-        _ => text(StatusCode::NOT_FOUND, "not found: try /health, /ready or /metrics\n"),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: try /health, /ready or /metrics\n",
+        ),
     }
 }
 
 async fn ready(state: &HealthState) -> Response<Full<Bytes>> {
     if state.shutdown.is_triggered() {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "not ready: shutting down\n");
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: shutting down\n",
+        );
     }
     let report = state.readiness.check().await;
     let mut body = String::new();
     for c in &report.checks {
         let _ = match &c.error {
             None => writeln!(body, "[+] {} ok ({}ms)", c.name, c.duration.as_millis()),
-            Some(e) => writeln!(body, "[-] {} failed: {e} ({}ms)", c.name, c.duration.as_millis()),
+            Some(e) => writeln!(
+                body,
+                "[-] {} failed: {e} ({}ms)",
+                c.name,
+                c.duration.as_millis()
+            ),
         };
     }
     if report.ready() {
@@ -121,7 +139,10 @@ async fn ready(state: &HealthState) -> Response<Full<Bytes>> {
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(body.into()));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }
 

@@ -29,14 +29,27 @@ impl Service {
     ) -> std::io::Result<Self> {
         let shutdown = Shutdown::on_signals()?;
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot listen on {listen} for health: {e}"))
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on {listen} for health: {e}"),
+            )
         })?;
         let addr = listener.local_addr()?;
         let readiness = Readiness::default();
-        let state = HealthState { readiness: readiness.clone(), metrics, shutdown: shutdown.clone() };
+        let state = HealthState {
+            readiness: readiness.clone(),
+            metrics,
+            shutdown: shutdown.clone(),
+        };
         let task = tokio::spawn(crate::serve(listener, state, drain));
         tracing::info!(addr = %addr, "Serving /health, /ready and /metrics.");
-        Ok(Self { shutdown, readiness, addr, task, drain })
+        Ok(Self {
+            shutdown,
+            readiness,
+            addr,
+            task,
+            drain,
+        })
     }
 
     /// The bound address (useful when the port was 0).
@@ -50,7 +63,9 @@ impl Service {
         match tokio::time::timeout(self.drain + Duration::from_secs(1), self.task).await {
             Ok(Ok(result)) => result,
             Ok(Err(join)) => Err(std::io::Error::other(join)),
-            Err(_) => Err(std::io::Error::other("health server did not stop within the drain deadline")),
+            Err(_) => Err(std::io::Error::other(
+                "health server did not stop within the drain deadline",
+            )),
         }
     }
 }

@@ -18,7 +18,10 @@ pub struct ClientOptions {
 
 /// Builds a client as `options` say.
 pub async fn client(options: &ClientOptions) -> Result<kube::Client> {
-    let kube_opts = KubeConfigOptions { context: options.context.clone(), ..Default::default() };
+    let kube_opts = KubeConfigOptions {
+        context: options.context.clone(),
+        ..Default::default()
+    };
     let config = match &options.kubeconfig {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path).map_err(|source| Error::Kubeconfig {
@@ -29,15 +32,21 @@ pub async fn client(options: &ClientOptions) -> Result<kube::Client> {
                 .await
                 .map_err(|e| Error::Config(Box::new(e)))?
         }
-        None if options.context.is_some() => {
-            Config::from_kubeconfig(&kube_opts).await.map_err(|e| Error::Config(Box::new(e)))?
-        }
-        None => Config::infer().await.map_err(|e| Error::Config(Box::new(e)))?,
+        None if options.context.is_some() => Config::from_kubeconfig(&kube_opts)
+            .await
+            .map_err(|e| Error::Config(Box::new(e)))?,
+        None => Config::infer()
+            .await
+            .map_err(|e| Error::Config(Box::new(e)))?,
     };
     kube::Client::try_from(config).map_err(Error::Client)
 }
 
 /// A readiness probe: the API server answers `/version`.
 pub async fn api_probe(client: &kube::Client) -> std::result::Result<(), String> {
-    client.apiserver_version().await.map(|_| ()).map_err(|e| format!("kubernetes API unavailable: {e}"))
+    client
+        .apiserver_version()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("kubernetes API unavailable: {e}"))
 }

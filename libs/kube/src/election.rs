@@ -38,7 +38,11 @@ pub struct LeaseSettings {
 
 impl LeaseSettings {
     /// Settings with client-go's defaults: 15 s lease, 10 s renew deadline, 2 s retry.
-    pub fn new(name: impl Into<String>, namespace: impl Into<String>, identity: impl Into<String>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        namespace: impl Into<String>,
+        identity: impl Into<String>,
+    ) -> Self {
         Self {
             name: name.into(),
             namespace: namespace.into(),
@@ -103,7 +107,9 @@ pub struct LeaderElector {
 
 impl std::fmt::Debug for LeaderElector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LeaderElector").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("LeaderElector")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -113,7 +119,15 @@ impl LeaderElector {
         settings.validate()?;
         let api = Api::namespaced(client, &settings.namespace);
         let (tx, rx) = watch::channel(false);
-        Ok((Self { api, settings, tx, observed: None }, Leadership { rx }))
+        Ok((
+            Self {
+                api,
+                settings,
+                tx,
+                observed: None,
+            },
+            Leadership { rx },
+        ))
     }
 
     /// Contends until `shutdown` fires, then releases the Lease if held.
@@ -146,7 +160,9 @@ impl LeaderElector {
             }
             // Sleep a jittered retry period, but wake at the renew deadline to step down on time.
             let jitter = rand::rng().random_range(0.0..0.2);
-            let mut pause = s.retry_period.mul_f64(if *self.tx.borrow() { 1.0 } else { 1.0 + jitter });
+            let mut pause =
+                s.retry_period
+                    .mul_f64(if *self.tx.borrow() { 1.0 } else { 1.0 + jitter });
             if let Some(t) = last_renew.filter(|_| *self.tx.borrow()) {
                 let deadline = t + s.renew_deadline;
                 pause = pause.min(deadline.saturating_duration_since(Instant::now()));
@@ -164,7 +180,9 @@ impl LeaderElector {
             self.tx.send_replace(false);
             match tokio::time::timeout(s.retry_period, self.release()).await {
                 Ok(Ok(())) => tracing::info!(lease = %s.name, "Released the lease."),
-                Ok(Err(error)) => tracing::warn!(lease = %s.name, error = &error as &dyn std::error::Error, "Failed to release the lease."),
+                Ok(Err(error)) => {
+                    tracing::warn!(lease = %s.name, error = &error as &dyn std::error::Error, "Failed to release the lease.")
+                }
                 Err(_) => tracing::warn!(lease = %s.name, "Releasing the lease timed out."),
             }
         }
@@ -194,8 +212,15 @@ impl LeaderElector {
         };
 
         let rv = current.metadata.resource_version.clone();
-        if self.observed.as_ref().is_none_or(|o| o.resource_version != rv) {
-            self.observed = Some(Observed { resource_version: rv, at: Instant::now() });
+        if self
+            .observed
+            .as_ref()
+            .is_none_or(|o| o.resource_version != rv)
+        {
+            self.observed = Some(Observed {
+                resource_version: rv,
+                at: Instant::now(),
+            });
         }
         let spec = current.spec.clone().unwrap_or_default();
         let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
@@ -207,7 +232,10 @@ impl LeaderElector {
                 .lease_duration_seconds
                 .and_then(|d| u64::try_from(d).ok())
                 .map_or(s.lease_duration, Duration::from_secs);
-            let seen = self.observed.as_ref().map_or(Duration::ZERO, |o| o.at.elapsed());
+            let seen = self
+                .observed
+                .as_ref()
+                .map_or(Duration::ZERO, |o| o.at.elapsed());
             if seen < their_duration {
                 tracing::debug!(lease = %s.name, %holder, "Lease is held by another contender.");
                 return Ok(false);
@@ -218,14 +246,26 @@ impl LeaderElector {
         next.spec = Some(LeaseSpec {
             holder_identity: Some(s.identity.clone()),
             lease_duration_seconds: Some(duration_secs),
-            acquire_time: if mine { spec.acquire_time } else { Some(now.clone()) },
+            acquire_time: if mine {
+                spec.acquire_time
+            } else {
+                Some(now.clone())
+            },
             renew_time: Some(now),
-            lease_transitions: Some(spec.lease_transitions.unwrap_or(0) + i32::from(!mine && holder.is_some())),
+            lease_transitions: Some(
+                spec.lease_transitions.unwrap_or(0) + i32::from(!mine && holder.is_some()),
+            ),
             ..spec
         });
-        let replaced = self.api.replace(&s.name, &PostParams::default(), &next).await;
+        let replaced = self
+            .api
+            .replace(&s.name, &PostParams::default(), &next)
+            .await;
         if let Ok(lease) = &replaced {
-            self.observed = Some(Observed { resource_version: lease.metadata.resource_version.clone(), at: Instant::now() });
+            self.observed = Some(Observed {
+                resource_version: lease.metadata.resource_version.clone(),
+                at: Instant::now(),
+            });
         }
         conflict_is_false(replaced)
     }
@@ -235,14 +275,21 @@ impl LeaderElector {
         let Some(mut lease) = self.api.get_opt(&s.name).await.map_err(Error::Api)? else {
             return Ok(());
         };
-        let Some(spec) = lease.spec.as_mut() else { return Ok(()) };
+        let Some(spec) = lease.spec.as_mut() else {
+            return Ok(());
+        };
         if spec.holder_identity.as_deref() != Some(s.identity.as_str()) {
             return Ok(());
         }
         spec.holder_identity = None;
         spec.lease_duration_seconds = Some(1);
         spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
-        conflict_is_false(self.api.replace(&s.name, &PostParams::default(), &lease).await).map(|_| ())
+        conflict_is_false(
+            self.api
+                .replace(&s.name, &PostParams::default(), &lease)
+                .await,
+        )
+        .map(|_| ())
     }
 }
 

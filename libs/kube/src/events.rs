@@ -26,8 +26,13 @@ impl std::fmt::Debug for Events {
 impl Events {
     /// A recorder reporting as `controller` (the binary name) and `instance` (the pod name).
     pub fn new(client: kube::Client, controller: &str, instance: Option<String>) -> Self {
-        let reporter = Reporter { controller: controller.to_owned(), instance };
-        Self { recorder: Recorder::new(client, reporter) }
+        let reporter = Reporter {
+            controller: controller.to_owned(),
+            instance,
+        };
+        Self {
+            recorder: Recorder::new(client, reporter),
+        }
     }
 
     /// Records that `action` happened to `object` for `reason` (both CamelCase, bounded sets).
@@ -46,6 +51,9 @@ impl Events {
             action: action.to_owned(),
             secondary: None,
         };
-        self.recorder.publish(&event, object).await.map_err(Error::Api)
+        self.recorder
+            .publish(&event, object)
+            .await
+            .map_err(Error::Api)
     }
 }

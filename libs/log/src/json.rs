@@ -56,7 +56,10 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         if let Some(SpanFields(map)) = ext.get_mut::<SpanFields>() {
-            let mut fields = FieldVisitor { map: std::mem::take(map), message: None };
+            let mut fields = FieldVisitor {
+                map: std::mem::take(map),
+                message: None,
+            };
             values.record(&mut fields);
             *map = fields.map;
         }
@@ -78,19 +81,32 @@ where
         // The fixed keys come first, in a stable order, so lines read well in a terminal too.
         let head = [
             ("ts", Value::String(jiff::Timestamp::now().to_string())),
-            ("level", Value::String(meta.level().as_str().to_ascii_lowercase())),
-            ("msg", Value::String(fields.message.take().unwrap_or_default())),
+            (
+                "level",
+                Value::String(meta.level().as_str().to_ascii_lowercase()),
+            ),
+            (
+                "msg",
+                Value::String(fields.message.take().unwrap_or_default()),
+            ),
             ("target", Value::String(meta.target().to_owned())),
         ];
-        let pairs = head.iter().map(|(k, v)| (*k, v)).chain(extra.iter().map(|(k, v)| (k.as_str(), v)));
-        let Ok(bytes) = encode_line(pairs) else { return };
+        let pairs = head
+            .iter()
+            .map(|(k, v)| (*k, v))
+            .chain(extra.iter().map(|(k, v)| (k.as_str(), v)));
+        let Ok(bytes) = encode_line(pairs) else {
+            return;
+        };
         // A failed log write has nowhere to be reported; dropping the line is the only option.
         let _ = self.writer.make_writer().write_all(&bytes);
     }
 }
 
 /// Encodes `pairs` as one JSON object followed by a newline, keeping their order.
-fn encode_line<'a>(pairs: impl Iterator<Item = (&'a str, &'a Value)>) -> serde_json::Result<Vec<u8>> {
+fn encode_line<'a>(
+    pairs: impl Iterator<Item = (&'a str, &'a Value)>,
+) -> serde_json::Result<Vec<u8>> {
     let mut bytes = Vec::with_capacity(256);
     bytes.push(b'{');
     for (i, (k, v)) in pairs.enumerate() {
@@ -107,7 +123,11 @@ fn encode_line<'a>(pairs: impl Iterator<Item = (&'a str, &'a Value)>) -> serde_j
 
 fn insert_all(line: &mut Map<String, Value>, fields: Map<String, Value>) {
     for (k, v) in fields {
-        let key = if RESERVED.contains(&k.as_str()) { format!("field.{k}") } else { k };
+        let key = if RESERVED.contains(&k.as_str()) {
+            format!("field.{k}")
+        } else {
+            k
+        };
         line.insert(key, v);
     }
 }

@@ -19,7 +19,12 @@ use tracing_subscriber::util::SubscriberInitExt;
 pub use json::JsonLayer;
 
 /// The crate version and git commit of this build, e.g. `0.1.0 (3f2a9c1d0b7e)`.
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BULWARK_GIT_SHA"), ")");
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("BULWARK_GIT_SHA"),
+    ")"
+);
 
 /// The git commit of this build, or `unknown`.
 pub const GIT_SHA: &str = env!("BULWARK_GIT_SHA");
@@ -96,7 +101,11 @@ where
     match args.log_format {
         Format::Json => registry.with(JsonLayer::new(writer)).try_init(),
         Format::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(writer)
+                    .with_ansi(ansi),
+            )
             .try_init(),
     }
     .map_err(InitError)

@@ -16,13 +16,23 @@ pub const DURATION_BUCKETS: &[f64] = &[
 ];
 
 /// Buckets for long phases in seconds (batches, uploads, whole runs): 10 ms to 1 h.
-pub const PHASE_BUCKETS: &[f64] =
-    &[0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0];
+pub const PHASE_BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+];
 
 /// Buckets for sizes in bytes: 1 KiB to 1 GiB in powers of four.
 pub const BYTES_BUCKETS: &[f64] = &[
-    1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0, 67108864.0,
-    268435456.0, 1073741824.0,
+    1024.0,
+    4096.0,
+    16384.0,
+    65536.0,
+    262144.0,
+    1048576.0,
+    4194304.0,
+    16777216.0,
+    67108864.0,
+    268435456.0,
+    1073741824.0,
 ];
 
 /// Name of the build info gauge every binary exports.
@@ -68,7 +78,9 @@ impl Metrics {
         if INSTALLED.set(()).is_err() {
             return Err(Error::AlreadyInstalled);
         }
-        let handle = builder(buckets)?.install_recorder().map_err(|_| Error::AlreadyInstalled)?;
+        let handle = builder(buckets)?
+            .install_recorder()
+            .map_err(|_| Error::AlreadyInstalled)?;
         describe_build_info(build);
         Ok(Self { handle })
     }
@@ -80,7 +92,9 @@ impl Metrics {
 
     /// A recorder that is not installed globally, for tests: use it with
     /// `metrics::with_local_recorder`.
-    pub fn local(buckets: &[Buckets]) -> Result<(metrics_exporter_prometheus::PrometheusRecorder, Self), Error> {
+    pub fn local(
+        buckets: &[Buckets],
+    ) -> Result<(metrics_exporter_prometheus::PrometheusRecorder, Self), Error> {
         let recorder = builder(buckets)?.build_recorder();
         let handle = recorder.handle();
         Ok((recorder, Self { handle }))
@@ -88,7 +102,9 @@ impl Metrics {
 }
 
 fn builder(buckets: &[Buckets]) -> Result<PrometheusBuilder, Error> {
-    let mut b = PrometheusBuilder::new().set_buckets(DURATION_BUCKETS).map_err(Error::Buckets)?;
+    let mut b = PrometheusBuilder::new()
+        .set_buckets(DURATION_BUCKETS)
+        .map_err(Error::Buckets)?;
     for h in buckets {
         b = b
             .set_buckets_for_metric(Matcher::Full(h.name.to_owned()), h.bounds)
@@ -99,7 +115,10 @@ fn builder(buckets: &[Buckets]) -> Result<PrometheusBuilder, Error> {
 
 /// Describes and sets the build info gauge on the current recorder.
 pub fn describe_build_info(build: BuildInfo) {
-    metrics::describe_gauge!(BUILD_INFO, "Build information of the running binary; always 1.");
+    metrics::describe_gauge!(
+        BUILD_INFO,
+        "Build information of the running binary; always 1."
+    );
     metrics::gauge!(BUILD_INFO, "binary" => build.binary, "version" => build.version, "git_sha" => build.git_sha)
         .set(1.0);
 }

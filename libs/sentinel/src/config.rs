@@ -59,7 +59,11 @@ pub struct Kubernetes {
 
 impl Default for Kubernetes {
     fn default() -> Self {
-        Self { in_cluster: true, kubeconfig: None, context: None }
+        Self {
+            in_cluster: true,
+            kubeconfig: None,
+            context: None,
+        }
     }
 }
 
@@ -74,7 +78,10 @@ pub struct Web {
 
 impl Default for Web {
     fn default() -> Self {
-        Self { listen: ListenAddr::any(8080), base_path: String::new() }
+        Self {
+            listen: ListenAddr::any(8080),
+            base_path: String::new(),
+        }
     }
 }
 
@@ -119,7 +126,10 @@ impl Validate for Config {
     fn validate(&self) -> Result<(), Violation> {
         let url = self.loki.url.as_str();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(Violation::new("loki.url", format!("{url:?} is not an http:// or https:// URL")));
+            return Err(Violation::new(
+                "loki.url",
+                format!("{url:?} is not an http:// or https:// URL"),
+            ));
         }
         if self.loki.query.trim().is_empty() {
             return Err(Violation::new("loki.query", "must not be empty"));
@@ -128,7 +138,10 @@ impl Validate for Config {
             return Err(Violation::new("loki.poll_interval", "must be at least 1s"));
         }
         if self.loki.lookback < self.loki.poll_interval {
-            return Err(Violation::new("loki.lookback", "must be at least loki.poll_interval, or lines are missed between polls"));
+            return Err(Violation::new(
+                "loki.lookback",
+                "must be at least loki.poll_interval, or lines are missed between polls",
+            ));
         }
         if !self.web.base_path.is_empty() && !self.web.base_path.starts_with('/') {
             return Err(Violation::new("web.base_path", "must start with /"));

@@ -1,16 +1,28 @@
 //! Process-level tests of `sentinel`: the CLI contract and the service lifecycle with the
 //! seed's config file.
 
+// Integration tests: a panic is how a failure is reported.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use bulwark_test_util::binary;
 
 const EXE: &str = env!("CARGO_BIN_EXE_sentinel");
-const SEED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../libs/sentinel/tests/data/seed-config.yaml");
+const SEED_CONFIG: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../libs/sentinel/tests/data/seed-config.yaml"
+);
 
 #[test]
 fn cli_contract() {
-    binary::check_cli_contract(Path::new(EXE), "sentinel", &[], "loki:\n  poll_interval: 30\n", "loki.poll_interval");
+    binary::check_cli_contract(
+        Path::new(EXE),
+        "sentinel",
+        &[],
+        "loki:\n  poll_interval: 30\n",
+        "loki.poll_interval",
+    );
 }
 
 #[test]

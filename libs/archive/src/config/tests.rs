@@ -10,7 +10,9 @@ const SEED: &str = include_str!("../../tests/data/seed-config.yaml");
 
 fn load(yaml: &str) -> Result<Config, String> {
     let env = HashMap::new();
-    Loader::new(&env, "BULWARK_ARCHIVER_").load_str(yaml, "config.yaml").map_err(|e| e.to_string())
+    Loader::new(&env, "BULWARK_ARCHIVER_")
+        .load_str(yaml, "config.yaml")
+        .map_err(|e| e.to_string())
 }
 
 #[track_caller]
@@ -29,32 +31,75 @@ fn seed_config_loads_unchanged() {
     assert_eq!(c.s3.storage_class.as_deref(), Some("STANDARD_IA"));
     assert_eq!(c.defaults.batch_size, 10_000);
     let db = &c.databases[0];
-    assert_eq!((db.name.as_str(), db.port, db.password_env.as_deref()), ("production_db", 5432, Some("DB_PASSWORD")));
+    assert_eq!(
+        (db.name.as_str(), db.port, db.password_env.as_deref()),
+        ("production_db", 5432, Some("DB_PASSWORD"))
+    );
     let t = &db.tables[0];
-    assert_eq!((t.schema.as_str(), t.timestamp_column.as_str(), t.primary_key.as_str()), ("public", "created_at", "id"));
+    assert_eq!(
+        (
+            t.schema.as_str(),
+            t.timestamp_column.as_str(),
+            t.primary_key.as_str()
+        ),
+        ("public", "created_at", "id")
+    );
     assert_eq!(c.retention_days(t), 90);
     assert_eq!(c.batch_size(t), 10_000);
 }
 
 #[test]
 fn bad_values_name_the_field() {
-    bad("version: \"2.0\"", "version: \"1.0\"", "field `version`: unsupported version \"1.0\"");
-    bad("retention_days: 90\n  batch_size", "retention_days: 0\n  batch_size", "field `defaults.retention_days`: must be at least 1 day");
-    bad("        retention_days: 90", "        retention_days: -1", "databases[0].tables[0].retention_days");
+    bad(
+        "version: \"2.0\"",
+        "version: \"1.0\"",
+        "field `version`: unsupported version \"1.0\"",
+    );
+    bad(
+        "retention_days: 90\n  batch_size",
+        "retention_days: 0\n  batch_size",
+        "field `defaults.retention_days`: must be at least 1 day",
+    );
+    bad(
+        "        retention_days: 90",
+        "        retention_days: -1",
+        "databases[0].tables[0].retention_days",
+    );
     bad("port: 5432", "port: 70000", "databases[0].port");
-    bad("password_env: DB_PASSWORD", "password_env: \"db password\"", "databases[0].password_env");
-    bad("timestamp_column: created_at", "timestamp_colum: created_at", "unknown field `timestamp_colum`");
-    bad("bucket: audit-archives", "bucket: \"\"", "field `s3.bucket`: must not be empty");
+    bad(
+        "password_env: DB_PASSWORD",
+        "password_env: \"db password\"",
+        "databases[0].password_env",
+    );
+    bad(
+        "timestamp_column: created_at",
+        "timestamp_colum: created_at",
+        "unknown field `timestamp_colum`",
+    );
+    bad(
+        "bucket: audit-archives",
+        "bucket: \"\"",
+        "field `s3.bucket`: must not be empty",
+    );
 }
 
 #[test]
 fn select_filters_and_rejects_unknown_names() {
     let c = load(SEED).unwrap();
     assert_eq!(c.select(None, None).unwrap().len(), 1);
-    let t = &c.select(Some("production_db"), Some("public.audit_logs")).unwrap()[0];
-    assert_eq!((t.table.as_str(), t.retention_days, t.batch_size), ("audit_logs", 90, 10_000));
+    let t = &c
+        .select(Some("production_db"), Some("public.audit_logs"))
+        .unwrap()[0];
+    assert_eq!(
+        (t.table.as_str(), t.retention_days, t.batch_size),
+        ("audit_logs", 90, 10_000)
+    );
     let e = c.select(Some("prod"), None).unwrap_err();
     assert_eq!(e.field, "--database");
-    assert!(e.message.contains("configured: production_db"), "{}", e.message);
+    assert!(
+        e.message.contains("configured: production_db"),
+        "{}",
+        e.message
+    );
     assert_eq!(c.select(None, Some("nope")).unwrap_err().field, "--table");
 }

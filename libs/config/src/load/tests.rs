@@ -26,7 +26,11 @@ struct Loki {
 
 impl Default for Loki {
     fn default() -> Self {
-        Self { url: "http://loki:3100".into(), poll_interval: Duration::from_secs(30), enabled: true }
+        Self {
+            url: "http://loki:3100".into(),
+            poll_interval: Duration::from_secs(30),
+            enabled: true,
+        }
     }
 }
 
@@ -42,7 +46,10 @@ impl Validate for Cfg {
     fn validate(&self) -> Result<(), Violation> {
         for (i, db) in self.databases.iter().enumerate() {
             if db.port == 0 {
-                return Err(Violation::new(format!("databases[{i}].port"), "must not be 0"));
+                return Err(Violation::new(
+                    format!("databases[{i}].port"),
+                    "must not be 0",
+                ));
             }
         }
         Ok(())
@@ -50,7 +57,10 @@ impl Validate for Cfg {
 }
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[track_caller]
@@ -66,7 +76,11 @@ fn err(yaml: &str, vars: &[(&str, &str)]) -> String {
 
 #[test]
 fn loads_yaml_with_defaults() {
-    let c = load("loki:\n  poll_interval: 5m\ndatabases:\n  - name: a\n    port: 5432\n", &[]).unwrap();
+    let c = load(
+        "loki:\n  poll_interval: 5m\ndatabases:\n  - name: a\n    port: 5432\n",
+        &[],
+    )
+    .unwrap();
     assert_eq!(c.loki.poll_interval, Duration::from_secs(300));
     assert_eq!(c.loki.url, "http://loki:3100");
     assert_eq!(c.databases[0].port, 5432);
@@ -75,7 +89,10 @@ fn loads_yaml_with_defaults() {
 #[test]
 fn empty_document_gives_defaults() {
     assert_eq!(load("", &[]).unwrap().loki, Loki::default());
-    assert_eq!(load("# only a comment\n", &[]).unwrap().loki, Loki::default());
+    assert_eq!(
+        load("# only a comment\n", &[]).unwrap().loki,
+        Loki::default()
+    );
 }
 
 #[test]
@@ -99,14 +116,17 @@ fn errors_name_file_line_and_field() {
 fn syntax_errors_have_a_line() {
     let e = err("loki: [unclosed\n", &[]);
     assert!(e.starts_with("config.yaml:"), "{e}");
-
 }
 
 #[test]
 fn env_overrides_nested_fields_with_types() {
     let c = load(
         "databases:\n  - name: a\n    port: 1\n",
-        &[("T_LOKI__POLL_INTERVAL", "1m"), ("T_LOKI__ENABLED", "false"), ("T_DATABASES__0__PORT", "6432")],
+        &[
+            ("T_LOKI__POLL_INTERVAL", "1m"),
+            ("T_LOKI__ENABLED", "false"),
+            ("T_DATABASES__0__PORT", "6432"),
+        ],
     )
     .unwrap();
     assert_eq!(c.loki.poll_interval, Duration::from_secs(60));
@@ -117,7 +137,10 @@ fn env_overrides_nested_fields_with_types() {
 #[test]
 fn bad_override_names_the_variable() {
     let e = err("", &[("T_LOKI__POLL_INTERVAL", "soon")]);
-    assert!(e.starts_with("environment variable T_LOKI__POLL_INTERVAL"), "{e}");
+    assert!(
+        e.starts_with("environment variable T_LOKI__POLL_INTERVAL"),
+        "{e}"
+    );
     assert!(e.contains("loki.poll_interval"), "{e}");
 
     let e = err("", &[("T_DATABASES__3__PORT", "1")]);
@@ -137,10 +160,25 @@ fn validation_names_the_field() {
 fn secret_from_env() {
     let source = env(&[("DB_PASSWORD", "s3cret"), ("EMPTY", "")]);
     let loader = Loader::new(&source, "T_");
-    assert_eq!(loader.secret_from_env("DB_PASSWORD", "databases[0].password_env").unwrap().expose(), "s3cret");
-    let e = loader.secret_from_env("NOPE", "databases[0].password_env").unwrap_err().to_string();
-    assert_eq!(e, "environment variable NOPE (field `databases[0].password_env`): is not set");
-    let e = loader.secret_from_env("EMPTY", "x").unwrap_err().to_string();
+    assert_eq!(
+        loader
+            .secret_from_env("DB_PASSWORD", "databases[0].password_env")
+            .unwrap()
+            .expose(),
+        "s3cret"
+    );
+    let e = loader
+        .secret_from_env("NOPE", "databases[0].password_env")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "environment variable NOPE (field `databases[0].password_env`): is not set"
+    );
+    let e = loader
+        .secret_from_env("EMPTY", "x")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("is set but empty"), "{e}");
 }
 
@@ -150,6 +188,9 @@ fn missing_file_names_the_path() {
     let e = Loader::new(&source, "T_")
         .load::<Cfg>(Some(std::path::Path::new("/nonexistent/bulwark.yaml")))
         .unwrap_err();
-    assert_eq!(e.to_string(), "cannot read config file /nonexistent/bulwark.yaml");
+    assert_eq!(
+        e.to_string(),
+        "cannot read config file /nonexistent/bulwark.yaml"
+    );
     assert_eq!(e.metric_label(), "read");
 }

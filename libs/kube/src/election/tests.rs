@@ -12,6 +12,9 @@ fn defaults_are_valid_and_unsafe_timings_are_rejected() {
     s.renew_deadline = Duration::from_secs(14);
     let e = s.validate().unwrap_err().to_string();
     assert!(e.contains("must exceed renew deadline"), "{e}");
-    let e = LeaseSettings::new("l", "ns", "").validate().unwrap_err().to_string();
+    let e = LeaseSettings::new("l", "ns", "")
+        .validate()
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("must not be empty"), "{e}");
 }

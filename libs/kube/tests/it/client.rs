@@ -19,9 +19,17 @@ async fn kubeconfig_client_answers_the_probe() {
 
 #[tokio::test]
 async fn missing_kubeconfig_names_the_path() {
-    let options = ClientOptions { kubeconfig: Some(PathBuf::from("/nonexistent/kubeconfig")), context: None };
-    let Err(e) = bulwark_kube::client(&options).await else { panic!("a client from a missing file") };
-    assert_eq!(e.to_string(), "cannot read kubeconfig /nonexistent/kubeconfig");
+    let options = ClientOptions {
+        kubeconfig: Some(PathBuf::from("/nonexistent/kubeconfig")),
+        context: None,
+    };
+    let Err(e) = bulwark_kube::client(&options).await else {
+        panic!("a client from a missing file")
+    };
+    assert_eq!(
+        e.to_string(),
+        "cannot read kubeconfig /nonexistent/kubeconfig"
+    );
     assert_eq!(e.metric_label(), "kubeconfig");
 }
 
@@ -39,7 +47,13 @@ async fn events_are_recorded_against_the_object() {
         ..Default::default()
     };
     events
-        .publish(&pod, EventType::Warning, "CrashLoopDetected", "RestartPod", Some("restarted by rule crashloop-backoff".into()))
+        .publish(
+            &pod,
+            EventType::Warning,
+            "CrashLoopDetected",
+            "RestartPod",
+            Some("restarted by rule crashloop-backoff".into()),
+        )
         .await
         .unwrap();
     let stored = fake.list("events.k8s.io/v1", "events", Some("default"));

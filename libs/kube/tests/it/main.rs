@@ -1,5 +1,8 @@
 //! Integration tests of `bulwark-kube` against the fake Kubernetes API server.
 
+// Integration tests: a panic is how a failure is reported.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod client;
 mod election;
 
@@ -9,6 +12,9 @@ use bulwark_test_util::kube_api::FakeKube;
 async fn client_for(fake: &FakeKube) -> (kube::Client, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = fake.write_kubeconfig(dir.path(), "default").unwrap();
-    let options = bulwark_kube::ClientOptions { kubeconfig: Some(path), context: None };
+    let options = bulwark_kube::ClientOptions {
+        kubeconfig: Some(path),
+        context: None,
+    };
     (bulwark_kube::client(&options).await.unwrap(), dir)
 }

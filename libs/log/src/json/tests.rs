@@ -33,13 +33,21 @@ fn capture(f: impl FnOnce()) -> Vec<Value> {
     let subscriber = tracing_subscriber::registry().with(JsonLayer::new(out.clone()));
     tracing::subscriber::with_default(subscriber, f);
     let bytes = out.0.lock().unwrap().clone();
-    String::from_utf8(bytes).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
 fn seed_shape_level_msg_and_flat_fields() {
     let lines = capture(|| {
-        tracing::warn!(age = "6h", reason = "keeper API unavailable", "using cached secrets");
+        tracing::warn!(
+            age = "6h",
+            reason = "keeper API unavailable",
+            "using cached secrets"
+        );
     });
     let l = &lines[0];
     assert_eq!(l["level"], "warn");
@@ -56,7 +64,10 @@ fn fixed_keys_come_first() {
     tracing::subscriber::with_default(subscriber, || tracing::info!(a = 1, "m"));
     let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
     assert!(text.starts_with(r#"{"ts":""#), "{text}");
-    assert!(text.contains(r#"","level":"info","msg":"m","target":""#), "{text}");
+    assert!(
+        text.contains(r#"","level":"info","msg":"m","target":""#),
+        "{text}"
+    );
     assert!(text.ends_with(",\"a\":1}\n"), "{text}");
 }
 
@@ -66,7 +77,12 @@ fn typed_fields_span_fields_and_error_chains() {
         let span = tracing::info_span!("request", pod = "myapp-abc", namespace = "prod");
         let _g = span.enter();
         let err = std::io::Error::other("timeout");
-        tracing::error!(count = 3_u64, ok = false, error = &err as &dyn std::error::Error, "failed to fetch secrets");
+        tracing::error!(
+            count = 3_u64,
+            ok = false,
+            error = &err as &dyn std::error::Error,
+            "failed to fetch secrets"
+        );
     });
     let l = &lines[0];
     assert_eq!(l["level"], "error");

@@ -10,7 +10,9 @@ const SEED: &str = include_str!("../../tests/data/seed-config.yaml");
 
 fn load(yaml: &str) -> Result<Config, String> {
     let env = HashMap::new();
-    Loader::new(&env, "BULWARK_SENTINEL_").load_str(yaml, "config.yaml").map_err(|e| e.to_string())
+    Loader::new(&env, "BULWARK_SENTINEL_")
+        .load_str(yaml, "config.yaml")
+        .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -23,7 +25,10 @@ fn seed_config_loads_unchanged() {
     assert_eq!(c.remediation.max_actions_per_hour, 50);
     assert_eq!(c.remediation.excluded_namespaces.len(), 5);
     assert_eq!(c.store.kind, StoreKind::Memory);
-    assert_eq!(c.rules_file.unwrap().to_str(), Some("/etc/kube-sentinel/rules.yaml"));
+    assert_eq!(
+        c.rules_file.unwrap().to_str(),
+        Some("/etc/kube-sentinel/rules.yaml")
+    );
 }
 
 #[test]
@@ -38,11 +43,17 @@ fn development_overlay_loads_with_defaults() {
 #[test]
 fn bad_values_name_the_field() {
     let e = load("loki:\n  poll_interval: 30\n").unwrap_err();
-    assert!(e.starts_with("config.yaml:2:") && e.contains("loki.poll_interval"), "{e}");
+    assert!(
+        e.starts_with("config.yaml:2:") && e.contains("loki.poll_interval"),
+        "{e}"
+    );
     let e = load("loki:\n  poll_interval: 1m\n  lookback: 30s\n").unwrap_err();
     assert!(e.contains("field `loki.lookback`"), "{e}");
     let e = load("web:\n  listen: eight\n").unwrap_err();
-    assert!(e.contains("web.listen") && e.contains("expected HOST:PORT"), "{e}");
+    assert!(
+        e.contains("web.listen") && e.contains("expected HOST:PORT"),
+        "{e}"
+    );
     let e = load("store:\n  type: sqlite\n").unwrap_err();
     assert!(e.contains("store.type") && e.contains("memory"), "{e}");
     let e = load("loki:\n  url: loki:3100\n").unwrap_err();

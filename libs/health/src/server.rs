@@ -1,6 +1,5 @@
-//! The HTTP/1.1 server for `/health`, `/ready` and `/metrics`, with graceful shutdown.
+//! The server for `/health`, `/ready` and `/metrics`, on the shared connection loop of `bulwark-http`.
 
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +9,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio_util::task::TaskTracker;
 
 use crate::{Readiness, Shutdown};
 
@@ -34,51 +31,12 @@ pub async fn serve(
     drain: Duration,
 ) -> std::io::Result<()> {
     let state = Arc::new(state);
-    let tracker = TaskTracker::new();
-    let shutdown = state.shutdown.clone();
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(error) => {
-                    // Accept errors (such as running out of file descriptors) are transient;
-                    // back off briefly instead of spinning.
-                    tracing::warn!(%error, "Failed to accept a health connection.");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = shutdown.wait() => break,
-        };
+    let shutdown = state.shutdown.token();
+    let handler = move |req: Request<Incoming>, _peer| {
         let state = state.clone();
-        let shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(route(&state, &req).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(5))
-                .serve_connection(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = shutdown.wait() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-        });
-    }
-    drop(listener);
-    tracker.close();
-    if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
-        tracing::warn!(
-            drain_ms = drain.as_millis() as u64,
-            "Health connections still open after the drain deadline."
-        );
-    }
+        async move { route(&state, &req).await }
+    };
+    bulwark_http::serve(listener, None, handler, shutdown, drain).await;
     Ok(())
 }
 

@@ -23,15 +23,28 @@ impl Running {
     /// Starts `exe` with `args` and extra environment `env`, logging JSON to standard output.
     pub fn start(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> std::io::Result<Self> {
         let mut cmd = Command::new(exe);
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn()?;
         let (tx, lines) = mpsc::channel();
         let streams: [Box<dyn Read + Send>; 2] = [
-            Box::new(child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?),
-            Box::new(child.stderr.take().ok_or_else(|| std::io::Error::other("no stderr"))?),
+            Box::new(
+                child
+                    .stdout
+                    .take()
+                    .ok_or_else(|| std::io::Error::other("no stdout"))?,
+            ),
+            Box::new(
+                child
+                    .stderr
+                    .take()
+                    .ok_or_else(|| std::io::Error::other("no stderr"))?,
+            ),
         ];
         for stream in streams {
             let tx = tx.clone();
@@ -43,16 +56,27 @@ impl Running {
                 }
             });
         }
-        Ok(Self { child, lines, seen: Vec::new() })
+        Ok(Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        })
     }
 
     /// Waits up to `timeout` for a JSON log line whose `msg` is `msg` and returns it.
-    pub fn wait_for_log(&mut self, msg: &str, timeout: Duration) -> Result<serde_json::Value, String> {
+    pub fn wait_for_log(
+        &mut self,
+        msg: &str,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, String> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = self.lines.recv_timeout(left).map_err(|_| {
-                format!("no log line {msg:?} within {timeout:?}; saw:\n{}", self.seen.join("\n"))
+                format!(
+                    "no log line {msg:?} within {timeout:?}; saw:\n{}",
+                    self.seen.join("\n")
+                )
             })?;
             self.seen.push(line.clone());
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
@@ -65,8 +89,14 @@ impl Running {
 
     /// The health server address, from the `Serving /health, /ready and /metrics.` log line.
     pub fn health_addr(&mut self) -> Result<SocketAddr, String> {
-        let line = self.wait_for_log("Serving /health, /ready and /metrics.", Duration::from_secs(20))?;
-        line["addr"].as_str().and_then(|a| a.parse().ok()).ok_or_else(|| format!("no addr in {line}"))
+        let line = self.wait_for_log(
+            "Serving /health, /ready and /metrics.",
+            Duration::from_secs(20),
+        )?;
+        line["addr"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("no addr in {line}"))
     }
 
     /// Sends SIGTERM and waits up to `timeout` for the exit.
@@ -119,9 +149,16 @@ impl Drop for Running {
 /// without an async runtime.
 pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
     use std::io::Write;
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
     let mut raw = String::new();
     stream.read_to_string(&mut raw).map_err(|e| e.to_string())?;
     let (head, body) = raw.split_once("\r\n\r\n").ok_or("malformed response")?;
@@ -130,8 +167,17 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("malformed status line in {head:?}"))?;
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    Ok((status, if chunked { dechunk(body)? } else { body.to_owned() }))
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    Ok((
+        status,
+        if chunked {
+            dechunk(body)?
+        } else {
+            body.to_owned()
+        },
+    ))
 }
 
 fn dechunk(mut body: &str) -> Result<String, String> {
@@ -159,10 +205,17 @@ pub fn check_service_lifecycle(exe: &Path, args: &[&str], env: &[(&str, &str)]) 
     assert!(metrics.contains("bulwark_build_info{"), "{metrics}");
     crate::promtool::check_metrics(&metrics).unwrap();
     let (status, took) = bin.terminate(Duration::from_secs(5)).unwrap();
-    assert!(status.success(), "exit status {status}; output:\n{}", bin.output().join("\n"));
+    assert!(
+        status.success(),
+        "exit status {status}; output:\n{}",
+        bin.output().join("\n")
+    );
     assert!(took < Duration::from_secs(5), "took {took:?}");
     let out = bin.output();
-    assert!(out.iter().any(|l| l.contains("\"msg\":\"Stopped.\"")), "{out:?}");
+    assert!(
+        out.iter().any(|l| l.contains("\"msg\":\"Stopped.\"")),
+        "{out:?}"
+    );
 }
 
 /// Runs `exe` to completion with `args` and `env`; returns exit code and all output.
@@ -173,7 +226,11 @@ pub fn run_to_exit(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i
         cmd.env(k, v);
     }
     let out = cmd.output().expect("run binary");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code(), text)
 }
 
@@ -183,10 +240,16 @@ pub fn run_to_exit(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i
 pub fn check_cli_contract(exe: &Path, name: &str, args: &[&str], bad_config: &str, field: &str) {
     let (code, out) = run_to_exit(exe, &["--help"], &[]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("--log-format") && out.contains("--log-level") && out.contains("--config"), "{out}");
+    assert!(
+        out.contains("--log-format") && out.contains("--log-level") && out.contains("--config"),
+        "{out}"
+    );
     let (code, out) = run_to_exit(exe, &["--version"], &[]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.starts_with(&format!("{name} {} (", env!("CARGO_PKG_VERSION"))), "{out}");
+    assert!(
+        out.starts_with(&format!("{name} {} (", env!("CARGO_PKG_VERSION"))),
+        "{out}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.yaml");
@@ -196,7 +259,10 @@ pub fn check_cli_contract(exe: &Path, name: &str, args: &[&str], bad_config: &st
     full.extend(["--config", path]);
     let (code, out) = run_to_exit(exe, &full, &[]);
     assert_eq!(code, Some(64), "{out}");
-    assert!(out.contains(path) && out.contains(&format!("field `{field}`")), "{out}");
+    assert!(
+        out.contains(path) && out.contains(&format!("field `{field}`")),
+        "{out}"
+    );
 
     let (code, out) = run_to_exit(exe, &["--log-format", "xml"], &[]);
     assert_eq!(code, Some(2), "{out}");

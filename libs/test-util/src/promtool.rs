@@ -16,10 +16,14 @@ pub fn check_metrics(exposition: &str) -> Result<(), String> {
         .spawn();
     let mut child = match child {
         Ok(child) => child,
-        Err(e) => panic!("cannot run promtool ({e}): run `cargo xtask prereqs` or `apt-get install prometheus`"),
+        Err(e) => panic!(
+            "cannot run promtool ({e}): run `cargo xtask prereqs` or `apt-get install prometheus`"
+        ),
     };
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(exposition.as_bytes()).map_err(|e| e.to_string())?;
+        stdin
+            .write_all(exposition.as_bytes())
+            .map_err(|e| e.to_string())?;
     }
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if out.status.success() {

@@ -1,0 +1,281 @@
+//! A moto S3 server on loopback for tests: `python3 -m moto.server` on a free port, in memory.
+//!
+//! moto takes seconds to start, so tests share one server per test binary through
+//! [`MotoServer::shared`] and keep apart by bucket ([`MotoServer::create_unique_bucket`]).
+//! moto accepts any credentials; [`ACCESS_KEY_ID`] and [`SECRET_ACCESS_KEY`] are conventional.
+
+use std::{
+    fs::File,
+    io::{self, Read, Seek, Write},
+    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::{
+        Mutex, OnceLock, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+/// An access key id for moto, which accepts any.
+pub const ACCESS_KEY_ID: &str = "testing";
+/// A secret access key for moto, which accepts any.
+pub const SECRET_ACCESS_KEY: &str = "testing";
+/// moto's default region; buckets need no location constraint there.
+pub const REGION: &str = "us-east-1";
+
+/// The Python to run moto with: the first `python3` on PATH, so that CI can put a virtual
+/// environment with moto first.
+const PYTHON: &str = "python3";
+
+/// How long moto may take to answer its first request; it imports a lot of Python.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often a free port is picked again when another process took it first.
+const PORT_ATTEMPTS: usize = 3;
+/// How long one request to moto may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `python3 -m moto.server -H 127.0.0.1 -p PORT` (PORT is the last argument), and exits
+/// when stdin closes. The test process holds the other end of stdin, so moto goes away when
+/// the tests end, however they end: the shared server is a static and is never dropped.
+const BOOTSTRAP: &str = r#"
+import os, runpy, sys, threading
+
+def exit_when_stdin_closes():
+    sys.stdin.buffer.read()
+    os._exit(0)
+
+threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
+sys.argv = ["moto.server", "-H", "127.0.0.1", "-p", sys.argv[1]]
+runpy.run_module("moto.server", run_name="__main__", alter_sys=True)
+"#;
+
+/// Why moto could not be started or used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("python3 not found on PATH: moto needs it (run `cargo xtask ci` or install python3)")]
+    NoPython(#[source] io::Error),
+    #[error("moto is not installed: run `cargo xtask ci` or pip install 'moto[server]' ({detail})")]
+    NotInstalled { detail: String },
+    #[error("cannot start moto")]
+    Spawn(#[source] io::Error),
+    #[error("moto exited before it was ready ({status}); its output:\n{log}")]
+    Exited {
+        status: std::process::ExitStatus,
+        log: String,
+    },
+    #[error("moto did not answer on {addr} within {}s; its output:\n{log}", START_TIMEOUT.as_secs())]
+    NotReady { addr: SocketAddr, log: String },
+    #[error("invalid bucket name {name:?}: use 3 to 63 lowercase letters, digits and hyphens")]
+    InvalidBucketName { name: String },
+    #[error("cannot reach moto at {addr}")]
+    Request {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("moto answered {method} {path} with {status_line}: {body}")]
+    Status {
+        method: &'static str,
+        path: String,
+        status_line: String,
+        body: String,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A running moto server; killed on drop (the [`MotoServer::shared`] one at process exit).
+#[derive(Debug)]
+pub struct MotoServer {
+    child: Child,
+    /// Held so that moto's stdin closes when this process ends; see [`BOOTSTRAP`].
+    _stdin: ChildStdin,
+    addr: SocketAddr,
+    endpoint: String,
+}
+
+impl MotoServer {
+    /// Starts a server of its own; prefer [`MotoServer::shared`], since each takes seconds.
+    pub fn start() -> Result<Self> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_on(&[PYTHON], free_port()?) {
+                Err(Error::Exited { log, .. })
+                    if log.contains("Address already in use") && attempt < PORT_ATTEMPTS =>
+                {
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// The server shared by every test in this process, started on first use.
+    ///
+    /// A failed start is not remembered: the next caller tries again and gets its own error.
+    pub fn shared() -> Result<&'static Self> {
+        static SHARED: OnceLock<MotoServer> = OnceLock::new();
+        static STARTING: Mutex<()> = Mutex::new(());
+        if let Some(server) = SHARED.get() {
+            return Ok(server);
+        }
+        // Tests that arrive while moto starts wait for it rather than start their own.
+        let _starting = STARTING.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(server) = SHARED.get() {
+            return Ok(server);
+        }
+        let server = Self::start()?;
+        Ok(SHARED.get_or_init(|| server))
+    }
+
+    /// The endpoint URL, `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Creates a bucket (moto accepts an unsigned `PUT /<bucket>`). Creating one that exists
+    /// succeeds.
+    pub fn create_bucket(&self, name: &str) -> Result<()> {
+        let valid = (3..=63).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !name.starts_with('-')
+            && !name.ends_with('-');
+        if !valid {
+            return Err(Error::InvalidBucketName {
+                name: name.to_owned(),
+            });
+        }
+        self.request("PUT", &format!("/{name}")).map(drop)
+    }
+
+    /// Creates a bucket named `<prefix>-<n>`, unique in this process, and returns its name.
+    pub fn create_unique_bucket(&self, prefix: &str) -> Result<String> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let name = format!(
+            "{}-{}-{}",
+            prefix.to_ascii_lowercase(),
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        self.create_bucket(&name)?;
+        Ok(name)
+    }
+
+    /// Starts moto with `python` (the program and its leading arguments) on `port`.
+    fn start_on(python: &[&str], port: u16) -> Result<Self> {
+        let Some((program, python_args)) = python.split_first() else {
+            return Err(Error::Spawn(io::Error::other("no python program given")));
+        };
+        // A file rather than a pipe: moto logs every request, and a full pipe would stall it.
+        let mut log = tempfile::tempfile().map_err(Error::Spawn)?;
+        let stdout = log.try_clone().map_err(Error::Spawn)?;
+        let stderr = log.try_clone().map_err(Error::Spawn)?;
+        let mut child = Command::new(program)
+            .args(python_args)
+            .args(["-c", BOOTSTRAP, &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|error| match error.kind() {
+                io::ErrorKind::NotFound => Error::NoPython(error),
+                _ => Error::Spawn(error),
+            })?;
+        let Some(stdin) = child.stdin.take() else {
+            let _ = child.kill();
+            return Err(Error::Spawn(io::Error::other("no stdin pipe")));
+        };
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let mut server = Self {
+            child,
+            _stdin: stdin,
+            addr,
+            endpoint: format!("http://{addr}"),
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                let log = read_log(&mut log);
+                if let Some(missing) = log.lines().find(|line| line.contains("No module named")) {
+                    return Err(Error::NotInstalled {
+                        detail: missing.trim().to_owned(),
+                    });
+                }
+                return Err(Error::Exited { status, log });
+            }
+            if server.request("GET", "/").is_ok() {
+                return Ok(server);
+            }
+            if Instant::now() > deadline {
+                return Err(Error::NotReady {
+                    addr,
+                    log: read_log(&mut log),
+                });
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Sends a bodiless HTTP/1.1 request and returns the response body of a 2xx answer.
+    fn request(&self, method: &'static str, path: &str) -> Result<String> {
+        let failed = |source| Error::Request {
+            addr: self.addr,
+            source,
+        };
+        let mut stream = TcpStream::connect_timeout(&self.addr, REQUEST_TIMEOUT).map_err(failed)?;
+        stream
+            .set_read_timeout(Some(REQUEST_TIMEOUT))
+            .map_err(failed)?;
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
+        stream.write_all(request.as_bytes()).map_err(failed)?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).map_err(failed)?;
+        let response = String::from_utf8_lossy(&response);
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status_line = head.lines().next().unwrap_or_default();
+        let success = status_line
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|code| code.starts_with('2'));
+        if !success {
+            return Err(Error::Status {
+                method,
+                path: path.to_owned(),
+                status_line: status_line.to_owned(),
+                body: body.to_owned(),
+            });
+        }
+        Ok(body.to_owned())
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        // Killing an exited child fails harmlessly; `wait` reaps it either way.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(Error::Spawn)?;
+    Ok(listener.local_addr().map_err(Error::Spawn)?.port())
+}
+
+fn read_log(log: &mut File) -> String {
+    let mut text = String::new();
+    if log.rewind().is_ok() {
+        let _ = log.read_to_string(&mut text);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;

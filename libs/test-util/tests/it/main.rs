@@ -1,0 +1,8 @@
+//! Integration tests of the test harnesses, as one test binary.
+
+// Integration tests: a panic is how a failure is reported, in helpers as in `#[test]` functions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod kube_api;
+mod moto;
+mod postgres;

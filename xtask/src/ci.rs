@@ -1,0 +1,179 @@
+//! `cargo xtask ci`: everything CI runs, in order, stopping at the first failing step.
+//!
+//! Each step is also a command of its own (`cargo xtask fmt`, `lint`, ...), so that a developer
+//! can rerun the one that failed.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use xshell::{Shell, cmd};
+
+use crate::{find_program, prereqs, project_root, tidy};
+
+/// Whether `ci` first installs what is missing.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Prereqs {
+    Install,
+    Skip,
+}
+
+/// One step of `ci`; adding a step is one line in [`STEPS`].
+struct Step {
+    name: &'static str,
+    run: fn(&Shell) -> anyhow::Result<()>,
+}
+
+/// The steps in order: the cheap checks that fail often come before the builds.
+const STEPS: &[Step] = &[
+    Step {
+        name: "prereqs",
+        run: prereqs::install,
+    },
+    Step {
+        name: "tidy",
+        run: tidy_step,
+    },
+    Step {
+        name: "fmt",
+        run: fmt,
+    },
+    Step {
+        name: "lint",
+        run: lint,
+    },
+    Step {
+        name: "test",
+        run: test,
+    },
+    Step {
+        name: "kustomize",
+        run: kustomize,
+    },
+];
+
+pub(crate) fn run(sh: &Shell, prereqs: Prereqs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let steps = STEPS
+        .iter()
+        .filter(|step| prereqs == Prereqs::Install || step.name != "prereqs");
+    let timings = run_steps(sh, steps)?;
+    let timings: Vec<String> = timings
+        .iter()
+        .map(|(name, took)| format!("{name} {}", seconds(*took)))
+        .collect();
+    eprintln!(
+        "\nci: all steps passed in {} ({})",
+        seconds(started.elapsed()),
+        timings.join(", ")
+    );
+    Ok(())
+}
+
+/// Runs `steps` in order, each between a header and its timing, and stops at the first failure
+/// with an error that names the step.
+fn run_steps<'a>(
+    sh: &Shell,
+    steps: impl IntoIterator<Item = &'a Step>,
+) -> anyhow::Result<Vec<(&'static str, Duration)>> {
+    let mut timings = Vec::new();
+    for step in steps {
+        eprintln!("\n==> {}", step.name);
+        let started = Instant::now();
+        let res = (step.run)(sh);
+        let took = started.elapsed();
+        if let Err(err) = res {
+            eprintln!("<== {} FAILED after {}", step.name, seconds(took));
+            return Err(err.context(format!("ci step `{}` failed", step.name)));
+        }
+        eprintln!("<== {} ok in {}", step.name, seconds(took));
+        timings.push((step.name, took));
+    }
+    Ok(timings)
+}
+
+pub(crate) fn fmt(sh: &Shell) -> anyhow::Result<()> {
+    cmd!(sh, "cargo fmt --all -- --check")
+        .run()
+        .context("code is not formatted: run `cargo fmt --all`")
+}
+
+pub(crate) fn lint(sh: &Shell) -> anyhow::Result<()> {
+    cmd!(
+        sh,
+        "cargo clippy --workspace --all-targets --locked -- -D warnings"
+    )
+    .run()
+    .context("clippy found problems")
+}
+
+pub(crate) fn test(sh: &Shell) -> anyhow::Result<()> {
+    cmd!(sh, "cargo test --workspace --locked --no-fail-fast")
+        .run()
+        .context("tests failed")
+}
+
+/// Builds every Kustomize folder under `manifests/`, so that a broken overlay fails CI.
+pub(crate) fn kustomize(sh: &Shell) -> anyhow::Result<()> {
+    let manifests = project_root().join("manifests");
+    if !manifests.is_dir() {
+        eprintln!("no manifests/ folder yet: nothing to build");
+        return Ok(());
+    }
+    let dirs = kustomization_dirs(&manifests)?;
+    if dirs.is_empty() {
+        eprintln!("no kustomization.yaml under manifests/: nothing to build");
+        return Ok(());
+    }
+    if find_program("kubectl").is_none() {
+        anyhow::bail!("kubectl is not on PATH, and manifests/ has Kustomize folders to build");
+    }
+    for dir in &dirs {
+        let dir = dir.strip_prefix(project_root()).unwrap_or(dir);
+        cmd!(sh, "kubectl kustomize {dir}")
+            .ignore_stdout()
+            .run()
+            .with_context(|| format!("kustomize cannot build {}", dir.display()))?;
+    }
+    eprintln!("built {} Kustomize folders", dirs.len());
+    Ok(())
+}
+
+fn tidy_step(_: &Shell) -> anyhow::Result<()> {
+    tidy::run(project_root())
+}
+
+/// Every folder under `dir` (itself included) that holds a Kustomization, sorted.
+fn kustomization_dirs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut res = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        let entries =
+            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?;
+        for entry in entries {
+            let path = entry
+                .with_context(|| format!("cannot list {}", dir.display()))?
+                .path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.file_name().is_some_and(|name| {
+                name == "kustomization.yaml"
+                    || name == "kustomization.yml"
+                    || name == "Kustomization"
+            }) {
+                res.push(dir.clone());
+            }
+        }
+    }
+    res.sort();
+    Ok(res)
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{:.1}s", duration.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,131 @@
+//! Project automation, run as `cargo xtask <command>`.
+//! See <https://github.com/matklad/cargo-xtask/>.
+//!
+//! `main` only parses the command line and dispatches: each task lives in its own file, so adding
+//! one is a new module and one match arm.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "xtask is a terminal tool: its progress lines are its interface"
+)]
+
+mod ci;
+mod demo;
+mod prereqs;
+mod tidy;
+
+use std::{
+    ffi::OsString,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use anyhow::Context;
+use xshell::Shell;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  demo                 the local end-to-end run of every binary on embedded defaults
+  ci [--skip-prereqs]  everything CI runs: prereqs, tidy, fmt, lint, test, kustomize
+  prereqs              install what the tests need when it is missing (rustfmt, clippy,
+                       PostgreSQL, promtool, a Python venv with moto)
+  tidy                 the repository conventions (also run by `cargo test`)
+  fmt                  cargo fmt --all -- --check
+  lint                 cargo clippy --workspace --all-targets --locked -- -D warnings
+  test                 cargo test --workspace --locked --no-fail-fast
+  kustomize            kubectl kustomize every folder under manifests/
+";
+
+/// Prints the error's chain of causes, one per line, without a backtrace: the failing command
+/// has already printed its own output.
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["ci"] => ci::run(&shell()?, ci::Prereqs::Install),
+        ["ci", "--skip-prereqs"] => ci::run(&shell()?, ci::Prereqs::Skip),
+        ["demo"] => demo::run(&shell()?),
+        ["prereqs"] => prereqs::install(&shell()?),
+        ["tidy"] => tidy::run(project_root()),
+        ["fmt"] => ci::fmt(&shell()?),
+        ["lint"] => ci::lint(&shell()?),
+        ["test"] => ci::test(&shell()?),
+        ["kustomize"] => ci::kustomize(&shell()?),
+        [] | ["help" | "-h" | "--help"] => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => anyhow::bail!("unknown command `{}`\n\n{USAGE}", args.join(" ")),
+    }
+}
+
+/// The workspace root: xtask always lives directly in it.
+pub(crate) fn project_root() -> &'static Path {
+    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask.parent().unwrap_or(xtask)
+}
+
+/// A shell for the child processes, in the workspace root.
+///
+/// Builds go to `CARGO_TARGET_DIR`, or to `~/.cache/bulwark-target` when it is unset, so that a
+/// fresh clone reuses earlier builds. The moto venv's `bin` comes first on `PATH`, because the
+/// tests start `python3 -m moto.server`.
+fn shell() -> anyhow::Result<Shell> {
+    let sh = Shell::new().context("cannot set up a shell for child processes")?;
+    sh.change_dir(project_root());
+    let home = home_dir()?;
+    if env_var("CARGO_TARGET_DIR").is_none() {
+        sh.set_var("CARGO_TARGET_DIR", home.join(".cache/bulwark-target"));
+    }
+    let path = env_var("PATH").unwrap_or_default();
+    let venv_bin = prereqs::venv_dir(&home).join("bin");
+    let path = std::env::join_paths(std::iter::once(venv_bin).chain(std::env::split_paths(&path)))
+        .context("cannot put the moto venv on PATH")?;
+    sh.set_var("PATH", path);
+    Ok(sh)
+}
+
+/// Reads one variable of xtask's own environment.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "xtask is a build tool: it reads PATH, HOME and CARGO_TARGET_DIR itself"
+)]
+fn env_var(name: &str) -> Option<OsString> {
+    std::env::var_os(name).filter(|value| !value.is_empty())
+}
+
+fn home_dir() -> anyhow::Result<PathBuf> {
+    env_var("HOME")
+        .map(PathBuf::from)
+        .context("HOME is not set")
+}
+
+/// Finds an executable on xtask's own `PATH`, as `command -v` does.
+fn find_program(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+
+    let path = env_var("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            candidate
+                .metadata()
+                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        })
+}

@@ -2,7 +2,8 @@
 //!
 //! A machine that has everything pays a few quick probes; a fresh Debian 12 machine gets
 //! rustfmt and clippy (rustup), PostgreSQL's server binaries and Prometheus' `promtool`
-//! (apt-get, after one `apt-get update`), and a Python venv with moto (pip).
+//! (apt-get, after one `apt-get update`), and a Python venv with moto and the official
+//! Keeper SDK (pip).
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,14 @@ use xshell::{Shell, cmd};
 use crate::{find_program, home_dir};
 
 /// What the venv holds: each pip requirement, with the module whose import proves it installed.
-const PYTHON_PACKAGES: &[(&str, &str)] = &[("moto[server]==5.2.5", "moto.server")];
+const PYTHON_PACKAGES: &[(&str, &str)] = &[
+    ("moto[server]==5.2.5", "moto.server"),
+    // The official Keeper SDK, which proves the fake Keeper server wire-compatible.
+    (
+        "keeper-secrets-manager-core==17.3.0",
+        "keeper_secrets_manager_core",
+    ),
+];
 
 /// Where the Python venv lives; `shell` puts its `bin` first on the children's `PATH`.
 pub(crate) fn venv_dir(home: &Path) -> PathBuf {

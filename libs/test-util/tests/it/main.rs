@@ -3,6 +3,7 @@
 // Integration tests: a panic is how a failure is reported, in helpers as in `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod keeper;
 mod kube_api;
 mod moto;
 mod postgres;

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use bulwark_log::Output;
 use clap::Parser;
 
 const BINARY: &str = "injector-sidecar";
@@ -29,23 +30,13 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config: Config = match bulwark_app::start(
+    bulwark_app::main(
         BINARY,
         &cli.log,
-        bulwark_log::Output::Stdout,
+        Output::Stdout,
         cli.config.as_deref(),
-    ) {
-        Ok(config) => config,
-        Err(code) => return code,
-    };
-    bulwark_app::exit(run(config))
-}
-
-#[tokio::main]
-async fn run(config: Config) -> anyhow::Result<()> {
-    let metrics = bulwark_app::metrics(BINARY, &[])?;
-    let health = bulwark_app::serve_health(&config.health, HEALTH_PORT, metrics).await?;
-    health.shutdown.wait().await;
-    health.stop().await?;
-    Ok(())
+        |config: Config| async move {
+            bulwark_app::serve_until_shutdown(BINARY, &config.health, HEALTH_PORT).await
+        },
+    )
 }

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use bulwark_log::Output;
 use bulwark_sentinel::config::Config;
 use clap::Parser;
 
@@ -25,28 +26,18 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config: Config = match bulwark_app::start(
+    bulwark_app::main(
         BINARY,
         &cli.log,
-        bulwark_log::Output::Stdout,
+        Output::Stdout,
         cli.config.as_deref(),
-    ) {
-        Ok(config) => config,
-        Err(code) => return code,
-    };
-    bulwark_app::exit(run(config))
-}
-
-#[tokio::main]
-async fn run(config: Config) -> anyhow::Result<()> {
-    let metrics = bulwark_app::metrics(BINARY, &[])?;
-    // The dashboard, API, health and metrics share `web.listen`, as upstream's do.
-    let web = bulwark_config::Health {
-        listen: Some(config.web.listen),
-        drain: None,
-    };
-    let health = bulwark_app::serve_health(&web, config.web.listen.0.port(), metrics).await?;
-    health.shutdown.wait().await;
-    health.stop().await?;
-    Ok(())
+        |config: Config| async move {
+            // The dashboard, API, health and metrics share `web.listen`, as upstream's do.
+            let web = bulwark_config::Health {
+                listen: Some(config.web.listen),
+                drain: None,
+            };
+            bulwark_app::serve_until_shutdown(BINARY, &web, config.web.listen.0.port()).await
+        },
+    )
 }

@@ -89,6 +89,49 @@ pub async fn serve_health(
     Ok(bulwark_health::Service::start(listen.0, Some(metrics), drain).await?)
 }
 
+/// The whole lifecycle of a binary: [`start`] (exit 64 on a bad config), then `run` with the
+/// config on a multi-threaded tokio runtime, then [`exit`].
+pub fn main<C, F, Fut>(
+    binary: &'static str,
+    log: &LogArgs,
+    output: Output,
+    config: Option<&Path>,
+    run: F,
+) -> ExitCode
+where
+    C: DeserializeOwned + Validate,
+    F: FnOnce(C) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let config: C = match start(binary, log, output, config) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(runtime) => exit(runtime.block_on(run(config))),
+        Err(error) => exit(Err(
+            anyhow::Error::new(error).context("cannot start the async runtime")
+        )),
+    }
+}
+
+/// Installs metrics for `binary`, serves health on `health` (default port `default_port`) and
+/// waits for SIGTERM or SIGINT; for binaries whose only long-running part is the health server.
+pub async fn serve_until_shutdown(
+    binary: &'static str,
+    health: &Health,
+    default_port: u16,
+) -> anyhow::Result<()> {
+    let metrics = metrics(binary, &[])?;
+    let service = serve_health(health, default_port, metrics).await?;
+    service.shutdown.wait().await;
+    service.stop().await?;
+    Ok(())
+}
+
 /// Maps the binary's result to its exit code, logging the error chain on failure.
 pub fn exit(result: anyhow::Result<()>) -> ExitCode {
     match result {

@@ -20,6 +20,8 @@ const PYTHON_PACKAGES: &[(&str, &str)] = &[
         "keeper-secrets-manager-core==17.3.0",
         "keeper_secrets_manager_core",
     ),
+    // Offline schema validation of the rendered manifests (`cargo xtask kustomize`).
+    ("kubernetes-validate==1.37.0", "kubernetes_validate"),
 ];
 
 /// Where the Python venv lives; `shell` puts its `bin` first on the children's `PATH`.

@@ -6,37 +6,112 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
+use bulwark_kube::{LeaderElector, LeaseSettings};
 use bulwark_log::Output;
-use clap::Parser;
+use bulwark_webhook::config::Config;
+use clap::{Parser, Subcommand};
 
 const BINARY: &str = "injector-webhook";
 
 /// The default port of `/health`, `/ready` and `/metrics` (controller-runtime's probe port).
 const HEALTH_PORT: u16 = 8081;
 
-type Config = bulwark_app::ServiceConfig;
-
 /// Keeper Secrets Manager injection webhook for Kubernetes.
 #[derive(Debug, Parser)]
 #[command(name = BINARY, version = bulwark_log::VERSION)]
 struct Cli {
     /// YAML config file; without one, defaults and BULWARK_INJECTOR_WEBHOOK_* variables apply.
-    #[arg(long, short, value_name = "FILE")]
+    #[arg(long, short, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     #[command(flatten)]
     log: bulwark_log::LogArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print what the webhook would do to the pods in a manifest (Pods or workloads with a pod
+    /// template), offline: the JSON patch and the mutated pod, as YAML.
+    Explain {
+        /// The manifest, YAML or JSON; `-` reads standard input.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    bulwark_app::main(
-        BINARY,
-        &cli.log,
-        Output::Stdout,
-        cli.config.as_deref(),
-        |config: Config| async move {
-            bulwark_app::serve_until_shutdown(BINARY, &config.health, HEALTH_PORT).await
-        },
-    )
+    match &cli.command {
+        // Explain writes YAML to standard output, so its logs go to standard error.
+        Some(Command::Explain { file }) => {
+            let file = file.clone();
+            bulwark_app::main(
+                BINARY,
+                &cli.log,
+                Output::Stderr,
+                cli.config.as_deref(),
+                |config: Config| async move {
+                    let (origin, text) = bulwark_app::read_input(&file)?;
+                    let yaml = bulwark_webhook::explain::explain(&text, &origin, &config.defaults)?;
+                    #[allow(clippy::print_stdout)] // The explanation is this command's output.
+                    {
+                        print!("{yaml}");
+                    }
+                    Ok(())
+                },
+            )
+        }
+        None => bulwark_app::main(BINARY, &cli.log, Output::Stdout, cli.config.as_deref(), run),
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let metrics = bulwark_app::metrics(BINARY, &[])?;
+    bulwark_webhook::metrics::describe();
+    let health = bulwark_app::serve_health(&config.health, HEALTH_PORT, metrics).await?;
+    let shutdown = health.shutdown.token();
+    let election = if config.leader_election.enabled {
+        let le = &config.leader_election;
+        let client = bulwark_kube::client(&bulwark_kube::ClientOptions {
+            kubeconfig: config.kubernetes.kubeconfig.clone(),
+            context: config.kubernetes.context.clone(),
+        })
+        .await?;
+        let mut settings = LeaseSettings::new(
+            le.lease_name.clone(),
+            le.namespace.clone().unwrap_or_default(),
+            le.identity.clone().unwrap_or_default(),
+        );
+        settings.lease_duration = le.lease_duration.get();
+        settings.renew_deadline = le.renew_deadline.get();
+        settings.retry_period = le.retry_period.get();
+        let (elector, leadership) = LeaderElector::new(client, settings)?;
+        // Only the leader is ready, so the Service routes every admission request to it.
+        health
+            .readiness
+            .register("leader", Duration::from_secs(1), move || {
+                let leading = leadership.is_leader();
+                async move {
+                    if leading {
+                        Ok(())
+                    } else {
+                        Err("standing by: another replica leads".to_owned())
+                    }
+                }
+            });
+        Some(tokio::spawn(elector.run(shutdown.clone())))
+    } else {
+        None
+    };
+    let webhook = bulwark_webhook::Webhook::new(config.defaults);
+    let served = bulwark_webhook::server::run(&config.webhook, webhook, shutdown.clone()).await;
+    health.shutdown.trigger();
+    if let Some(election) = election {
+        // The elector releases the Lease on shutdown so that a standby takes over at once.
+        let _ = election.await;
+    }
+    health.stop().await?;
+    Ok(served?)
 }

@@ -132,6 +132,23 @@ pub async fn serve_until_shutdown(
     Ok(())
 }
 
+/// Reads a command's input file, or standard input for `-`; returns its name for messages
+/// and its text.
+pub fn read_input(path: &Path) -> anyhow::Result<(String, String)> {
+    use anyhow::Context;
+    use std::io::Read;
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read standard input")?;
+        return Ok(("<stdin>".to_owned(), text));
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok((path.display().to_string(), text))
+}
+
 /// Maps the binary's result to its exit code, logging the error chain on failure.
 pub fn exit(result: anyhow::Result<()>) -> ExitCode {
     match result {

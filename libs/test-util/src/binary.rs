@@ -127,6 +127,17 @@ impl Running {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process with SIGKILL, as a node failure or the OOM killer would, and reaps it.
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.child.kill()?;
+        self.child.wait().map(|_| ())
+    }
+
     /// All output lines received so far (after draining what is pending).
     pub fn output(&mut self) -> Vec<String> {
         while let Ok(line) = self.lines.try_recv() {

@@ -9,3 +9,4 @@ pub mod kube_api;
 pub mod moto;
 pub mod postgres;
 pub mod promtool;
+pub mod tls;

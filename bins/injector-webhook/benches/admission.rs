@@ -1,0 +1,366 @@
+//! Benchmark: admission throughput and latency over HTTPS with keep-alive on loopback, against
+//! a bare hyper + rustls server returning a fixed response of the same size, measured in the
+//! same run on the same machine. Also the webhook's resident memory under load.
+//!
+//! Run with `cargo bench -p injector-webhook --bench admission` (or `cargo xtask bench
+//! webhook`). Targets (issue 3): throughput at least 0.8 of the bare server's, p99 latency
+//! under 2 ms at 1,000 requests/s, RSS under 20 MiB.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bulwark_test_util::binary::Running;
+use bulwark_test_util::tls::TestCa;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::net::TcpStream;
+
+const EXE: &str = env!("CARGO_BIN_EXE_injector-webhook");
+const CONNECTIONS: usize = 16;
+const THROUGHPUT_FOR: Duration = Duration::from_secs(5);
+const RATE: u32 = 1_000;
+const LATENCY_FOR: Duration = Duration::from_secs(10);
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--baseline-server") {
+        return baseline_server(&args[i + 1], &args[i + 2], args[i + 3].parse().unwrap());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(bench());
+}
+
+fn review() -> Bytes {
+    Bytes::from(
+        serde_json::to_vec(&serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "namespace": "prod", "operation": "CREATE",
+                "object": {
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"generateName": "web-7d9f6c-", "labels": {"app": "web", "pod-template-hash": "7d9f6c"},
+                        "annotations": {"keeper.security/inject": "true", "keeper.security/secrets": "db-credentials, api-keys",
+                            "keeper.security/ksm-config": "keeper-auth", "keeper.security/refresh-interval": "10m"}},
+                    "spec": {"containers": [
+                        {"name": "app", "image": "registry.example.com/web:1.2.3", "ports": [{"containerPort": 8080}],
+                         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}},
+                        {"name": "proxy", "image": "envoyproxy/envoy:v1.30"}],
+                        "volumes": [{"name": "cache", "emptyDir": {}}]}
+                }
+            }
+        }))
+        .unwrap(),
+    )
+}
+
+async fn bench() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("bench").unwrap();
+    let (cert, key) = ca.issue(&["localhost"]).unwrap().write(dir.path()).unwrap();
+    let env = [
+        (
+            "BULWARK_INJECTOR_WEBHOOK_HEALTH__LISTEN",
+            "127.0.0.1:0".to_owned(),
+        ),
+        (
+            "BULWARK_INJECTOR_WEBHOOK_WEBHOOK__LISTEN",
+            "127.0.0.1:0".to_owned(),
+        ),
+        (
+            "BULWARK_INJECTOR_WEBHOOK_WEBHOOK__CERT_FILE",
+            cert.display().to_string(),
+        ),
+        (
+            "BULWARK_INJECTOR_WEBHOOK_WEBHOOK__KEY_FILE",
+            key.display().to_string(),
+        ),
+        (
+            "BULWARK_INJECTOR_WEBHOOK_WEBHOOK__SHUTDOWN_DELAY",
+            "0s".to_owned(),
+        ),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // Per-admission INFO lines would measure the terminal, not the webhook.
+    let args = [
+        "--log-level",
+        "warn,bulwark_webhook::server=info,bulwark_health=info",
+    ];
+    let mut webhook = Running::start(Path::new(EXE), &args, &env).unwrap();
+    let _ = webhook.health_addr().unwrap();
+    let line = webhook
+        .wait_for_log(
+            "Serving admission requests on /mutate-pods.",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    let webhook_addr: SocketAddr = line["addr"].as_str().unwrap().parse().unwrap();
+    let client = Arc::new(client_config(ca.pem()));
+    let body = review();
+
+    let sample = post(&mut connect(webhook_addr, &client).await, &body).await;
+    let response_len = sample.len();
+    assert!(
+        String::from_utf8_lossy(&sample).contains("\"patchType\":\"JSONPatch\""),
+        "the webhook did not inject"
+    );
+
+    let exe = std::env::current_exe().unwrap();
+    let mut baseline = std::process::Command::new(exe)
+        .args([
+            "--baseline-server",
+            cert.to_str().unwrap(),
+            key.to_str().unwrap(),
+            &response_len.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(baseline.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let baseline_addr: SocketAddr = line.trim().parse().unwrap();
+
+    println!(
+        "admission benchmark: {CONNECTIONS} keep-alive HTTPS connections, response {response_len} bytes"
+    );
+    let webhook_in_process = bulwark_webhook::Webhook::new(bulwark_inject::Defaults::default());
+    let n = 20_000;
+    let t = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(webhook_in_process.admit(&body));
+    }
+    println!(
+        "in-process admit(): {:.1} us per review",
+        t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+    );
+    // Warm both up, then measure each in turn.
+    throughput(baseline_addr, &client, &body, Duration::from_secs(1)).await;
+    throughput(webhook_addr, &client, &body, Duration::from_secs(1)).await;
+    let base_rps = throughput(baseline_addr, &client, &body, THROUGHPUT_FOR).await;
+    let hook_rps = throughput(webhook_addr, &client, &body, THROUGHPUT_FOR).await;
+    let ratio = hook_rps / base_rps;
+    println!(
+        "throughput: webhook {hook_rps:.0}/s, bare hyper+rustls {base_rps:.0}/s, ratio {ratio:.2} (target >= 0.80: {})",
+        verdict(ratio >= 0.8)
+    );
+
+    let (base_p50, base_p99) = latency(baseline_addr, &client, &body).await;
+    let (p50, p99) = latency(webhook_addr, &client, &body).await;
+    println!(
+        "latency at {RATE}/s: webhook p50 {p50:?} p99 {p99:?}; bare p50 {base_p50:?} p99 {base_p99:?} (target p99 < 2ms: {})",
+        verdict(p99 < Duration::from_millis(2))
+    );
+
+    let (rss, hwm) = memory(&webhook);
+    println!(
+        "webhook memory: RSS {:.1} MiB, peak {:.1} MiB (target < 20 MiB: {})",
+        rss,
+        hwm,
+        verdict(hwm < 20.0)
+    );
+    let _ = baseline.kill();
+    let _ = baseline.wait();
+    let _ = webhook.terminate(Duration::from_secs(5));
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+fn memory(process: &Running) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", process.pid())).unwrap();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0)
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+fn client_config(ca_pem: &str) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+async fn connect(addr: SocketAddr, config: &Arc<rustls::ClientConfig>) -> Sender {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let tls = tokio_rustls::TlsConnector::from(config.clone())
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+async fn post(sender: &mut Sender, body: &Bytes) -> Bytes {
+    sender.ready().await.unwrap();
+    let request = Request::post("/mutate-pods")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Full::new(body.clone()))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.into_body().collect().await.unwrap().to_bytes()
+}
+
+/// Requests per second over `CONNECTIONS` connections, each sending back to back.
+async fn throughput(
+    addr: SocketAddr,
+    config: &Arc<rustls::ClientConfig>,
+    body: &Bytes,
+    for_: Duration,
+) -> f64 {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let (config, body) = (config.clone(), body.clone());
+            tokio::spawn(async move {
+                let mut sender = connect(addr, &config).await;
+                let mut n = 0_u64;
+                while start.elapsed() < for_ {
+                    post(&mut sender, &body).await;
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// p50 and p99 at a fixed `RATE`, measured from each request's scheduled send time so that a
+/// stall is charged to every request it delays (no coordinated omission).
+async fn latency(
+    addr: SocketAddr,
+    config: &Arc<rustls::ClientConfig>,
+    body: &Bytes,
+) -> (Duration, Duration) {
+    let per_conn = RATE / 8;
+    let interval = Duration::from_secs(1) / per_conn;
+    let count = (LATENCY_FOR.as_secs() as u32) * per_conn;
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (config, body) = (config.clone(), body.clone());
+            tokio::spawn(async move {
+                let mut sender = connect(addr, &config).await;
+                let start = tokio::time::Instant::now() + interval * i / 8;
+                let mut samples = Vec::with_capacity(count as usize);
+                let mut previous_end = start;
+                for k in 0..count {
+                    let due = start + interval * k;
+                    tokio::time::sleep_until(due).await;
+                    // A request delayed by the previous response is charged from when it was
+                    // due; one delayed only by the client's timer (tokio's is 1 ms coarse) is
+                    // charged from when it was sent.
+                    let origin = if previous_end > due {
+                        due
+                    } else {
+                        tokio::time::Instant::now()
+                    };
+                    post(&mut sender, &body).await;
+                    previous_end = tokio::time::Instant::now();
+                    samples.push(previous_end - origin);
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort();
+    (all[all.len() / 2], all[all.len() * 99 / 100])
+}
+
+/// The baseline: TLS accept, HTTP/1.1 keep-alive, a fixed body of `len` bytes. Prints its
+/// address on standard output.
+fn baseline_server(cert: &str, key: &str, len: usize) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(key).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap());
+        let body = Bytes::from(vec![b'x'; len]);
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tcp.set_nodelay(true).unwrap();
+            let (acceptor, body) = (acceptor.clone(), body.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service =
+                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let body = body.clone();
+                        async move {
+                            // Read the request body, as the webhook must.
+                            let _ = req.into_body().collect().await;
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(body)))
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+}

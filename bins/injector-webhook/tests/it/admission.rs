@@ -1,0 +1,176 @@
+//! Admission over real HTTPS against the running binary, and certificate rotation.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bulwark_test_util::binary::{Running, http_get};
+use bulwark_test_util::promtool;
+use bulwark_test_util::tls::{TestCa, https_request};
+use serde_json::{Value, json};
+
+fn review(uid: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": uid, "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "prod", "operation": "CREATE",
+            "object": {"metadata": {"generateName": "web-", "annotations": {"keeper.security/inject": "true", "keeper.security/secret": "db"}},
+                       "spec": {"containers": [{"name": "app", "image": "nginx"}]}}
+        }
+    }))
+    .unwrap()
+}
+
+fn start(dir: &Path, ca: &TestCa) -> (Running, SocketAddr, SocketAddr) {
+    let env = super::env_for(dir, ca);
+    let mut bin = Running::start(Path::new(super::EXE), &[], &super::as_refs(&env)).unwrap();
+    let health = bin.health_addr().unwrap();
+    let line = bin
+        .wait_for_log(
+            "Serving admission requests on /mutate-pods.",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    let https = line["addr"].as_str().unwrap().parse().unwrap();
+    (bin, health, https)
+}
+
+#[test]
+fn admits_over_https_and_counts_in_the_seed_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("webhook-ca").unwrap();
+    let (mut bin, health, https) = start(dir.path(), &ca);
+
+    let (status, body) = https_request(
+        https,
+        "localhost",
+        ca.pem(),
+        "POST",
+        "/mutate-pods",
+        &review("u-1"),
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    let out: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(out["response"]["uid"], "u-1");
+    assert_eq!(out["response"]["patchType"], "JSONPatch");
+    let (status, _) = https_request(
+        https,
+        "localhost",
+        ca.pem(),
+        "POST",
+        "/mutate",
+        &review("u-2"),
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    let (status, body) = https_request(
+        https,
+        "localhost",
+        ca.pem(),
+        "POST",
+        "/mutate-pods",
+        b"{not json",
+    )
+    .unwrap();
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).starts_with("malformed AdmissionReview"));
+    let (status, _) =
+        https_request(https, "localhost", ca.pem(), "GET", "/mutate-pods", b"").unwrap();
+    assert_eq!(status, 405);
+
+    let (_, metrics) = http_get(health, "/metrics").unwrap();
+    assert!(
+        metrics.contains("keeper_injector_requests_total{result=\"injected\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("keeper_injector_requests_total{result=\"bad_request\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("keeper_injector_errors_total{reason=\"malformed_review\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("keeper_injector_latency_seconds_bucket"),
+        "{metrics}"
+    );
+    promtool::check_metrics(&metrics).unwrap();
+    let (status, _) = bin.terminate(Duration::from_secs(5)).unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn rotated_certificates_are_served_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = TestCa::new("old-ca").unwrap();
+    let (mut bin, _health, https) = start(dir.path(), &old);
+    assert!(
+        https_request(
+            https,
+            "localhost",
+            old.pem(),
+            "POST",
+            "/mutate-pods",
+            &review("a")
+        )
+        .is_ok()
+    );
+
+    let new = TestCa::new("new-ca").unwrap();
+    new.issue(&["localhost"])
+        .unwrap()
+        .write(dir.path())
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while https_request(
+        https,
+        "localhost",
+        new.pem(),
+        "POST",
+        "/mutate-pods",
+        &review("b"),
+    )
+    .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the rotated certificate was never served"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        https_request(
+            https,
+            "localhost",
+            old.pem(),
+            "POST",
+            "/mutate-pods",
+            &review("c")
+        )
+        .is_err()
+    );
+    // A broken file does not take the server down: it keeps the last good certificate.
+    std::fs::write(dir.path().join("tls.crt"), "garbage").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        https_request(
+            https,
+            "localhost",
+            new.pem(),
+            "POST",
+            "/mutate-pods",
+            &review("d")
+        )
+        .is_ok()
+    );
+    let out = bin.wait_for_log(
+        "Failed to reload the serving certificate; still serving the previous one.",
+        Duration::from_secs(5),
+    );
+    assert!(out.is_ok(), "{out:?}");
+    assert!(bin.terminate(Duration::from_secs(5)).unwrap().0.success());
+}

@@ -1,0 +1,749 @@
+//! The pod mutation: what injection adds to a pod, as a minimal RFC 6902 JSON patch.
+//!
+//! It adds the tmpfs volume, the init container (first, so that the pod's own init containers
+//! can read secrets), the sidecar (classic, or native: an init container with
+//! `restartPolicy: Always`), read-only mounts on the selected containers and the
+//! `keeper.security/injected` marker, and nothing else.
+//! A pod that carries the marker or one of our containers gets an empty patch, so that
+//! reinvocation and re-submitted pods are safe (upstream defect 1).
+//! The choices follow Vault's injector (`hashicorp/vault-k8s` `agent-inject/agent/agent.go`)
+//! where upstream had none: init container first, per-container mounts, restricted
+//! security context, and a shared process namespace for signals.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    EnvVarSource, HTTPGetAction, KeyToPath, ObjectFieldSelector, Pod, PodSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext,
+    Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::annotations::{CaCert, InjectionRequest, key};
+use crate::patch::{Operation, pointer};
+use crate::spec::{self, Auth, FileMode, SidecarSpec};
+use crate::{
+    CA_MOUNT_PATH, CA_VOLUME, Defaults, Error, INIT_CONTAINER, INJECTED, METRICS_PORT_NAME,
+    MOUNT_PATH, Result, SIDECAR_CONTAINER, VOLUME, quantity,
+};
+
+/// The result of admitting one pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mutation {
+    pub outcome: Outcome,
+    /// The JSON patch; empty unless [`Outcome::Injected`].
+    pub patch: Vec<Operation>,
+    /// Admission warnings for the user.
+    pub warnings: Vec<String>,
+    /// The spec given to the keeper containers, when injected.
+    pub spec: Option<SidecarSpec>,
+}
+
+/// What admission did with a pod; also a bounded metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The pod does not ask for injection.
+    NotRequested,
+    /// The pod was injected before; the patch is empty.
+    AlreadyInjected,
+    /// The patch injects the pod.
+    Injected,
+}
+
+impl Mutation {
+    pub(crate) fn empty(outcome: Outcome, warnings: Vec<String>) -> Self {
+        Self {
+            outcome,
+            patch: Vec::new(),
+            warnings,
+            spec: None,
+        }
+    }
+
+    /// Whether there is nothing to patch.
+    pub fn is_empty(&self) -> bool {
+        self.patch.is_empty()
+    }
+
+    /// The patch as a JSON array, for the AdmissionReview response (base64 of its text).
+    pub fn patch_json(&self) -> Value {
+        Value::Array(self.patch.iter().map(to_value).collect())
+    }
+}
+
+impl Outcome {
+    /// A snake_case label for metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::NotRequested => "not_requested",
+            Outcome::AlreadyInjected => "already_injected",
+            Outcome::Injected => "injected",
+        }
+    }
+}
+
+/// Why a pod counts as injected already, if it does.
+pub(crate) fn injected(pod: &Pod) -> Option<&'static str> {
+    let marker = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(INJECTED))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let ours = pod.spec.as_ref().is_some_and(|spec| {
+        spec.containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .any(|c| c.name == INIT_CONTAINER || c.name == SIDECAR_CONTAINER)
+    });
+    match (marker, ours) {
+        (_, true) => Some("containers"),
+        (true, false) => Some("marker"),
+        (false, false) => None,
+    }
+}
+
+/// Computes the patch that injects `pod` as `request` asks, with `defaults` for what it leaves
+/// open; the patch is empty when the pod is injected already.
+pub fn mutate(pod: &Pod, request: &InjectionRequest, defaults: &Defaults) -> Result<Mutation> {
+    let spec = pod
+        .spec
+        .as_ref()
+        .ok_or_else(|| Error::Pod("the pod has no spec".to_owned()))?;
+    let mut warnings = request.warnings.clone();
+    match injected(pod) {
+        Some("marker") => {
+            warnings.push(format!(
+                "{INJECTED} is \"true\" but the pod has no {INIT_CONTAINER} container, so nothing was injected: remove the annotation to inject"
+            ));
+            return Ok(Mutation::empty(Outcome::AlreadyInjected, warnings));
+        }
+        Some(_) => return Ok(Mutation::empty(Outcome::AlreadyInjected, warnings)),
+        None => {}
+    }
+    if spec.containers.is_empty() {
+        return Err(Error::Pod("the pod has no containers".to_owned()));
+    }
+    if spec
+        .os
+        .as_ref()
+        .is_some_and(|os| !os.name.eq_ignore_ascii_case("linux"))
+    {
+        return Err(Error::Conflict(
+            "the keeper containers run on Linux only, but the pod sets spec.os.name to another system".to_owned(),
+        ));
+    }
+    let sidecar = !request.init_only;
+    let native = sidecar && request.native_sidecar.unwrap_or(defaults.native_sidecar);
+    let init_containers = spec.init_containers.as_deref().unwrap_or_default();
+
+    let targets = select(spec, request)?;
+    let adopt_volume = check_volumes(spec, request, &mut warnings)?;
+    if sidecar {
+        check_port(spec, defaults.health_port)?;
+    }
+
+    let users = Users::of(spec, request, defaults, &targets);
+    let file_mode = request.output_mode.unwrap_or_else(|| users.default_mode());
+    let kill = sidecar && request.signal.is_some() && !users.can_signal();
+    if kill {
+        warnings.push(format!(
+            "{}: the sidecar gets capability KILL to signal processes of other users, which restricted pod security rejects; set runAsUser on the pod or keeper.security/output-owner to the application's user to avoid it",
+            key("signal")
+        ));
+    }
+
+    let sidecar_spec = SidecarSpec {
+        version: spec::SPEC_VERSION,
+        mount_path: MOUNT_PATH.to_owned(),
+        auth: request.auth.clone(),
+        secrets: request.secrets.clone(),
+        folders: request.folders.clone(),
+        refresh_interval: request
+            .refresh_interval
+            .unwrap_or(defaults.refresh_interval),
+        fail_on_error: request.fail_on_error.unwrap_or(defaults.fail_on_error),
+        strict_lookup: request.strict_lookup,
+        file_mode,
+        signal: request.signal.clone().filter(|_| sidecar),
+        ca_cert_file: request
+            .ca_cert
+            .as_ref()
+            .map(|_| format!("{CA_MOUNT_PATH}/ca.crt")),
+        health_port: defaults.health_port,
+    };
+    let ksm_config = match request.auth {
+        Auth::Secret => Some(
+            request
+                .ksm_config
+                .clone()
+                .or_else(|| defaults.ksm_config.clone())
+                .ok_or_else(|| {
+                    Error::invalid(
+                        key("ksm-config"),
+                        "required with keeper.security/auth-method: secret (the default): expected the name of a Secret in the pod's namespace whose key config holds the KSM configuration",
+                    )
+                })?,
+        ),
+        _ => None,
+    };
+    let build = Build {
+        request,
+        defaults,
+        spec_json: sidecar_spec.to_json(),
+        ksm_config,
+        resources: resources(request, defaults)?,
+        security: users.security_context(kill),
+    };
+
+    let mut ops = Vec::new();
+    // The marker first: it is what makes every later admission of this pod a no-op.
+    match &pod.metadata.annotations {
+        None => ops.push(add(
+            &["metadata", "annotations"],
+            json!({ INJECTED: "true" }),
+        )),
+        Some(_) => ops.push(add(&["metadata", "annotations", INJECTED], json!("true"))),
+    }
+    if sidecar && request.signal.is_some() {
+        match spec.share_process_namespace {
+            Some(true) => {}
+            Some(false) => {
+                return Err(Error::invalid(
+                    key("signal"),
+                    "needs shareProcessNamespace: true so that the sidecar sees the application's processes, but the pod sets it to false",
+                ));
+            }
+            None => ops.push(add(&["spec", "shareProcessNamespace"], json!(true))),
+        }
+    }
+
+    let mut volumes = Vec::new();
+    if !adopt_volume {
+        volumes.push(tmpfs_volume(request, defaults));
+    }
+    if let Some(ca) = &request.ca_cert {
+        volumes.push(ca_volume(ca));
+    }
+    push_all(
+        &mut ops,
+        &["spec", "volumes"],
+        spec.volumes.is_some(),
+        volumes,
+    );
+
+    // Mounts before our init containers go in, so that init container indexes are the pod's.
+    let mount = VolumeMount {
+        name: VOLUME.to_owned(),
+        mount_path: MOUNT_PATH.to_owned(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    };
+    for target in &targets {
+        let (list, i, container) = match *target {
+            Target::App(i) => ("containers", i, &spec.containers[i]),
+            Target::Init(i) => ("initContainers", i, &init_containers[i]),
+        };
+        let mounts = container.volume_mounts.as_deref().unwrap_or_default();
+        if mounts.iter().any(|m| m.name == VOLUME) {
+            continue;
+        }
+        let index = i.to_string();
+        push_all(
+            &mut ops,
+            &["spec", list, &index, "volumeMounts"],
+            container.volume_mounts.is_some(),
+            vec![mount.clone()],
+        );
+    }
+
+    let mut ours = vec![build.container(INIT_CONTAINER, spec::ARG_MODE_INIT)];
+    if native {
+        let mut native_sidecar = build.sidecar();
+        native_sidecar.restart_policy = Some("Always".to_owned());
+        ours.push(native_sidecar);
+    }
+    match (&spec.init_containers, request.init_first) {
+        (Some(_), true) => {
+            for (i, container) in ours.into_iter().enumerate() {
+                let index = i.to_string();
+                ops.push(add(
+                    &["spec", "initContainers", &index],
+                    to_value(&container),
+                ));
+            }
+        }
+        (existing, _) => push_all(
+            &mut ops,
+            &["spec", "initContainers"],
+            existing.is_some(),
+            ours,
+        ),
+    }
+    if sidecar && !native {
+        ops.push(add(
+            &["spec", "containers", "-"],
+            to_value(&build.sidecar()),
+        ));
+    }
+
+    Ok(Mutation {
+        outcome: Outcome::Injected,
+        patch: ops,
+        warnings,
+        spec: Some(sidecar_spec),
+    })
+}
+
+/// A container that gets the read-only mount, by its index in its list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    App(usize),
+    Init(usize),
+}
+
+/// The containers named by `keeper.security/containers`, or all of them.
+fn select(spec: &PodSpec, request: &InjectionRequest) -> Result<Vec<Target>> {
+    let init = spec.init_containers.as_deref().unwrap_or_default();
+    let Some(names) = &request.containers else {
+        let apps = (0..spec.containers.len()).map(Target::App);
+        return Ok(apps.chain((0..init.len()).map(Target::Init)).collect());
+    };
+    names
+        .iter()
+        .map(|name| {
+            if let Some(i) = spec.containers.iter().position(|c| &c.name == name) {
+                Ok(Target::App(i))
+            } else if let Some(i) = init.iter().position(|c| &c.name == name) {
+                Ok(Target::Init(i))
+            } else {
+                let known: Vec<&str> = spec
+                    .containers
+                    .iter()
+                    .chain(init)
+                    .map(|c| c.name.as_str())
+                    .collect();
+                Err(Error::invalid(
+                    key("containers"),
+                    format!(
+                        "the pod has no container named {name:?}: expected some of {}",
+                        known.join(", ")
+                    ),
+                ))
+            }
+        })
+        .collect()
+}
+
+/// Checks the pod's volumes and mounts against ours; returns whether the pod already declares
+/// our tmpfs volume, which is then used as it is (as the upstream example 13 pod does).
+fn check_volumes(
+    spec: &PodSpec,
+    request: &InjectionRequest,
+    warnings: &mut Vec<String>,
+) -> Result<bool> {
+    let volumes = spec.volumes.as_deref().unwrap_or_default();
+    if request.ca_cert.is_some() && volumes.iter().any(|v| v.name == CA_VOLUME) {
+        return Err(Error::Conflict(format!(
+            "the pod declares volume {CA_VOLUME}, which keeper.security/ca-cert-* needs: rename it"
+        )));
+    }
+    let init = spec.init_containers.as_deref().unwrap_or_default();
+    for container in spec.containers.iter().chain(init) {
+        let mounts = container.volume_mounts.as_deref().unwrap_or_default();
+        if let Some(m) = mounts
+            .iter()
+            .find(|m| m.name != VOLUME && m.mount_path.trim_end_matches('/') == MOUNT_PATH)
+        {
+            return Err(Error::Conflict(format!(
+                "container {:?} mounts volume {:?} at {MOUNT_PATH}, where the keeper secrets go: move it",
+                container.name, m.name
+            )));
+        }
+    }
+    let Some(volume) = volumes.iter().find(|v| v.name == VOLUME) else {
+        return Ok(false);
+    };
+    let tmpfs = volume
+        .empty_dir
+        .as_ref()
+        .is_some_and(|e| e.medium.as_deref() == Some("Memory"));
+    if !tmpfs {
+        return Err(Error::Conflict(format!(
+            "the pod declares volume {VOLUME}, but not as an emptyDir with medium Memory: remove it, the webhook adds it (secrets must stay in memory)"
+        )));
+    }
+    if request.volume_size_limit.is_some() {
+        warnings.push(format!(
+            "{}: has no effect, because the pod declares volume {VOLUME} itself",
+            key("volume-size-limit")
+        ));
+    }
+    Ok(true)
+}
+
+/// The sidecar's health port must be free in the pod's network namespace.
+fn check_port(spec: &PodSpec, port: u16) -> Result<()> {
+    let init = spec.init_containers.as_deref().unwrap_or_default();
+    for container in spec.containers.iter().chain(init) {
+        let ports = container.ports.as_deref().unwrap_or_default();
+        if ports.iter().any(|p| p.container_port == i32::from(port)) {
+            return Err(Error::Conflict(format!(
+                "container {:?} uses port {port}, which the keeper sidecar serves health and metrics on: use another port, or change the webhook's health_port",
+                container.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Who runs what: the user of the keeper containers and of the containers that read the files.
+struct Users {
+    /// What the keeper containers set as `runAsUser` and `runAsGroup` (`None` inherits).
+    run_as: (Option<i64>, Option<i64>),
+    /// The user the keeper containers run as.
+    uid: i64,
+    /// The effective users of the mounted application containers (`None`: the image decides).
+    readers: Vec<Option<i64>>,
+    /// The effective users of the pod's regular containers, which a signal may reach.
+    signalled: Vec<Option<i64>>,
+    fs_group: bool,
+}
+
+impl Users {
+    fn of(
+        spec: &PodSpec,
+        request: &InjectionRequest,
+        defaults: &Defaults,
+        targets: &[Target],
+    ) -> Self {
+        let pod = spec.security_context.as_ref();
+        let pod_uid = pod.and_then(|s| s.run_as_user);
+        // The keeper containers run as the output owner if one is named; else as the pod's
+        // user, so that the files belong to the application; else as the image's nonroot user.
+        let (run_as, uid) = match (request.output_owner, pod_uid) {
+            (Some(owner), _) => ((Some(owner.uid), owner.gid), owner.uid),
+            (None, Some(uid)) if uid > 0 => ((None, None), uid),
+            _ => (
+                (Some(defaults.run_as_user), Some(defaults.run_as_group)),
+                defaults.run_as_user,
+            ),
+        };
+        let user = |c: &Container| {
+            c.security_context
+                .as_ref()
+                .and_then(|s| s.run_as_user)
+                .or(pod_uid)
+        };
+        let init = spec.init_containers.as_deref().unwrap_or_default();
+        let mut readers = Vec::new();
+        for target in targets {
+            match *target {
+                Target::App(i) => readers.push(user(&spec.containers[i])),
+                Target::Init(i) => readers.push(user(&init[i])),
+            }
+        }
+        // Without a process name the sidecar signals the main process of every other
+        // container, mounted or not.
+        let signalled = spec.containers.iter().map(user).collect();
+        Self {
+            run_as,
+            uid,
+            readers,
+            signalled,
+            fs_group: pod.and_then(|s| s.fs_group).is_some(),
+        }
+    }
+
+    /// `0400` when every reader is the owner, `0440` when the pod's `fsGroup` owns the volume
+    /// (the kubelet sets it on the tmpfs and every container has it), `0444` otherwise: the
+    /// volume is only mounted into this pod's selected containers, and upstream's fixed 0400
+    /// left applications of other users unable to read (upstream defect 5).
+    fn default_mode(&self) -> FileMode {
+        if self.readers.iter().all(|u| *u == Some(self.uid)) {
+            FileMode::OWNER_READ
+        } else if self.fs_group {
+            FileMode::GROUP_READ
+        } else {
+            FileMode::ALL_READ
+        }
+    }
+
+    /// Whether the sidecar may signal every mounted container without `CAP_KILL`: kill(2)
+    /// needs the same user unless the sender has that capability.
+    fn can_signal(&self) -> bool {
+        self.signalled.iter().all(|u| *u == Some(self.uid))
+    }
+
+    /// The restricted-profile security context of the keeper containers.
+    fn security_context(&self, kill: bool) -> SecurityContext {
+        SecurityContext {
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities {
+                add: kill.then(|| vec!["KILL".to_owned()]),
+                drop: Some(vec!["ALL".to_owned()]),
+            }),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            run_as_user: self.run_as.0,
+            run_as_group: self.run_as.1,
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".to_owned(),
+                localhost_profile: None,
+            }),
+            ..SecurityContext::default()
+        }
+    }
+}
+
+/// The keeper containers' requests and limits: the webhook's, overridden per pod.
+fn resources(
+    request: &InjectionRequest,
+    defaults: &Defaults,
+) -> Result<Option<ResourceRequirements>> {
+    let o = &request.resources;
+    let d = &defaults.resources;
+    let merged = crate::defaults::Resources {
+        cpu_request: o.cpu_request.clone().or_else(|| d.cpu_request.clone()),
+        cpu_limit: o.cpu_limit.clone().or_else(|| d.cpu_limit.clone()),
+        memory_request: o
+            .memory_request
+            .clone()
+            .or_else(|| d.memory_request.clone()),
+        memory_limit: o.memory_limit.clone().or_else(|| d.memory_limit.clone()),
+    };
+    for (name, request_value, limit_value, overridden) in [
+        (
+            "cpu",
+            &merged.cpu_request,
+            &merged.cpu_limit,
+            o.cpu_request.is_some(),
+        ),
+        (
+            "memory",
+            &merged.memory_request,
+            &merged.memory_limit,
+            o.memory_request.is_some(),
+        ),
+    ] {
+        let (Some(r), Some(l)) = (request_value, limit_value) else {
+            continue;
+        };
+        if quantity::parse(r).unwrap_or(0.0) > quantity::parse(l).unwrap_or(f64::INFINITY) {
+            let annotation = key(&format!(
+                "{name}-{}",
+                if overridden { "request" } else { "limit" }
+            ));
+            return Err(Error::invalid(
+                annotation,
+                format!(
+                    "the {name} request {r} exceeds the {name} limit {l}: expected a request no larger than the limit"
+                ),
+            ));
+        }
+    }
+    let list = |entries: [(&str, &Option<String>); 2]| {
+        let map: BTreeMap<String, Quantity> = entries
+            .into_iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.to_owned(), Quantity(v))))
+            .collect();
+        (!map.is_empty()).then_some(map)
+    };
+    let requests = list([
+        ("cpu", &merged.cpu_request),
+        ("memory", &merged.memory_request),
+    ]);
+    let limits = list([("cpu", &merged.cpu_limit), ("memory", &merged.memory_limit)]);
+    Ok(
+        (requests.is_some() || limits.is_some()).then(|| ResourceRequirements {
+            requests,
+            limits,
+            ..ResourceRequirements::default()
+        }),
+    )
+}
+
+fn tmpfs_volume(request: &InjectionRequest, defaults: &Defaults) -> Volume {
+    Volume {
+        name: VOLUME.to_owned(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: Some("Memory".to_owned()),
+            size_limit: request
+                .volume_size_limit
+                .clone()
+                .or_else(|| defaults.volume_size_limit.clone())
+                .map(Quantity),
+        }),
+        ..Volume::default()
+    }
+}
+
+fn ca_volume(ca: &CaCert) -> Volume {
+    let items = |key: &str| {
+        Some(vec![KeyToPath {
+            key: key.to_owned(),
+            path: "ca.crt".to_owned(),
+            mode: None,
+        }])
+    };
+    match ca {
+        CaCert::Secret { name, key } => Volume {
+            name: CA_VOLUME.to_owned(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(name.clone()),
+                items: items(key),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        CaCert::ConfigMap { name, key } => Volume {
+            name: CA_VOLUME.to_owned(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: name.clone(),
+                items: items(key),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+    }
+}
+
+/// What the two keeper containers share.
+struct Build<'a> {
+    request: &'a InjectionRequest,
+    defaults: &'a Defaults,
+    spec_json: String,
+    ksm_config: Option<String>,
+    resources: Option<ResourceRequirements>,
+    security: SecurityContext,
+}
+
+impl Build<'_> {
+    fn container(&self, name: &str, mode: &str) -> Container {
+        let mut env = vec![EnvVar {
+            name: spec::SPEC_ENV.to_owned(),
+            value: Some(self.spec_json.clone()),
+            value_from: None,
+        }];
+        if let Some(secret) = &self.ksm_config {
+            env.push(EnvVar {
+                name: spec::KSM_CONFIG_ENV.to_owned(),
+                value: None,
+                value_from: Some(EnvVarSource {
+                    secret_key_ref: Some(SecretKeySelector {
+                        name: secret.clone(),
+                        key: "config".to_owned(),
+                        optional: None,
+                    }),
+                    ..EnvVarSource::default()
+                }),
+            });
+        }
+        for (env_name, field) in [
+            (spec::POD_NAME_ENV, "metadata.name"),
+            (spec::POD_NAMESPACE_ENV, "metadata.namespace"),
+        ] {
+            env.push(EnvVar {
+                name: env_name.to_owned(),
+                value: None,
+                value_from: Some(EnvVarSource {
+                    field_ref: Some(ObjectFieldSelector {
+                        api_version: None,
+                        field_path: field.to_owned(),
+                    }),
+                    ..EnvVarSource::default()
+                }),
+            });
+        }
+        let mut mounts = vec![VolumeMount {
+            name: VOLUME.to_owned(),
+            mount_path: MOUNT_PATH.to_owned(),
+            ..VolumeMount::default()
+        }];
+        if self.request.ca_cert.is_some() {
+            mounts.push(VolumeMount {
+                name: CA_VOLUME.to_owned(),
+                mount_path: CA_MOUNT_PATH.to_owned(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            });
+        }
+        let mut args = vec![mode.to_owned()];
+        args.extend(self.defaults.args.iter().cloned());
+        Container {
+            name: name.to_owned(),
+            image: Some(self.defaults.image.clone()),
+            image_pull_policy: self.defaults.image_pull_policy.clone(),
+            args: Some(args),
+            env: Some(env),
+            volume_mounts: Some(mounts),
+            resources: self.resources.clone(),
+            security_context: Some(self.security.clone()),
+            // The init container's last log lines become its termination message, so that
+            // `kubectl describe pod` shows why secrets could not be fetched.
+            termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
+            ..Container::default()
+        }
+    }
+
+    fn sidecar(&self) -> Container {
+        let port = i32::from(self.defaults.health_port);
+        let probe = |path: &str| Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some(path.to_owned()),
+                port: IntOrString::Int(port),
+                ..HTTPGetAction::default()
+            }),
+            period_seconds: Some(10),
+            ..Probe::default()
+        };
+        Container {
+            ports: Some(vec![ContainerPort {
+                name: Some(METRICS_PORT_NAME.to_owned()),
+                container_port: port,
+                protocol: Some("TCP".to_owned()),
+                ..ContainerPort::default()
+            }]),
+            liveness_probe: Some(probe("/health")),
+            readiness_probe: Some(probe("/ready")),
+            ..self.container(SIDECAR_CONTAINER, spec::ARG_MODE_SIDECAR)
+        }
+    }
+}
+
+fn add(tokens: &[&str], value: Value) -> Operation {
+    Operation::Add {
+        path: pointer(tokens),
+        value,
+    }
+}
+
+/// Adds `items` to the array at `tokens`: the whole array when it is absent, else one element
+/// at a time at its end, so that nothing already there is replaced.
+fn push_all<T: Serialize>(ops: &mut Vec<Operation>, tokens: &[&str], exists: bool, items: Vec<T>) {
+    if items.is_empty() {
+        return;
+    }
+    if exists {
+        let mut end = tokens.to_vec();
+        end.push("-");
+        ops.extend(items.iter().map(|item| add(&end, to_value(item))));
+    } else {
+        ops.push(add(
+            tokens,
+            Value::Array(items.iter().map(to_value).collect()),
+        ));
+    }
+}
+
+/// Serialises a k8s-openapi object; these never fail to serialise (string keys only).
+fn to_value<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests;

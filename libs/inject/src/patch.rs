@@ -1,0 +1,116 @@
+//! RFC 6902 JSON Patch as the webhook emits it: `add` operations only, at RFC 6901 pointers,
+//! and a small applier for `explain` and tests.
+//!
+//! Only `add` is ever needed, and it is only ever aimed at a member that is absent, at the end
+//! of an array (`/-`) or at an array index: replacing a whole map or array would drop what the
+//! pod or an earlier webhook put there (the bug of 1Password/kubernetes-secrets-injector#51).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{Error, Result};
+
+/// One JSON Patch operation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Operation {
+    /// Adds `value` at `path`: a new member, an array element, or `-` for the end.
+    Add { path: String, value: Value },
+}
+
+/// The JSON pointer of `tokens`, each escaped (`~` as `~0`, `/` as `~1`).
+pub fn pointer(tokens: &[&str]) -> String {
+    let mut out = String::new();
+    for token in tokens {
+        out.push('/');
+        for c in token.chars() {
+            match c {
+                '~' => out.push_str("~0"),
+                '/' => out.push_str("~1"),
+                c => out.push(c),
+            }
+        }
+    }
+    out
+}
+
+/// Applies `ops` to `doc` in order, as RFC 6902 says, or leaves a partly patched `doc` and
+/// returns the first operation that does not apply.
+pub fn apply(doc: &mut Value, ops: &[Operation]) -> Result<()> {
+    for op in ops {
+        let Operation::Add { path, value } = op;
+        add(doc, path, value.clone()).map_err(|message| Error::Patch {
+            path: path.clone(),
+            message,
+        })?;
+    }
+    Ok(())
+}
+
+fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), String> {
+    if path.is_empty() {
+        *doc = value;
+        return Ok(());
+    }
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err("a pointer starts with /".to_owned());
+    };
+    let mut tokens: Vec<String> = rest.split('/').map(unescape).collect::<Result<_, _>>()?;
+    let last = tokens.pop().unwrap_or_default();
+    let mut target = doc;
+    for token in &tokens {
+        target = match target {
+            Value::Object(map) => map.get_mut(token),
+            Value::Array(items) => index(token, items.len())
+                .ok()
+                .and_then(|i| items.get_mut(i)),
+            _ => None,
+        }
+        .ok_or_else(|| format!("no value at {token:?}"))?;
+    }
+    match target {
+        Value::Object(map) => {
+            map.insert(last, value);
+            Ok(())
+        }
+        Value::Array(items) if last == "-" => {
+            items.push(value);
+            Ok(())
+        }
+        Value::Array(items) => {
+            let i = index(&last, items.len() + 1)?;
+            items.insert(i, value);
+            Ok(())
+        }
+        _ => Err("the parent is neither an object nor an array".to_owned()),
+    }
+}
+
+/// An array index below `bound`, in the strict RFC 6901 form (no sign, no leading zero).
+fn index(token: &str, bound: usize) -> Result<usize, String> {
+    let canonical = token == "0" || (!token.starts_with('0') && !token.is_empty());
+    match token.parse::<usize>() {
+        Ok(i) if canonical && token.bytes().all(|b| b.is_ascii_digit()) && i < bound => Ok(i),
+        _ => Err(format!("{token:?} is not an index below {bound}")),
+    }
+}
+
+fn unescape(token: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(token.len());
+    let mut chars = token.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' {
+            match chars.next() {
+                Some('0') => out.push('~'),
+                Some('1') => out.push('/'),
+                _ => return Err(format!("invalid escape in {token:?}: expected ~0 or ~1")),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,86 @@
+//! Tests for offline explanation.
+
+use serde_json::Value;
+
+use super::{Error, explain};
+
+fn defaults() -> bulwark_inject::Defaults {
+    bulwark_inject::Defaults {
+        ksm_config: Some("keeper-auth".into()),
+        ..Default::default()
+    }
+}
+
+const DEPLOYMENT: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    metadata:
+      annotations:
+        keeper.security/inject: "true"
+        keeper.security/secret: db-credentials
+    spec:
+      containers:
+        - name: app
+          image: nginx
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: plain
+spec:
+  containers:
+    - name: app
+      image: nginx
+"#;
+
+#[test]
+fn explains_workload_templates_and_pods() {
+    let yaml = explain(DEPLOYMENT, "app.yaml", &defaults()).unwrap();
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap();
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[0]["source"], "Deployment/web");
+    assert_eq!(docs[0]["outcome"], "injected");
+    assert!(!docs[0]["patch"].as_array().unwrap().is_empty());
+    assert_eq!(
+        docs[0]["pod"]["metadata"]["annotations"]["keeper.security/injected"],
+        "true"
+    );
+    let containers = docs[0]["pod"]["spec"]["initContainers"].as_array().unwrap();
+    assert_eq!(containers[0]["name"], "keeper-secrets-init");
+    assert_eq!(docs[1]["source"], "Pod/plain");
+    assert!(
+        docs[1]["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("not requested")
+    );
+}
+
+#[test]
+fn errors_name_the_document() {
+    let bad = DEPLOYMENT.replace(
+        "db-credentials",
+        "db-credentials\n        keeper.security/init-only: perhaps",
+    );
+    let e = explain(&bad, "app.yaml", &defaults()).unwrap_err();
+    assert!(matches!(e, Error::Denied { index: 1, .. }), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("app.yaml: document 1 (Deployment/web) is denied"),
+        "{e}"
+    );
+    let e = explain("kind: ConfigMap\ndata: {}\n", "cm.yaml", &defaults()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("document 1 (ConfigMap) has no pod template"),
+        "{e}"
+    );
+    assert!(matches!(
+        explain("a: [", "x.yaml", &defaults()),
+        Err(Error::Parse { .. })
+    ));
+}

@@ -1,0 +1,180 @@
+//! The HTTP side of admission: routes, body limits, and the mapping from a mutation or an
+//! error to an AdmissionReview response and metrics.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bulwark_http::ResponseBody;
+use bulwark_inject::{Defaults, Outcome};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use k8s_openapi::api::core::v1::Pod;
+use serde::Deserialize;
+
+use crate::{metrics, review};
+
+/// The largest body we read: the API server's own request limit is 3 MiB.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// The admission webhook: immutable after start, shared by every connection.
+#[derive(Debug)]
+pub struct Webhook {
+    defaults: Defaults,
+}
+
+impl Webhook {
+    /// A webhook injecting with `defaults`.
+    pub fn new(defaults: Defaults) -> Arc<Self> {
+        Arc::new(Self { defaults })
+    }
+
+    /// Serves one HTTP request: `POST /mutate-pods` (or `/mutate`) with an AdmissionReview.
+    pub async fn serve(self: Arc<Self>, request: Request<Incoming>) -> Response<ResponseBody> {
+        if !matches!(request.uri().path(), "/mutate-pods" | "/mutate") {
+            return text(
+                StatusCode::NOT_FOUND,
+                "not found: POST AdmissionReviews to /mutate-pods\n",
+            );
+        }
+        if request.method() != Method::POST {
+            return text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed: use POST\n",
+            );
+        }
+        let started = Instant::now();
+        let body = match Limited::new(request.into_body(), MAX_BODY_BYTES)
+            .collect()
+            .await
+        {
+            Ok(body) => body.to_bytes(),
+            Err(error) => {
+                metrics::record("bad_request", Some("body"), started.elapsed());
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the request body: {error}\n"),
+                );
+            }
+        };
+        let response = self.admit(&body);
+        let took = started.elapsed();
+        metrics::record(response.result, response.error, took);
+        let status = if response.result == "bad_request" {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        let mut resp = Response::new(ResponseBody::from(response.body));
+        *resp.status_mut() = status;
+        let content_type = if status == StatusCode::OK {
+            "application/json"
+        } else {
+            "text/plain; charset=utf-8"
+        };
+        resp.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        resp
+    }
+
+    /// Answers one AdmissionReview body; pure apart from logging.
+    pub fn admit(&self, body: &[u8]) -> Admitted {
+        let request = match review::parse(body) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::warn!(error = %error, "Rejected a malformed AdmissionReview.");
+                return Admitted::new(
+                    "bad_request",
+                    Some("malformed_review"),
+                    format!("malformed AdmissionReview: {error}\n"),
+                );
+            }
+        };
+        let uid = request.uid.as_str();
+        let (Some(object), true) = (&request.object, request.is_pod_create()) else {
+            // The webhook configuration only sends pod CREATEs; anything else passes unchanged.
+            return Admitted::new("skipped", None, review::allow(uid, &[], &[]));
+        };
+        let pod = match Pod::deserialize(object) {
+            Ok(pod) => pod,
+            Err(error) => {
+                let message = format!("the pod in the AdmissionReview is not a valid Pod: {error}");
+                return Admitted::new(
+                    "denied",
+                    Some("invalid_pod"),
+                    review::deny(uid, 400, &message),
+                );
+            }
+        };
+        let name = pod
+            .metadata
+            .name
+            .as_deref()
+            .or(pod.metadata.generate_name.as_deref())
+            .unwrap_or("");
+        let namespace = request.namespace.as_deref().unwrap_or("");
+        match bulwark_inject::inject(&pod, &self.defaults) {
+            Ok(mutation) => {
+                let result = match mutation.outcome {
+                    Outcome::Injected => "injected",
+                    Outcome::AlreadyInjected => "already_injected",
+                    Outcome::NotRequested => "not_requested",
+                };
+                if mutation.outcome == Outcome::Injected {
+                    tracing::info!(
+                        pod = name,
+                        namespace,
+                        dry_run = request.dry_run,
+                        "Injected Keeper secrets delivery."
+                    );
+                }
+                Admitted::new(
+                    result,
+                    None,
+                    review::allow(uid, &mutation.patch, &mutation.warnings),
+                )
+            }
+            Err(error) => {
+                tracing::info!(pod = name, namespace, error = %error, "Denied a pod with invalid Keeper annotations.");
+                Admitted::new(
+                    "denied",
+                    Some(error.metric_label()),
+                    review::deny(uid, 400, &error.to_string()),
+                )
+            }
+        }
+    }
+}
+
+/// The answer to one request, with what the metrics record about it.
+#[derive(Debug)]
+pub struct Admitted {
+    pub result: &'static str,
+    pub error: Option<&'static str>,
+    pub body: Bytes,
+}
+
+impl Admitted {
+    fn new(result: &'static str, error: Option<&'static str>, body: impl Into<Bytes>) -> Self {
+        Self {
+            result,
+            error,
+            body: body.into(),
+        }
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
+    let mut resp = Response::new(ResponseBody::from(body.into()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests;

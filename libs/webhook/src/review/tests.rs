@@ -1,0 +1,79 @@
+//! Tests for the AdmissionReview codec.
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use super::{Error, allow, deny, parse};
+
+fn review(request: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request})).unwrap()
+}
+
+#[test]
+fn parses_a_pod_create() {
+    let body = review(json!({
+        "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+        "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"},
+        "namespace": "prod", "operation": "CREATE", "dryRun": true,
+        "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+        "object": {"metadata": {"generateName": "web-"}},
+        "oldObject": null
+    }));
+    let r = parse(&body).unwrap();
+    assert!(r.is_pod_create());
+    assert!(r.dry_run);
+    assert_eq!(r.namespace.as_deref(), Some("prod"));
+    assert_eq!(r.object.unwrap()["metadata"]["generateName"], "web-");
+}
+
+#[test]
+fn malformed_reviews_say_what_is_wrong() {
+    assert!(matches!(parse(b"{"), Err(Error::Json(_))));
+    assert!(matches!(parse(b"[]"), Err(Error::Json(_))));
+    let e = parse(br#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"x"}}"#).unwrap_err();
+    assert!(e.to_string().contains("admission.k8s.io/v1beta1"), "{e}");
+    assert_eq!(
+        parse(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#),
+        Err(Error::NoRequest)
+    );
+    assert_eq!(
+        parse(&review(json!({"kind": {"kind": "Pod"}}))),
+        Err(Error::NoUid)
+    );
+}
+
+#[test]
+fn allow_carries_a_base64_json_patch_and_warnings() {
+    let out: Value = serde_json::from_slice(&allow("u1", &[], &[])).unwrap();
+    assert_eq!(out["response"], json!({"uid": "u1", "allowed": true}));
+    assert_eq!(out["apiVersion"], "admission.k8s.io/v1");
+
+    let pod = bulwark_inject::explain(
+        &json!({"metadata": {"generateName": "web-", "annotations": {"keeper.security/inject": "true", "keeper.security/secret": "db"}}, "spec": {"containers": [{"name": "app", "image": "app"}]}}),
+        &bulwark_inject::Defaults { ksm_config: Some("keeper-auth".into()), ..Default::default() },
+    )
+    .unwrap();
+    let out: Value =
+        serde_json::from_slice(&allow("u2", &pod.mutation.patch, &["w".into()])).unwrap();
+    let r = &out["response"];
+    assert_eq!(r["patchType"], "JSONPatch");
+    assert_eq!(r["warnings"], json!(["w"]));
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(r["patch"].as_str().unwrap())
+        .unwrap();
+    let patch: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
+    assert!(!patch.0.is_empty());
+}
+
+#[test]
+fn deny_has_a_status() {
+    let out: Value =
+        serde_json::from_slice(&deny("u3", 400, "keeper.security/refresh-interval: bad")).unwrap();
+    assert_eq!(out["response"]["allowed"], false);
+    assert_eq!(out["response"]["status"]["code"], 400);
+    assert_eq!(
+        out["response"]["status"]["message"],
+        "keeper.security/refresh-interval: bad"
+    );
+}

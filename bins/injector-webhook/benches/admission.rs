@@ -28,12 +28,47 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::TcpStream;
 
 const EXE: &str = env!("CARGO_BIN_EXE_injector-webhook");
+
+/// Counts allocations, to report how many one admission makes.
+struct Counting;
+
+static ALLOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static ALLOCATED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[allow(unsafe_code)]
+// SAFETY: forwards every call unchanged to the system allocator.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ALLOCATED.fetch_add(layout.size() as u64, std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ALLOCATED.fetch_add(new_size as u64, std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 const CONNECTIONS: usize = 16;
 const THROUGHPUT_FOR: Duration = Duration::from_secs(5);
 const RATE: u32 = 1_000;
 const LATENCY_FOR: Duration = Duration::from_secs(10);
 
 fn main() {
+    if std::env::args().any(|a| a == "--admit-only") {
+        let webhook = bulwark_webhook::Webhook::new(bulwark_inject::Defaults::default());
+        let body = review();
+        for _ in 0..20_000 {
+            std::hint::black_box(webhook.admit(&body));
+        }
+        return;
+    }
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--baseline-server") {
         return baseline_server(&args[i + 1], &args[i + 2], args[i + 3].parse().unwrap());

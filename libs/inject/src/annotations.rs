@@ -184,8 +184,13 @@ pub struct ResourceOverrides {
 
 /// Parses a pod's annotations: `Ok(None)` when `keeper.security/inject` is absent or `false`.
 pub fn parse(annotations: &BTreeMap<String, String>) -> Result<Option<InjectionRequest>> {
+    let ours = annotations
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(PREFIX)?, v.as_str())))
+        .collect();
     let mut p = Parser {
         annotations,
+        ours,
         warnings: Vec::new(),
     };
     match p.get("inject") {
@@ -263,6 +268,8 @@ pub fn key(name: &str) -> String {
 /// Reads one pod's annotations, collecting warnings.
 struct Parser<'a> {
     annotations: &'a BTreeMap<String, String>,
+    /// Our annotations by name without the prefix, so that lookups build no keys.
+    ours: BTreeMap<&'a str, &'a str>,
     warnings: Vec<String>,
 }
 
@@ -320,7 +327,7 @@ struct ConfigFolder {
 
 impl<'a> Parser<'a> {
     fn get(&self, name: &str) -> Option<&'a str> {
-        self.annotations.get(&key(name)).map(String::as_str)
+        self.ours.get(name).copied()
     }
 
     fn warn(&mut self, name: &str, message: &str) {

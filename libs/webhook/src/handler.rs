@@ -12,7 +12,6 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use k8s_openapi::api::core::v1::Pod;
-use serde::Deserialize;
 
 use crate::{metrics, review};
 
@@ -97,7 +96,7 @@ impl Webhook {
             // The webhook configuration only sends pod CREATEs; anything else passes unchanged.
             return Admitted::new("skipped", None, review::allow(uid, &[], &[]));
         };
-        let pod = match Pod::deserialize(object) {
+        let pod = match serde_json::from_str::<Pod>(object.get()) {
             Ok(pod) => pod,
             Err(error) => {
                 let message = format!("the pod in the AdmissionReview is not a valid Pod: {error}");

@@ -2,6 +2,7 @@
 //! alerts work: `keeper_injector_requests_total`, `keeper_injector_errors_total`,
 //! `keeper_injector_latency_seconds`. Labels are bounded sets.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Admission requests, by `result`: `injected`, `already_injected`, `not_requested`,
@@ -44,11 +45,29 @@ const RESULTS: &[&str] = &[
     "bad_request",
 ];
 
+/// Handles to the per-request series, looked up once: every admission records them.
+struct Handles {
+    requests: Vec<(&'static str, metrics::Counter)>,
+    latency: metrics::Histogram,
+}
+
+static HANDLES: OnceLock<Handles> = OnceLock::new();
+
 /// Records one answered request.
 pub(crate) fn record(result: &'static str, error: Option<&'static str>, took: Duration) {
-    metrics::counter!(REQUESTS, "result" => result).increment(1);
+    let handles = HANDLES.get_or_init(|| Handles {
+        requests: RESULTS
+            .iter()
+            .map(|r| (*r, metrics::counter!(REQUESTS, "result" => *r)))
+            .collect(),
+        latency: metrics::histogram!(LATENCY),
+    });
+    match handles.requests.iter().find(|(r, _)| *r == result) {
+        Some((_, counter)) => counter.increment(1),
+        None => metrics::counter!(REQUESTS, "result" => result).increment(1),
+    }
     if let Some(reason) = error {
         metrics::counter!(ERRORS, "reason" => reason).increment(1);
     }
-    metrics::histogram!(LATENCY).record(took.as_secs_f64());
+    handles.latency.record(took.as_secs_f64());
 }

@@ -2,14 +2,14 @@
 //! response it expects. Pure; malformed input is an error naming what was wrong, never a panic.
 
 use base64::Engine;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// The only AdmissionReview version we speak (`admissionReviewVersions: [v1]`).
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 
 /// The parts of an admission request that the webhook uses.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Request {
     /// Echoed in the response so the API server can match it.
     pub uid: String,
@@ -19,8 +19,8 @@ pub struct Request {
     pub namespace: Option<String>,
     /// Dry-run requests are admitted exactly like real ones: admission has no side effects.
     pub dry_run: bool,
-    /// The object being admitted; absent for DELETE.
-    pub object: Option<Value>,
+    /// The object being admitted, unparsed until needed; absent for DELETE.
+    pub object: Option<Box<RawValue>>,
 }
 
 impl Request {
@@ -47,7 +47,7 @@ pub enum Error {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Review {
+struct ReviewIn {
     #[serde(default)]
     api_version: String,
     #[serde(default)]
@@ -67,7 +67,7 @@ struct RawRequest {
     namespace: Option<String>,
     #[serde(default)]
     dry_run: Option<bool>,
-    object: Option<Value>,
+    object: Option<Box<RawValue>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -82,7 +82,7 @@ struct GroupVersionKind {
 
 /// Parses an AdmissionReview body.
 pub fn parse(body: &[u8]) -> Result<Request, Error> {
-    let review: Review = serde_json::from_slice(body).map_err(|e| Error::Json(e.to_string()))?;
+    let review: ReviewIn = serde_json::from_slice(body).map_err(|e| Error::Json(e.to_string()))?;
     if review.api_version != API_VERSION || review.kind != "AdmissionReview" {
         return Err(Error::Version {
             api_version: review.api_version,
@@ -100,43 +100,77 @@ pub fn parse(body: &[u8]) -> Result<Request, Error> {
         operation: raw.operation,
         namespace: raw.namespace,
         dry_run: raw.dry_run.unwrap_or(false),
-        object: raw.object.filter(|o| !o.is_null()),
+        object: raw.object.filter(|o| o.get() != "null"),
     })
 }
 
 /// An allowing response, carrying `patch` (a JSON Patch document) when it is not empty.
 pub fn allow(uid: &str, patch: &[bulwark_inject::Operation], warnings: &[String]) -> Vec<u8> {
-    let mut response = json!({ "uid": uid, "allowed": true });
-    if !patch.is_empty() {
+    let encoded = (!patch.is_empty()).then(|| {
         // Serializing our own operation types cannot fail; an empty array would be harmless.
         let bytes = serde_json::to_vec(patch).unwrap_or_else(|_| b"[]".to_vec());
-        response["patchType"] = json!("JSONPatch");
-        response["patch"] = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
-    }
-    if !warnings.is_empty() {
-        response["warnings"] = json!(warnings);
-    }
-    wrap(response)
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    });
+    encode(&Response {
+        uid,
+        allowed: true,
+        patch_type: encoded.as_ref().map(|_| "JSONPatch"),
+        patch: encoded.as_deref(),
+        warnings,
+        status: None,
+    })
 }
 
 /// A denying response; `message` is what `kubectl` shows the user.
 pub fn deny(uid: &str, code: u16, message: &str) -> Vec<u8> {
-    let reason = if code == 400 {
-        "BadRequest"
-    } else {
-        "Forbidden"
-    };
-    wrap(json!({
-        "uid": uid,
-        "allowed": false,
-        "status": { "status": "Failure", "code": code, "reason": reason, "message": message },
-    }))
+    let reason = if code == 400 { "BadRequest" } else { "Forbidden" };
+    encode(&Response {
+        uid,
+        allowed: false,
+        patch_type: None,
+        patch: None,
+        warnings: &[],
+        status: Some(Status { status: "Failure", code, reason, message }),
+    })
 }
 
-fn wrap(response: Value) -> Vec<u8> {
-    let review =
-        json!({ "apiVersion": API_VERSION, "kind": "AdmissionReview", "response": response });
-    serde_json::to_vec(&review).unwrap_or_default()
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Response<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<Status<'a>>,
+}
+
+#[derive(Serialize)]
+struct Status<'a> {
+    status: &'a str,
+    code: u16,
+    reason: &'a str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Review<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    response: &'a Response<'a>,
+}
+
+fn encode(response: &Response<'_>) -> Vec<u8> {
+    let review = Review { api_version: API_VERSION, kind: "AdmissionReview", response };
+    let mut out = Vec::with_capacity(256 + response.patch.map_or(0, str::len));
+    // Writing plain structs of strings into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, &review);
+    out
 }
 
 #[cfg(test)]

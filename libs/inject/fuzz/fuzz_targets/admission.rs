@@ -3,10 +3,17 @@
 //!
 //! The properties live in `bulwark_inject::fuzzing::check` (so that `cargo test` runs them
 //! too): no panic, the patch applies and only adds, the patched pod is a pod, a second
-//! admission is a no-op, and the sidecar spec survives JSON.
+//! admission is a no-op, and the sidecar spec survives JSON. The same bytes also go through
+//! the webhook's own entry point, the AdmissionReview codec, which must answer every input.
 
 #![no_main]
 
+static WEBHOOK: std::sync::LazyLock<std::sync::Arc<bulwark_webhook::Webhook>> = std::sync::LazyLock::new(|| {
+    bulwark_webhook::Webhook::new(bulwark_inject::Defaults { ksm_config: Some("keeper-auth".into()), ..Default::default() })
+});
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     bulwark_inject::fuzzing::check(data);
+    let admitted = WEBHOOK.admit(data);
+    assert!(!admitted.body.is_empty());
 });

@@ -24,7 +24,8 @@ fn parses_a_pod_create() {
     assert!(r.is_pod_create());
     assert!(r.dry_run);
     assert_eq!(r.namespace.as_deref(), Some("prod"));
-    assert_eq!(r.object.unwrap()["metadata"]["generateName"], "web-");
+    let object: Value = serde_json::from_str(r.object.unwrap().get()).unwrap();
+    assert_eq!(object["metadata"]["generateName"], "web-");
 }
 
 #[test]
@@ -33,14 +34,8 @@ fn malformed_reviews_say_what_is_wrong() {
     assert!(matches!(parse(b"[]"), Err(Error::Json(_))));
     let e = parse(br#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"x"}}"#).unwrap_err();
     assert!(e.to_string().contains("admission.k8s.io/v1beta1"), "{e}");
-    assert_eq!(
-        parse(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#),
-        Err(Error::NoRequest)
-    );
-    assert_eq!(
-        parse(&review(json!({"kind": {"kind": "Pod"}}))),
-        Err(Error::NoUid)
-    );
+    assert!(matches!(parse(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#), Err(Error::NoRequest)));
+    assert!(matches!(parse(&review(json!({"kind": {"kind": "Pod"}}))), Err(Error::NoUid)));
 }
 
 #[test]

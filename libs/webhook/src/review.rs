@@ -123,14 +123,23 @@ pub fn allow(uid: &str, patch: &[bulwark_inject::Operation], warnings: &[String]
 
 /// A denying response; `message` is what `kubectl` shows the user.
 pub fn deny(uid: &str, code: u16, message: &str) -> Vec<u8> {
-    let reason = if code == 400 { "BadRequest" } else { "Forbidden" };
+    let reason = if code == 400 {
+        "BadRequest"
+    } else {
+        "Forbidden"
+    };
     encode(&Response {
         uid,
         allowed: false,
         patch_type: None,
         patch: None,
         warnings: &[],
-        status: Some(Status { status: "Failure", code, reason, message }),
+        status: Some(Status {
+            status: "Failure",
+            code,
+            reason,
+            message,
+        }),
     })
 }
 
@@ -166,7 +175,11 @@ struct Review<'a> {
 }
 
 fn encode(response: &Response<'_>) -> Vec<u8> {
-    let review = Review { api_version: API_VERSION, kind: "AdmissionReview", response };
+    let review = Review {
+        api_version: API_VERSION,
+        kind: "AdmissionReview",
+        response,
+    };
     let mut out = Vec::with_capacity(256 + response.patch.map_or(0, str::len));
     // Writing plain structs of strings into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut out, &review);

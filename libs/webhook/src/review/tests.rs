@@ -34,8 +34,14 @@ fn malformed_reviews_say_what_is_wrong() {
     assert!(matches!(parse(b"[]"), Err(Error::Json(_))));
     let e = parse(br#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"x"}}"#).unwrap_err();
     assert!(e.to_string().contains("admission.k8s.io/v1beta1"), "{e}");
-    assert!(matches!(parse(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#), Err(Error::NoRequest)));
-    assert!(matches!(parse(&review(json!({"kind": {"kind": "Pod"}}))), Err(Error::NoUid)));
+    assert!(matches!(
+        parse(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#),
+        Err(Error::NoRequest)
+    ));
+    assert!(matches!(
+        parse(&review(json!({"kind": {"kind": "Pod"}}))),
+        Err(Error::NoUid)
+    ));
 }
 
 #[test]

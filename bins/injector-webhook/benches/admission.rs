@@ -181,13 +181,17 @@ async fn bench() {
     );
     let webhook_in_process = bulwark_webhook::Webhook::new(bulwark_inject::Defaults::default());
     let n = 20_000;
+    let counted = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let (calls, bytes) = (counted(&ALLOCATIONS), counted(&ALLOCATED));
     let t = Instant::now();
     for _ in 0..n {
         std::hint::black_box(webhook_in_process.admit(&body));
     }
     println!(
-        "in-process admit(): {:.1} us per review",
-        t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+        "in-process admit(): {:.1} us per review, {} allocations totalling {} KiB",
+        t.elapsed().as_secs_f64() * 1e6 / f64::from(n),
+        (counted(&ALLOCATIONS) - calls) / u64::from(n),
+        (counted(&ALLOCATED) - bytes) / u64::from(n) / 1024
     );
     // Warm both up, then measure each in turn.
     throughput(baseline_addr, &client, &body, Duration::from_secs(1)).await;

@@ -180,7 +180,7 @@ async fn bench() {
         "admission benchmark: {CONNECTIONS} keep-alive HTTPS connections, response {response_len} bytes"
     );
     let webhook_in_process = bulwark_webhook::Webhook::new(bulwark_inject::Defaults::default());
-    let n = 20_000;
+    let n: u32 = 20_000;
     let counted = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
     let (calls, bytes) = (counted(&ALLOCATIONS), counted(&ALLOCATED));
     let t = Instant::now();

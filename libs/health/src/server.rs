@@ -4,10 +4,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
+use bulwark_http::{ResponseBody, text};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 
@@ -40,7 +38,7 @@ pub async fn serve(
     Ok(())
 }
 
-async fn route(state: &HealthState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+async fn route(state: &HealthState, req: &Request<Incoming>) -> Response<ResponseBody> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
     }
@@ -48,14 +46,11 @@ async fn route(state: &HealthState, req: &Request<Incoming>) -> Response<Full<By
         "/health" | "/healthz" | "/livez" => text(StatusCode::OK, "ok\n"),
         "/ready" | "/readyz" => ready(state).await,
         "/metrics" => match &state.metrics {
-            Some(m) => {
-                let mut resp = text(StatusCode::OK, m.render());
-                resp.headers_mut().insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-                );
-                resp
-            }
+            Some(m) => bulwark_http::response(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                m.render(),
+            ),
             None => text(StatusCode::NOT_FOUND, "metrics are not enabled\n"),
         },
         _ => text(
@@ -65,7 +60,7 @@ async fn route(state: &HealthState, req: &Request<Incoming>) -> Response<Full<By
     }
 }
 
-async fn ready(state: &HealthState) -> Response<Full<Bytes>> {
+async fn ready(state: &HealthState) -> Response<ResponseBody> {
     if state.shutdown.is_triggered() {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -92,16 +87,6 @@ async fn ready(state: &HealthState) -> Response<Full<Bytes>> {
         let _ = writeln!(body, "not ready: {} failed", report.failed().join(", "));
         text(StatusCode::SERVICE_UNAVAILABLE, body)
     }
-}
-
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(body.into()));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
 }
 
 #[cfg(test)]

@@ -7,4 +7,4 @@ mod reload;
 mod serve;
 
 pub use reload::{CertFiles, Error, ReloadingResolver};
-pub use serve::{Handler, ResponseBody, serve, server_config};
+pub use serve::{Handler, ResponseBody, response, serve, server_config, text};

@@ -20,6 +20,26 @@ use tokio_util::task::TaskTracker;
 /// The body type of every response we serve: small, fully buffered.
 pub type ResponseBody = http_body_util::Full<Bytes>;
 
+/// A response of `status` with `body` of the given content type.
+pub fn response(
+    status: hyper::StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<ResponseBody> {
+    let mut resp = Response::new(ResponseBody::from(body.into()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    resp
+}
+
+/// A plain-text UTF-8 response.
+pub fn text(status: hyper::StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
+    response(status, "text/plain; charset=utf-8", body)
+}
+
 /// Handles one request. Implemented for closures `Fn(Request<Incoming>, SocketAddr) -> Future`.
 pub trait Handler: Clone + Send + Sync + 'static {
     /// The response future.

@@ -4,12 +4,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bulwark_http::ResponseBody;
+use bulwark_http::{ResponseBody, text};
 use bulwark_inject::{Defaults, Outcome};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use k8s_openapi::api::core::v1::Pod;
 
@@ -61,21 +60,11 @@ impl Webhook {
         let response = self.admit(&body);
         let took = started.elapsed();
         metrics::record(response.result, response.error, took);
-        let status = if response.result == "bad_request" {
-            StatusCode::BAD_REQUEST
+        if response.result == "bad_request" {
+            text(StatusCode::BAD_REQUEST, response.body)
         } else {
-            StatusCode::OK
-        };
-        let mut resp = Response::new(ResponseBody::from(response.body));
-        *resp.status_mut() = status;
-        let content_type = if status == StatusCode::OK {
-            "application/json"
-        } else {
-            "text/plain; charset=utf-8"
-        };
-        resp.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        resp
+            bulwark_http::response(StatusCode::OK, "application/json", response.body)
+        }
     }
 
     /// Answers one AdmissionReview body; pure apart from logging.
@@ -163,16 +152,6 @@ impl Admitted {
             body: body.into(),
         }
     }
-}
-
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
-    let mut resp = Response::new(ResponseBody::from(body.into()));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
 }
 
 #[cfg(test)]

@@ -170,36 +170,49 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
     .map_err(|e| e.to_string())?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).map_err(|e| e.to_string())?;
-    let (head, body) = raw.split_once("\r\n\r\n").ok_or("malformed response")?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let (status, body) = parse_response(&raw)?;
+    Ok((status, String::from_utf8(body).map_err(|e| e.to_string())?))
+}
+
+/// Splits a raw HTTP/1.1 response into its status and body, undoing chunked encoding.
+pub(crate) fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("malformed response")?;
+    let head = String::from_utf8_lossy(&raw[..split]);
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("malformed status line in {head:?}"))?;
-    let chunked = head
+    let body = &raw[split + 4..];
+    if head
         .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    Ok((
-        status,
-        if chunked {
-            dechunk(body)?
-        } else {
-            body.to_owned()
-        },
-    ))
+        .contains("transfer-encoding: chunked")
+    {
+        Ok((status, dechunk(body)?))
+    } else {
+        Ok((status, body.to_vec()))
+    }
 }
 
-fn dechunk(mut body: &str) -> Result<String, String> {
-    let mut out = String::new();
+fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
     loop {
-        let (size, rest) = body.split_once("\r\n").ok_or("malformed chunk")?;
+        let line = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("malformed chunk")?;
+        let size = std::str::from_utf8(&body[..line]).map_err(|e| e.to_string())?;
         let size = usize::from_str_radix(size.trim(), 16).map_err(|e| e.to_string())?;
         if size == 0 {
             return Ok(out);
         }
-        out.push_str(rest.get(..size).ok_or("short chunk")?);
+        let rest = &body[line + 2..];
+        out.extend_from_slice(rest.get(..size).ok_or("short chunk")?);
         body = rest.get(size + 2..).ok_or("short chunk")?;
     }
 }

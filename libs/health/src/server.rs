@@ -23,11 +23,7 @@ pub struct HealthState {
 
 /// Serves until `state.shutdown` fires, then stops accepting, lets open requests finish for
 /// up to `drain`, and returns.
-pub async fn serve(
-    listener: TcpListener,
-    state: HealthState,
-    drain: Duration,
-) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, state: HealthState, drain: Duration) {
     let state = Arc::new(state);
     let shutdown = state.shutdown.token();
     let handler = move |req: Request<Incoming>, _peer| {
@@ -35,7 +31,6 @@ pub async fn serve(
         async move { route(&state, &req).await }
     };
     bulwark_http::serve(listener, None, handler, shutdown, drain).await;
-    Ok(())
 }
 
 async fn route(state: &HealthState, req: &Request<Incoming>) -> Response<ResponseBody> {

@@ -15,7 +15,7 @@ pub struct Service {
     /// Register readiness checks here.
     pub readiness: Readiness,
     addr: SocketAddr,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
     drain: Duration,
 }
 
@@ -61,7 +61,7 @@ impl Service {
     pub async fn stop(self) -> std::io::Result<()> {
         self.shutdown.trigger();
         match tokio::time::timeout(self.drain + Duration::from_secs(1), self.task).await {
-            Ok(Ok(result)) => result,
+            Ok(Ok(())) => Ok(()),
             Ok(Err(join)) => Err(std::io::Error::other(join)),
             Err(_) => Err(std::io::Error::other(
                 "health server did not stop within the drain deadline",

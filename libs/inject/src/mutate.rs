@@ -13,14 +13,12 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, HTTPGetAction, KeyToPath, ObjectFieldSelector, Pod, PodSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext,
-    Volume, VolumeMount,
+    Capabilities, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, KeyToPath, Pod, PodSpec,
+    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::annotations::{CaCert, InjectionRequest, key};
@@ -71,7 +69,7 @@ impl Mutation {
 
     /// The patch as a JSON array, for the AdmissionReview response (base64 of its text).
     pub fn patch_json(&self) -> Value {
-        Value::Array(self.patch.iter().map(to_value).collect())
+        serde_json::to_value(&self.patch).unwrap_or(Value::Null)
     }
 }
 
@@ -191,23 +189,24 @@ pub fn mutate(pod: &Pod, request: &InjectionRequest, defaults: &Defaults) -> Res
         ),
         _ => None,
     };
-    let build = Build {
+    let resources = resources(request, defaults)?;
+    let build = Build::new(
         request,
         defaults,
-        spec_json: sidecar_spec.to_json(),
+        &sidecar_spec,
         ksm_config,
-        resources: resources(request, defaults)?,
-        security: users.security_context(kill),
-    };
+        resources.as_ref(),
+        &users.security_context(kill),
+    );
 
     let mut ops = Vec::new();
     // The marker first: it is what makes every later admission of this pod a no-op.
     match &pod.metadata.annotations {
         None => ops.push(add(
             &["metadata", "annotations"],
-            json!({ INJECTED: "true" }),
+            &json!({ INJECTED: "true" }),
         )),
-        Some(_) => ops.push(add(&["metadata", "annotations", INJECTED], json!("true"))),
+        Some(_) => ops.push(add(&["metadata", "annotations", INJECTED], &"true")),
     }
     if sidecar && request.signal.is_some() {
         match spec.share_process_namespace {
@@ -218,7 +217,7 @@ pub fn mutate(pod: &Pod, request: &InjectionRequest, defaults: &Defaults) -> Res
                     "needs shareProcessNamespace: true so that the sidecar sees the application's processes, but the pod sets it to false",
                 ));
             }
-            None => ops.push(add(&["spec", "shareProcessNamespace"], json!(true))),
+            None => ops.push(add(&["spec", "shareProcessNamespace"], &true)),
         }
     }
 
@@ -261,34 +260,39 @@ pub fn mutate(pod: &Pod, request: &InjectionRequest, defaults: &Defaults) -> Res
         );
     }
 
-    let mut ours = vec![build.container(INIT_CONTAINER, spec::ARG_MODE_INIT)];
+    let mut ours = vec![build.container(Keeper::Init)];
     if native {
-        let mut native_sidecar = build.sidecar();
-        native_sidecar.restart_policy = Some("Always".to_owned());
-        ours.push(native_sidecar);
+        ours.push(build.container(Keeper::NativeSidecar));
     }
     match (&spec.init_containers, request.init_first) {
         (Some(_), true) => {
             for (i, container) in ours.into_iter().enumerate() {
                 let index = i.to_string();
-                ops.push(add(
-                    &["spec", "initContainers", &index],
-                    to_value(&container),
-                ));
+                ops.push(Operation::Add {
+                    path: pointer(&["spec", "initContainers", &index]),
+                    value: raw(container),
+                });
             }
         }
-        (existing, _) => push_all(
-            &mut ops,
-            &["spec", "initContainers"],
-            existing.is_some(),
-            ours,
-        ),
+        (Some(_), false) => {
+            let path = pointer(&["spec", "initContainers", "-"]);
+            for container in ours {
+                ops.push(Operation::Add {
+                    path: path.clone(),
+                    value: raw(container),
+                });
+            }
+        }
+        (None, _) => ops.push(Operation::Add {
+            path: pointer(&["spec", "initContainers"]),
+            value: raw(format!("[{}]", ours.join(","))),
+        }),
     }
     if sidecar && !native {
-        ops.push(add(
-            &["spec", "containers", "-"],
-            to_value(&build.sidecar()),
-        ));
+        ops.push(Operation::Add {
+            path: pointer(&["spec", "containers", "-"]),
+            value: raw(build.container(Keeper::Sidecar)),
+        });
     }
 
     Ok(Mutation {
@@ -612,114 +616,156 @@ fn ca_volume(ca: &CaCert) -> Volume {
     }
 }
 
-/// What the two keeper containers share.
+/// What the two keeper containers share, pre-serialised: the containers are written as JSON
+/// directly, so that the spec (the largest string) is escaped once per admission rather than
+/// once per container, and no k8s-openapi tree is built, serialised and dropped per request.
+/// `tests::containers_match_k8s_openapi` checks the result against k8s-openapi's own
+/// serialisation of the same containers.
 struct Build<'a> {
     request: &'a InjectionRequest,
     defaults: &'a Defaults,
-    spec_json: String,
+    /// The spec JSON, as a JSON string literal (quoted and escaped).
+    spec_literal: String,
     ksm_config: Option<String>,
-    resources: Option<ResourceRequirements>,
-    security: SecurityContext,
+    /// `resources` and `securityContext`, as JSON objects.
+    resources: Option<String>,
+    security: String,
 }
 
-impl Build<'_> {
-    fn container(&self, name: &str, mode: &str) -> Container {
-        let mut env = vec![EnvVar {
-            name: spec::SPEC_ENV.to_owned(),
-            value: Some(self.spec_json.clone()),
-            value_from: None,
-        }];
+/// Which keeper container to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keeper {
+    Init,
+    /// The classic sidecar, a regular container.
+    Sidecar,
+    /// The native sidecar: an init container with `restartPolicy: Always`.
+    NativeSidecar,
+}
+
+impl<'a> Build<'a> {
+    fn new(
+        request: &'a InjectionRequest,
+        defaults: &'a Defaults,
+        spec: &SidecarSpec,
+        ksm_config: Option<String>,
+        resources: Option<&ResourceRequirements>,
+        security: &SecurityContext,
+    ) -> Self {
+        Self {
+            request,
+            defaults,
+            spec_literal: json_string(&spec.to_json()),
+            ksm_config,
+            resources: resources.map(json_text),
+            security: json_text(security),
+        }
+    }
+
+    /// The container as JSON text.
+    fn container(&self, keeper: Keeper) -> String {
+        let (name, mode) = match keeper {
+            Keeper::Init => (INIT_CONTAINER, spec::ARG_MODE_INIT),
+            Keeper::Sidecar | Keeper::NativeSidecar => (SIDECAR_CONTAINER, spec::ARG_MODE_SIDECAR),
+        };
+        let mut out = String::with_capacity(1024 + 2 * self.spec_literal.len());
+        out.push_str("{\"name\":\"");
+        out.push_str(name);
+        out.push_str("\",\"image\":");
+        out.push_str(&json_string(&self.defaults.image));
+        if let Some(policy) = &self.defaults.image_pull_policy {
+            out.push_str(",\"imagePullPolicy\":");
+            out.push_str(&json_string(policy));
+        }
+        out.push_str(",\"args\":[\"");
+        out.push_str(mode);
+        out.push('"');
+        for arg in &self.defaults.args {
+            out.push(',');
+            out.push_str(&json_string(arg));
+        }
+        out.push_str("],\"env\":[{\"name\":\"");
+        out.push_str(spec::SPEC_ENV);
+        out.push_str("\",\"value\":");
+        out.push_str(&self.spec_literal);
+        out.push('}');
         if let Some(secret) = &self.ksm_config {
-            env.push(EnvVar {
-                name: spec::KSM_CONFIG_ENV.to_owned(),
-                value: None,
-                value_from: Some(EnvVarSource {
-                    secret_key_ref: Some(SecretKeySelector {
-                        name: secret.clone(),
-                        key: "config".to_owned(),
-                        optional: None,
-                    }),
-                    ..EnvVarSource::default()
-                }),
-            });
+            out.push_str(",{\"name\":\"");
+            out.push_str(spec::KSM_CONFIG_ENV);
+            out.push_str("\",\"valueFrom\":{\"secretKeyRef\":{\"name\":");
+            out.push_str(&json_string(secret));
+            out.push_str(",\"key\":\"config\"}}}");
         }
         for (env_name, field) in [
             (spec::POD_NAME_ENV, "metadata.name"),
             (spec::POD_NAMESPACE_ENV, "metadata.namespace"),
         ] {
-            env.push(EnvVar {
-                name: env_name.to_owned(),
-                value: None,
-                value_from: Some(EnvVarSource {
-                    field_ref: Some(ObjectFieldSelector {
-                        api_version: None,
-                        field_path: field.to_owned(),
-                    }),
-                    ..EnvVarSource::default()
-                }),
-            });
+            out.push_str(",{\"name\":\"");
+            out.push_str(env_name);
+            out.push_str("\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"");
+            out.push_str(field);
+            out.push_str("\"}}}");
         }
-        let mut mounts = vec![VolumeMount {
-            name: VOLUME.to_owned(),
-            mount_path: MOUNT_PATH.to_owned(),
-            ..VolumeMount::default()
-        }];
+        out.push_str("],\"volumeMounts\":[{\"name\":\"");
+        out.push_str(VOLUME);
+        out.push_str("\",\"mountPath\":\"");
+        out.push_str(MOUNT_PATH);
+        out.push_str("\"}");
         if self.request.ca_cert.is_some() {
-            mounts.push(VolumeMount {
-                name: CA_VOLUME.to_owned(),
-                mount_path: CA_MOUNT_PATH.to_owned(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            });
+            out.push_str(",{\"name\":\"");
+            out.push_str(CA_VOLUME);
+            out.push_str("\",\"mountPath\":\"");
+            out.push_str(CA_MOUNT_PATH);
+            out.push_str("\",\"readOnly\":true}");
         }
-        let mut args = vec![mode.to_owned()];
-        args.extend(self.defaults.args.iter().cloned());
-        Container {
-            name: name.to_owned(),
-            image: Some(self.defaults.image.clone()),
-            image_pull_policy: self.defaults.image_pull_policy.clone(),
-            args: Some(args),
-            env: Some(env),
-            volume_mounts: Some(mounts),
-            resources: self.resources.clone(),
-            security_context: Some(self.security.clone()),
-            // The init container's last log lines become its termination message, so that
-            // `kubectl describe pod` shows why secrets could not be fetched.
-            termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
-            ..Container::default()
+        out.push(']');
+        if let Some(resources) = &self.resources {
+            out.push_str(",\"resources\":");
+            out.push_str(resources);
         }
-    }
-
-    fn sidecar(&self) -> Container {
-        let port = i32::from(self.defaults.health_port);
-        let probe = |path: &str| Probe {
-            http_get: Some(HTTPGetAction {
-                path: Some(path.to_owned()),
-                port: IntOrString::Int(port),
-                ..HTTPGetAction::default()
-            }),
-            period_seconds: Some(10),
-            ..Probe::default()
-        };
-        Container {
-            ports: Some(vec![ContainerPort {
-                name: Some(METRICS_PORT_NAME.to_owned()),
-                container_port: port,
-                protocol: Some("TCP".to_owned()),
-                ..ContainerPort::default()
-            }]),
-            liveness_probe: Some(probe("/health")),
-            readiness_probe: Some(probe("/ready")),
-            ..self.container(SIDECAR_CONTAINER, spec::ARG_MODE_SIDECAR)
+        out.push_str(",\"securityContext\":");
+        out.push_str(&self.security);
+        // The init container's last log lines become its termination message, so that
+        // `kubectl describe pod` shows why secrets could not be fetched.
+        out.push_str(",\"terminationMessagePolicy\":\"FallbackToLogsOnError\"");
+        if keeper != Keeper::Init {
+            let port = self.defaults.health_port;
+            out.push_str(",\"ports\":[{\"name\":\"");
+            out.push_str(METRICS_PORT_NAME);
+            out.push_str(&format!(
+                "\",\"containerPort\":{port},\"protocol\":\"TCP\"}}]"
+            ));
+            for (probe, path) in [("livenessProbe", "/health"), ("readinessProbe", "/ready")] {
+                out.push_str(&format!(
+                    ",\"{probe}\":{{\"httpGet\":{{\"path\":\"{path}\",\"port\":{port}}},\"periodSeconds\":10}}"
+                ));
+            }
         }
+        if keeper == Keeper::NativeSidecar {
+            out.push_str(",\"restartPolicy\":\"Always\"");
+        }
+        out.push('}');
+        out
     }
 }
 
-fn add(tokens: &[&str], value: Value) -> Operation {
-    Operation::Add {
-        path: pointer(tokens),
-        value,
-    }
+/// `value` as a JSON string literal.
+fn json_string(value: &str) -> String {
+    json_text(&value)
+}
+
+/// `value` serialised as JSON text; the k8s-openapi objects and strings we serialise cannot
+/// fail (string keys only), and anything that would becomes `null`.
+fn json_text(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// JSON text that we wrote ourselves, as a patch value.
+fn raw(json: String) -> Box<RawValue> {
+    RawValue::from_string(json).unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
+fn add(tokens: &[&str], value: &impl Serialize) -> Operation {
+    Operation::add(pointer(tokens), value)
 }
 
 /// Adds `items` to the array at `tokens`: the whole array when it is absent, else one element
@@ -731,18 +777,10 @@ fn push_all<T: Serialize>(ops: &mut Vec<Operation>, tokens: &[&str], exists: boo
     if exists {
         let mut end = tokens.to_vec();
         end.push("-");
-        ops.extend(items.iter().map(|item| add(&end, to_value(item))));
+        ops.extend(items.iter().map(|item| add(&end, item)));
     } else {
-        ops.push(add(
-            tokens,
-            Value::Array(items.iter().map(to_value).collect()),
-        ));
+        ops.push(add(tokens, &items));
     }
-}
-
-/// Serialises a k8s-openapi object; these never fail to serialise (string keys only).
-fn to_value<T: Serialize>(value: &T) -> Value {
-    serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

@@ -7,15 +7,43 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::{Error, Result};
 
 /// One JSON Patch operation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// Values are kept as serialised JSON text: the webhook writes them once, straight from the
+/// k8s-openapi structs into the response, instead of building and freeing a `Value` tree per
+/// admission (which was most of its allocations).
+#[derive(Debug, Clone, Serialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum Operation {
     /// Adds `value` at `path`: a new member, an array element, or `-` for the end.
-    Add { path: String, value: Value },
+    Add { path: String, value: Box<RawValue> },
+}
+
+impl Operation {
+    /// An `add` of `value`, serialised now; k8s-openapi objects, maps of strings and JSON
+    /// values never fail to serialise, and anything that would is added as `null`.
+    pub fn add(path: String, value: &impl Serialize) -> Self {
+        let value =
+            serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned());
+        Operation::Add { path, value }
+    }
+
+    /// The operation's value, parsed.
+    pub fn value(&self) -> Value {
+        let Operation::Add { value, .. } = self;
+        serde_json::from_str(value.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl PartialEq for Operation {
+    fn eq(&self, other: &Self) -> bool {
+        let (Operation::Add { path, value }, Operation::Add { path: p, value: v }) = (self, other);
+        path == p && value.get() == v.get()
+    }
 }
 
 /// The JSON pointer of `tokens`, each escaped (`~` as `~0`, `/` as `~1`).
@@ -38,8 +66,8 @@ pub fn pointer(tokens: &[&str]) -> String {
 /// returns the first operation that does not apply.
 pub fn apply(doc: &mut Value, ops: &[Operation]) -> Result<()> {
     for op in ops {
-        let Operation::Add { path, value } = op;
-        add(doc, path, value.clone()).map_err(|message| Error::Patch {
+        let Operation::Add { path, .. } = op;
+        add(doc, path, op.value()).map_err(|message| Error::Patch {
             path: path.clone(),
             message,
         })?;

@@ -106,19 +106,42 @@ pub fn parse(body: &[u8]) -> Result<Request, Error> {
 
 /// An allowing response, carrying `patch` (a JSON Patch document) when it is not empty.
 pub fn allow(uid: &str, patch: &[bulwark_inject::Operation], warnings: &[String]) -> Vec<u8> {
-    let encoded = (!patch.is_empty()).then(|| {
-        // Serializing our own operation types cannot fail; an empty array would be harmless.
-        let bytes = serde_json::to_vec(patch).unwrap_or_else(|_| b"[]".to_vec());
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    });
-    encode(&Response {
-        uid,
-        allowed: true,
-        patch_type: encoded.as_ref().map(|_| "JSONPatch"),
-        patch: encoded.as_deref(),
-        warnings,
-        status: None,
-    })
+    if patch.is_empty() {
+        return encode(&Response {
+            uid,
+            allowed: true,
+            patch_type: None,
+            patch: None,
+            warnings,
+            status: None,
+        });
+    }
+    // The patch is the bulk of the response: serialise it once and write its base64 straight
+    // into the body (base64 needs no JSON escaping), instead of escaping a copy of it again.
+    // Serialising our own operation types cannot fail; an empty array would be harmless.
+    let json = serde_json::to_vec(patch).unwrap_or_else(|_| b"[]".to_vec());
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let mut out = Vec::with_capacity(256 + json.len().div_ceil(3) * 4);
+    out.extend_from_slice(b"{\"apiVersion\":\"");
+    out.extend_from_slice(API_VERSION.as_bytes());
+    out.extend_from_slice(b"\",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":");
+    // Writing strings into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, uid);
+    out.extend_from_slice(b",\"allowed\":true,\"patchType\":\"JSONPatch\",\"patch\":\"");
+    let start = out.len();
+    out.resize(
+        start + base64::encoded_len(json.len(), true).unwrap_or(0),
+        0,
+    );
+    let written = engine.encode_slice(&json, &mut out[start..]).unwrap_or(0);
+    out.truncate(start + written);
+    out.push(b'"');
+    if !warnings.is_empty() {
+        out.extend_from_slice(b",\"warnings\":");
+        let _ = serde_json::to_writer(&mut out, warnings);
+    }
+    out.extend_from_slice(b"}}");
+    out
 }
 
 /// A denying response; `message` is what `kubectl` shows the user.

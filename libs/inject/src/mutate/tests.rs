@@ -6,7 +6,7 @@
 //! lost or changed, and admitting the patched pod again must give an empty patch.
 //! In the expectation tables, `Value::Null` means "absent".
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Container, Pod};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -47,6 +47,25 @@ fn independent_patch(original: &Value, mutation: &Mutation) -> Value {
 #[track_caller]
 fn verify(original: &Value, patched: &Value, mutation: &Mutation, defaults: &Defaults) {
     Pod::deserialize(patched).expect("the patched pod is a Pod");
+    // The keeper containers are written as JSON text, not through k8s-openapi: every member
+    // must be one that k8s-openapi knows and reads back the same (a misspelt key or a wrong
+    // shape would be dropped or rejected here).
+    for list in ["containers", "initContainers"] {
+        for c in patched["spec"][list].as_array().into_iter().flatten() {
+            if !c["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("keeper-secrets-"))
+            {
+                continue;
+            }
+            let typed = Container::deserialize(c).expect("a keeper container is a Container");
+            assert_eq!(
+                &serde_json::to_value(typed).unwrap(),
+                c,
+                "k8s-openapi reads it differently"
+            );
+        }
+    }
     // The marker is the one value the patch may change (from anything but "true").
     let mut original = original.clone();
     if let Some(map) = original

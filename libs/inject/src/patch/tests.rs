@@ -5,10 +5,7 @@ use serde_json::{Value, json};
 use super::{Operation, apply, pointer};
 
 fn add(path: &str, value: Value) -> Operation {
-    Operation::Add {
-        path: path.to_owned(),
-        value,
-    }
+    Operation::add(path.to_owned(), &value)
 }
 
 /// Applies `ops` with our applier and with `json-patch`, which must agree with `expect`.

@@ -56,13 +56,21 @@ fn allow_carries_a_base64_json_patch_and_warnings() {
     )
     .unwrap();
     let out: Value =
-        serde_json::from_slice(&allow("u2", &pod.mutation.patch, &["w".into()])).unwrap();
+        serde_json::from_slice(&allow("u\"2\\", &pod.mutation.patch, &["w\"".into()])).unwrap();
+    assert_eq!(out["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(out["kind"], "AdmissionReview");
     let r = &out["response"];
+    assert_eq!(r["uid"], "u\"2\\");
+    assert_eq!(r["allowed"], true);
     assert_eq!(r["patchType"], "JSONPatch");
-    assert_eq!(r["warnings"], json!(["w"]));
+    assert_eq!(r["warnings"], json!(["w\""]));
     let patch = base64::engine::general_purpose::STANDARD
         .decode(r["patch"].as_str().unwrap())
         .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&patch).unwrap(),
+        pod.mutation.patch_json()
+    );
     let patch: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
     assert!(!patch.0.is_empty());
 }

@@ -18,11 +18,10 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::annotations::{CaCert, InjectionRequest, key};
-use crate::patch::{Operation, pointer};
+use crate::patch::{Json, Operation, pointer};
 use crate::spec::{self, Auth, FileMode, SidecarSpec};
 use crate::{
     CA_MOUNT_PATH, CA_VOLUME, Defaults, Error, INIT_CONTAINER, INJECTED, METRICS_PORT_NAME,
@@ -760,8 +759,8 @@ fn json_text(value: &impl Serialize) -> String {
 }
 
 /// JSON text that we wrote ourselves, as a patch value.
-fn raw(json: String) -> Box<RawValue> {
-    RawValue::from_string(json).unwrap_or_else(|_| RawValue::NULL.to_owned())
+fn raw(json: String) -> Json {
+    Json::trusted(json)
 }
 
 fn add(tokens: &[&str], value: &impl Serialize) -> Operation {

@@ -5,45 +5,91 @@
 //! of an array (`/-`) or at an array index: replacing a whole map or array would drop what the
 //! pod or an earlier webhook put there (the bug of 1Password/kubernetes-secrets-injector#51).
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::{Error, Result};
 
 /// One JSON Patch operation.
-///
-/// Values are kept as serialised JSON text: the webhook writes them once, straight from the
-/// k8s-openapi structs into the response, instead of building and freeing a `Value` tree per
-/// admission (which was most of its allocations).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum Operation {
     /// Adds `value` at `path`: a new member, an array element, or `-` for the end.
-    Add { path: String, value: Box<RawValue> },
+    Add { path: String, value: Json },
+}
+
+/// A JSON value kept as its serialised text.
+///
+/// The webhook writes patch values once, straight from the k8s-openapi structs (or from its
+/// own writer for the keeper containers) into the response, instead of building and freeing a
+/// `Value` tree per admission, which was most of its allocations. Only this crate creates
+/// values from text, and only text it wrote; the tests parse every patch independently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Json(String);
+
+impl Json {
+    /// `value`, serialised now. k8s-openapi objects, maps with string keys and JSON values
+    /// never fail to serialise; anything that would is `null`.
+    pub fn of(value: &impl Serialize) -> Self {
+        Self(serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()))
+    }
+
+    /// JSON text that this crate wrote itself.
+    pub(crate) fn trusted(text: String) -> Self {
+        Self(text)
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        &self.0
+    }
+
+    /// The value, parsed.
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+}
+
+impl Serialize for Json {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        RawValue::from_string(self.0.clone())
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
 }
 
 impl Operation {
-    /// An `add` of `value`, serialised now; k8s-openapi objects, maps of strings and JSON
-    /// values never fail to serialise, and anything that would is added as `null`.
+    /// An `add` of `value` at `path`.
     pub fn add(path: String, value: &impl Serialize) -> Self {
-        let value =
-            serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned());
-        Operation::Add { path, value }
-    }
-
-    /// The operation's value, parsed.
-    pub fn value(&self) -> Value {
-        let Operation::Add { value, .. } = self;
-        serde_json::from_str(value.get()).unwrap_or(Value::Null)
+        Operation::Add {
+            path,
+            value: Json::of(value),
+        }
     }
 }
 
-impl PartialEq for Operation {
-    fn eq(&self, other: &Self) -> bool {
-        let (Operation::Add { path, value }, Operation::Add { path: p, value: v }) = (self, other);
-        path == p && value.get() == v.get()
+/// The patch document as JSON text, written directly: this is the webhook's hot path.
+pub fn to_json(ops: &[Operation]) -> Vec<u8> {
+    let len = ops
+        .iter()
+        .map(|Operation::Add { path, value }| 32 + path.len() + value.0.len())
+        .sum();
+    let mut out = Vec::with_capacity(len);
+    out.push(b'[');
+    for (i, Operation::Add { path, value }) in ops.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"op\":\"add\",\"path\":");
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, path);
+        out.extend_from_slice(b",\"value\":");
+        out.extend_from_slice(value.0.as_bytes());
+        out.push(b'}');
     }
+    out.push(b']');
+    out
 }
 
 /// The JSON pointer of `tokens`, each escaped (`~` as `~0`, `/` as `~1`).
@@ -66,8 +112,8 @@ pub fn pointer(tokens: &[&str]) -> String {
 /// returns the first operation that does not apply.
 pub fn apply(doc: &mut Value, ops: &[Operation]) -> Result<()> {
     for op in ops {
-        let Operation::Add { path, .. } = op;
-        add(doc, path, op.value()).map_err(|message| Error::Patch {
+        let Operation::Add { path, value } = op;
+        add(doc, path, value.to_value()).map_err(|message| Error::Patch {
             path: path.clone(),
             message,
         })?;

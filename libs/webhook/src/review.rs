@@ -118,8 +118,7 @@ pub fn allow(uid: &str, patch: &[bulwark_inject::Operation], warnings: &[String]
     }
     // The patch is the bulk of the response: serialise it once and write its base64 straight
     // into the body (base64 needs no JSON escaping), instead of escaping a copy of it again.
-    // Serialising our own operation types cannot fail; an empty array would be harmless.
-    let json = serde_json::to_vec(patch).unwrap_or_else(|_| b"[]".to_vec());
+    let json = bulwark_inject::patch::to_json(patch);
     let engine = &base64::engine::general_purpose::STANDARD;
     let mut out = Vec::with_capacity(256 + json.len().div_ceil(3) * 4);
     out.extend_from_slice(b"{\"apiVersion\":\"");

@@ -111,3 +111,22 @@ fn refused_operations() {
         r#"patch operation at "/a~2" does not apply: invalid escape in "a~2": expected ~0 or ~1"#,
     );
 }
+
+#[test]
+fn to_json_writes_the_same_document_as_serde() {
+    let ops = [
+        add(
+            "/metadata/annotations/keeper.security~1injected",
+            json!("true"),
+        ),
+        add(
+            "/spec/volumes/-",
+            json!({"name": "a\"b\\c", "emptyDir": {}}),
+        ),
+        add("/spec/x", json!([1, null, "\u{7}"])),
+    ];
+    let written: Value = serde_json::from_slice(&super::to_json(&ops)).unwrap();
+    assert_eq!(written, serde_json::to_value(ops.as_slice()).unwrap());
+    assert_eq!(written[1]["value"]["name"], "a\"b\\c");
+    assert_eq!(super::to_json(&[]), b"[]");
+}

@@ -1,0 +1,6 @@
+//! The Keeper sidecar's runtime, between the KSM client (`bulwark-keeper`) and the files on
+//! the tmpfs volume (`bulwark-sidecar`): which records a [`bulwark_inject::SidecarSpec`]
+//! selects, the init and refresh loops with the 24-hour cache fallback, the signal to the
+//! application after a change, and the `keeper_sidecar_*` metrics.
+
+pub mod signal;

@@ -3,4 +3,8 @@
 //! selects, the init and refresh loops with the 24-hour cache fallback, the signal to the
 //! application after a change, and the `keeper_sidecar_*` metrics.
 
+pub mod inputs;
+pub mod metrics;
+pub mod schedule;
+pub mod select;
 pub mod signal;

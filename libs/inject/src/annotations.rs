@@ -1415,7 +1415,7 @@ fn output_path(origin: &str, path: &str) -> Result<String> {
 /// A file name made from a record title or attachment name, as upstream's `sanitizeName`
 /// does (lowercase, spaces and `/` to `-`), also replacing control characters and `\`, and
 /// bounded to 200 bytes so that a suffix still fits a file name.
-fn file_name(name: &str, lowercase: bool) -> String {
+pub fn file_name(name: &str, lowercase: bool) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.trim().chars() {
         let c = if c == ' ' || c == '/' || c == '\\' || c.is_control() {

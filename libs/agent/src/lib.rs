@@ -5,6 +5,8 @@
 
 pub mod inputs;
 pub mod metrics;
+pub mod render;
 pub mod schedule;
 pub mod select;
 pub mod signal;
+pub mod template;

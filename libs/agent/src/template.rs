@@ -1,0 +1,499 @@
+//! Templates in the syntax of Go's `text/template`, which upstream's templates use, so that
+//! they keep working: `{{ .password }}`, `{{ index . "api-key" }}`, pipelines
+//! (`{{ .cert | base64dec }}`), `{{ if }}`/`{{ else }}`/`{{ end }}`,
+//! `{{ range $k, $v := . }}`, variables, string literals, `{{/* comments */}}` and the `{{-`
+//! `-}}` trim markers.
+//!
+//! Functions: `index`, `default`, `quote`, `squote`, `upper`, `lower`, `trim`, `toJson`,
+//! `base64enc`/`b64enc`, `base64dec`/`b64dec`, `sha256sum`, `sha512sum` (upstream's extras and
+//! the Sprig functions its examples use). Anything else is an error that names the function
+//! and its position, never a silent empty string; a missing key renders as empty, as in Go.
+//! The data is the selected values: field names at the top level (`.login`, `.password`).
+//!
+//! No crate fitted: `gtmpl` is unmaintained (last release 2021) and drags in its own value
+//! model, and Rust template engines (tera, minijinja, handlebars) use other syntaxes.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+use sha2::{Digest, Sha256, Sha512};
+
+/// Renders `text` with `data`; the error names the position (`line:column`) and the problem.
+pub fn render(text: &str, data: &Value) -> Result<String, String> {
+    let nodes = parse(text)?;
+    let mut out = String::new();
+    let mut scope = vec![("$".to_owned(), data.clone())];
+    exec(&nodes, data, &mut scope, &mut out)?;
+    Ok(out)
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Text(String),
+    Action { pos: String, pipe: Pipe },
+    If { pos: String, cond: Pipe, then: Vec<Node>, otherwise: Vec<Node> },
+    Range { pos: String, vars: Vec<String>, over: Pipe, body: Vec<Node>, otherwise: Vec<Node> },
+}
+
+/// `decl := cmd | cmd ...`
+#[derive(Debug, Clone)]
+struct Pipe {
+    decl: Option<String>,
+    commands: Vec<Vec<Arg>>,
+}
+
+#[derive(Debug, Clone)]
+enum Arg {
+    /// `.`, `.a.b`, `$`, `$x.a`: a root and a path.
+    Field(Option<String>, Vec<String>),
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    Ident(String),
+}
+
+fn position(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.len(), |n| before.len() - n - 1) + 1;
+    format!("template:{line}:{column}")
+}
+
+fn parse(text: &str) -> Result<Vec<Node>, String> {
+    // Split into text and actions, applying trim markers.
+    let mut tokens: Vec<(usize, Result<String, String>)> = Vec::new(); // Ok(text) / Err(action)
+    let mut rest = 0;
+    while let Some(start) = text[rest..].find("{{").map(|i| i + rest) {
+        let mut chunk = text[rest..start].to_owned();
+        let inner_start = start + 2;
+        let end = text[inner_start..]
+            .find("}}")
+            .map(|i| i + inner_start)
+            .ok_or_else(|| format!("{}: unclosed action: expected }}}}", position(text, start)))?;
+        let mut inner = &text[inner_start..end];
+        if let Some(stripped) = inner.strip_prefix('-').filter(|s| s.starts_with([' ', '\t', '\n', '\r'])) {
+            chunk = chunk.trim_end().to_owned();
+            inner = stripped;
+        }
+        let mut trim_after = false;
+        if let Some(stripped) = inner.strip_suffix('-').filter(|s| s.ends_with([' ', '\t', '\n', '\r'])) {
+            trim_after = true;
+            inner = stripped;
+        }
+        tokens.push((rest, Ok(chunk)));
+        tokens.push((start, Err(inner.trim().to_owned())));
+        rest = end + 2;
+        if trim_after {
+            let skipped = text[rest..].len() - text[rest..].trim_start().len();
+            rest += skipped;
+        }
+    }
+    tokens.push((rest, Ok(text[rest..].to_owned())));
+    let mut iter = tokens.into_iter().peekable();
+    let (nodes, end) = block(text, &mut iter)?;
+    match end {
+        None => Ok(nodes),
+        Some((pos, word)) => Err(format!("{}: unexpected {{{{{word}}}}}", position(text, pos))),
+    }
+}
+
+type Tokens = std::iter::Peekable<std::vec::IntoIter<(usize, Result<String, String>)>>;
+
+/// Parses nodes up to `{{end}}` or `{{else}}` (returned) or the end of the text.
+fn block(text: &str, tokens: &mut Tokens) -> Result<(Vec<Node>, Option<(usize, String)>), String> {
+    let mut nodes = Vec::new();
+    while let Some((offset, token)) = tokens.next() {
+        let action = match token {
+            Ok(t) => {
+                if !t.is_empty() {
+                    nodes.push(Node::Text(t));
+                }
+                continue;
+            }
+            Err(a) => a,
+        };
+        let pos = position(text, offset);
+        if action.starts_with("/*") {
+            continue;
+        }
+        let word = action.split_whitespace().next().unwrap_or_default();
+        match word {
+            "end" | "else" => return Ok((nodes, Some((offset, action)))),
+            "if" | "range" => {
+                let rest = action[word.len()..].trim();
+                let (body, end) = block(text, tokens)?;
+                let (otherwise, end) = match end {
+                    Some((_, e)) if e == "else" => block(text, tokens)?,
+                    other => (Vec::new(), other),
+                };
+                if !matches!(&end, Some((_, e)) if e == "end") {
+                    return Err(format!("{pos}: {{{{{word}}}}} without {{{{end}}}}"));
+                }
+                if word == "if" {
+                    nodes.push(Node::If { pos: pos.clone(), cond: pipe(rest, &pos)?, then: body, otherwise });
+                } else {
+                    let (vars, over) = match rest.split_once(":=") {
+                        Some((vars, over)) => (
+                            vars.split(',').map(|v| v.trim().to_owned()).collect::<Vec<_>>(),
+                            over,
+                        ),
+                        None => (Vec::new(), rest),
+                    };
+                    if vars.len() > 2 || vars.iter().any(|v| !v.starts_with('$')) {
+                        return Err(format!("{pos}: range declares at most two $variables"));
+                    }
+                    nodes.push(Node::Range { pos: pos.clone(), vars, over: pipe(over, &pos)?, body, otherwise });
+                }
+            }
+            "with" | "define" | "template" | "block" | "break" | "continue" => {
+                return Err(format!("{pos}: {{{{{word}}}}} is not supported"));
+            }
+            _ => nodes.push(Node::Action { pos: pos.clone(), pipe: pipe(&action, &pos)? }),
+        }
+    }
+    Ok((nodes, None))
+}
+
+fn pipe(text: &str, pos: &str) -> Result<Pipe, String> {
+    let (decl, text) = match text.split_once(":=") {
+        Some((var, rest)) if var.trim().starts_with('$') && !var.contains('"') => {
+            (Some(var.trim().to_owned()), rest)
+        }
+        _ => (None, text),
+    };
+    let words = lex(text, pos)?;
+    let mut commands = vec![Vec::new()];
+    for word in words {
+        match word {
+            Some(arg) => commands.last_mut().map(|c| c.push(arg)).unwrap_or_default(),
+            None => commands.push(Vec::new()),
+        }
+    }
+    if commands.iter().any(Vec::is_empty) {
+        return Err(format!("{pos}: empty command in pipeline"));
+    }
+    Ok(Pipe { decl, commands })
+}
+
+/// Words of a pipeline; `None` is a `|`.
+fn lex(text: &str, pos: &str) -> Result<Vec<Option<Arg>>, String> {
+    let mut out = Vec::new();
+    let mut chars = text.trim().chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        if c == '|' {
+            chars.next();
+            out.push(None);
+            continue;
+        }
+        if c == '"' || c == '`' {
+            chars.next();
+            let mut s = String::new();
+            loop {
+                match chars.next() {
+                    None => return Err(format!("{pos}: unterminated string")),
+                    Some(q) if q == c => break,
+                    Some('\\') if c == '"' => match chars.next() {
+                        Some('n') => s.push('\n'),
+                        Some('t') => s.push('\t'),
+                        Some('r') => s.push('\r'),
+                        Some(e @ ('\\' | '"')) => s.push(e),
+                        other => return Err(format!("{pos}: invalid escape \\{}", other.unwrap_or(' '))),
+                    },
+                    Some(ch) => s.push(ch),
+                }
+            }
+            out.push(Some(Arg::Str(s)));
+            continue;
+        }
+        let mut word = String::new();
+        while let Some(&ch) = chars.peek() {
+            if ch.is_whitespace() || ch == '|' {
+                break;
+            }
+            word.push(ch);
+            chars.next();
+        }
+        let arg = if word == "true" || word == "false" {
+            Arg::Bool(word == "true")
+        } else if word.starts_with('.') || word.starts_with('$') {
+            let (root, path) = if let Some(path) = word.strip_prefix('.') {
+                (None, path)
+            } else {
+                match word.split_once('.') {
+                    Some((var, path)) => (Some(var.to_owned()), path),
+                    None => (Some(word.clone()), ""),
+                }
+            };
+            let path = path.split('.').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            Arg::Field(root, path)
+        } else if let Ok(n) = word.parse::<f64>() {
+            Arg::Num(n)
+        } else if word.chars().all(|c| c.is_alphanumeric() || c == '_') {
+            Arg::Ident(word)
+        } else {
+            return Err(format!("{pos}: unexpected {word:?}"));
+        };
+        out.push(Some(arg));
+    }
+    Ok(out)
+}
+
+type Scope = Vec<(String, Value)>;
+
+fn exec(nodes: &[Node], dot: &Value, scope: &mut Scope, out: &mut String) -> Result<(), String> {
+    for node in nodes {
+        match node {
+            Node::Text(t) => out.push_str(t),
+            Node::Action { pos, pipe } => {
+                let value = eval(pipe, dot, scope, pos)?;
+                if let Some(var) = &pipe.decl {
+                    scope.push((var.clone(), value));
+                } else {
+                    out.push_str(&crate::render::text(&value));
+                }
+            }
+            Node::If { pos, cond, then, otherwise } => {
+                let branch = if truthy(&eval(cond, dot, scope, pos)?) { then } else { otherwise };
+                let depth = scope.len();
+                exec(branch, dot, scope, out)?;
+                scope.truncate(depth);
+            }
+            Node::Range { pos, vars, over, body, otherwise } => {
+                let items: Vec<(Value, Value)> = match eval(over, dot, scope, pos)? {
+                    Value::Array(a) => a.into_iter().enumerate().map(|(i, v)| (Value::from(i), v)).collect(),
+                    Value::Object(m) => m.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
+                    Value::Null => Vec::new(),
+                    other => return Err(format!("{pos}: range over {}, not a list or map", kind(&other))),
+                };
+                if items.is_empty() {
+                    exec(otherwise, dot, scope, out)?;
+                }
+                for (key, value) in items {
+                    let depth = scope.len();
+                    match vars.as_slice() {
+                        [v] => scope.push((v.clone(), value.clone())),
+                        [k, v] => {
+                            scope.push((k.clone(), key));
+                            scope.push((v.clone(), value.clone()));
+                        }
+                        _ => {}
+                    }
+                    exec(body, &value, scope, out)?;
+                    scope.truncate(depth);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+    }
+}
+
+fn eval(pipe: &Pipe, dot: &Value, scope: &Scope, pos: &str) -> Result<Value, String> {
+    let mut last: Option<Value> = None;
+    for command in &pipe.commands {
+        let mut args: Vec<Value> = Vec::new();
+        let (head, rest) = command.split_first().ok_or_else(|| format!("{pos}: empty command"))?;
+        let Arg::Ident(name) = head else {
+            if !rest.is_empty() || last.is_some() {
+                return Err(format!("{pos}: only a function can take arguments"));
+            }
+            last = Some(operand(head, dot, scope, pos)?);
+            continue;
+        };
+        for arg in rest {
+            args.push(operand(arg, dot, scope, pos)?);
+        }
+        if let Some(previous) = last.take() {
+            args.push(previous);
+        }
+        last = Some(call(name, &args, pos)?);
+    }
+    Ok(last.unwrap_or(Value::Null))
+}
+
+fn operand(arg: &Arg, dot: &Value, scope: &Scope, pos: &str) -> Result<Value, String> {
+    Ok(match arg {
+        Arg::Str(s) => Value::String(s.clone()),
+        Arg::Num(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
+        Arg::Bool(b) => Value::Bool(*b),
+        Arg::Ident(name) => call(name, &[], pos)?,
+        Arg::Field(root, path) => {
+            let mut value = match root {
+                None => dot.clone(),
+                Some(var) => scope
+                    .iter()
+                    .rev()
+                    .find(|(name, _)| name == var)
+                    .map(|(_, v)| v.clone())
+                    .ok_or_else(|| format!("{pos}: undefined variable {var}"))?,
+            };
+            for key in path {
+                value = value.get(key).cloned().unwrap_or(Value::Null);
+            }
+            value
+        }
+    })
+}
+
+fn call(name: &str, args: &[Value], pos: &str) -> Result<Value, String> {
+    let arity = |n: usize| {
+        if args.len() == n {
+            Ok(())
+        } else {
+            Err(format!("{pos}: {name} takes {n} argument(s), got {}", args.len()))
+        }
+    };
+    let text = |i: usize| crate::render::text(&args[i]);
+    Ok(match name {
+        "index" => {
+            let (first, keys) = args.split_first().ok_or_else(|| format!("{pos}: index needs a value"))?;
+            let mut value = first.clone();
+            for key in keys {
+                value = match (&value, key) {
+                    (Value::Object(m), Value::String(k)) => m.get(k).cloned().unwrap_or(Value::Null),
+                    (Value::Array(a), Value::Number(n)) => n
+                        .as_u64()
+                        .and_then(|i| a.get(usize::try_from(i).ok()?))
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                    _ => Value::Null,
+                };
+            }
+            value
+        }
+        "default" => {
+            arity(2)?;
+            if truthy(&args[1]) { args[1].clone() } else { args[0].clone() }
+        }
+        "quote" => {
+            arity(1)?;
+            Value::String(Value::String(text(0)).to_string())
+        }
+        "squote" => {
+            arity(1)?;
+            Value::String(format!("'{}'", text(0)))
+        }
+        "upper" => {
+            arity(1)?;
+            Value::String(text(0).to_uppercase())
+        }
+        "lower" => {
+            arity(1)?;
+            Value::String(text(0).to_lowercase())
+        }
+        "trim" => {
+            arity(1)?;
+            Value::String(text(0).trim().to_owned())
+        }
+        "toJson" => {
+            arity(1)?;
+            Value::String(args[0].to_string())
+        }
+        "base64enc" | "b64enc" => {
+            arity(1)?;
+            Value::String(STANDARD.encode(text(0)))
+        }
+        "base64dec" | "b64dec" => {
+            arity(1)?;
+            let bytes = STANDARD
+                .decode(text(0).trim())
+                .map_err(|_| format!("{pos}: {name}: the value is not base64"))?;
+            Value::String(
+                String::from_utf8(bytes).map_err(|_| format!("{pos}: {name}: the decoded value is not UTF-8"))?,
+            )
+        }
+        "sha256sum" => {
+            arity(1)?;
+            Value::String(hex(&Sha256::digest(text(0).as_bytes())))
+        }
+        "sha512sum" => {
+            arity(1)?;
+            Value::String(hex(&Sha512::digest(text(0).as_bytes())))
+        }
+        other => return Err(format!("{pos}: function {other:?} is not defined")),
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::render;
+
+    fn data() -> serde_json::Value {
+        json!({"login": "app", "password": "p'a\"ss", "api-key": "k1", "hosts": ["a", "b"],
+               "name": {"first": "Ada"}, "cert": "aGVsbG8=", "empty": ""})
+    }
+
+    #[test]
+    fn go_template_basics() {
+        let cases = [
+            ("user={{ .login }}", "user=app"),
+            ("{{ index . \"api-key\" }}", "k1"),
+            ("{{ .name.first }}", "Ada"),
+            ("{{ .cert | base64dec }}", "hello"),
+            ("{{ .login | upper | quote }}", "\"APP\""),
+            ("{{ .password | quote }}", "\"p'a\\\"ss\""),
+            ("{{ .missing }}|", "|"),
+            ("{{ .empty | default \"x\" }}", "x"),
+            ("{{ if .login }}yes{{ else }}no{{ end }}", "yes"),
+            ("{{ if .empty }}yes{{ else }}no{{ end }}", "no"),
+            ("{{ range .hosts }}[{{ . }}]{{ end }}", "[a][b]"),
+            ("{{ range $i, $h := .hosts }}{{ $i }}={{ $h }};{{ end }}", "0=a;1=b;"),
+            ("{{ $u := .login }}{{ $u }}", "app"),
+            ("a\n  {{- .login -}}  \nb", "aappb"),
+            ("{{/* comment */}}x", "x"),
+            // `printf app | sha256sum`
+            (
+                "{{ .login | sha256sum }}",
+                "a172cedcae47474b615c54d510a5d84a8dea3032e958587430b413538be3f333",
+            ),
+        ];
+        for (template, expect) in cases {
+            assert_eq!(render(template, &data()).unwrap(), expect, "{template}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_position() {
+        for (template, message) in [
+            ("line\n{{ .a | nope }}", "template:2:1: function \"nope\" is not defined"),
+            ("{{ if .a }}x", "template:1:1: {{if}} without {{end}}"),
+            ("{{ .a", "template:1:1: unclosed action: expected }}"),
+            ("x{{ end }}", "template:1:2: unexpected {{end}}"),
+            ("{{ with .a }}{{ end }}", "template:1:1: {{with}} is not supported"),
+        ] {
+            assert_eq!(render(template, &data()).unwrap_err(), message, "{template}");
+        }
+    }
+}

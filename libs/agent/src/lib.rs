@@ -5,6 +5,7 @@
 
 pub mod inputs;
 pub mod metrics;
+pub mod publish;
 pub mod render;
 pub mod schedule;
 pub mod select;

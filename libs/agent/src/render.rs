@@ -28,9 +28,13 @@ use crate::select::{Content, Output};
 /// Why a secret cannot be rendered; names the file, never a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: format raw needs exactly one value, but the selection has {count}: select one field, or use another format")]
+    #[error(
+        "{path}: format raw needs exactly one value, but the selection has {count}: select one field, or use another format"
+    )]
     NotOneValue { path: String, count: usize },
-    #[error("{path}: the names {first:?} and {second:?} both become the env key {key}: select fields, or label them apart")]
+    #[error(
+        "{path}: the names {first:?} and {second:?} both become the env key {key}: select fields, or label them apart"
+    )]
     KeyClash {
         path: String,
         first: String,
@@ -53,9 +57,15 @@ pub fn render(output: &Output, file: Option<&[u8]>) -> Result<Vec<u8>, Error> {
     let values = match &output.content {
         Content::File { .. } => {
             return match output.format {
-                Format::Template => template(output, &single("file", Value::String(
-                    String::from_utf8_lossy(file.unwrap_or_default()).into_owned(),
-                ))),
+                Format::Template => template(
+                    output,
+                    &single(
+                        "file",
+                        Value::String(
+                            String::from_utf8_lossy(file.unwrap_or_default()).into_owned(),
+                        ),
+                    ),
+                ),
                 _ => Ok(file.unwrap_or_default().to_vec()),
             };
         }

@@ -30,9 +30,23 @@ pub fn render(text: &str, data: &Value) -> Result<String, String> {
 #[derive(Debug, Clone)]
 enum Node {
     Text(String),
-    Action { pos: String, pipe: Pipe },
-    If { pos: String, cond: Pipe, then: Vec<Node>, otherwise: Vec<Node> },
-    Range { pos: String, vars: Vec<String>, over: Pipe, body: Vec<Node>, otherwise: Vec<Node> },
+    Action {
+        pos: String,
+        pipe: Pipe,
+    },
+    If {
+        pos: String,
+        cond: Pipe,
+        then: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+    Range {
+        pos: String,
+        vars: Vec<String>,
+        over: Pipe,
+        body: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
 }
 
 /// `decl := cmd | cmd ...`
@@ -55,7 +69,10 @@ enum Arg {
 fn position(text: &str, offset: usize) -> String {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |n| before.len() - n - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |n| before.len() - n - 1)
+        + 1;
     format!("template:{line}:{column}")
 }
 
@@ -71,12 +88,18 @@ fn parse(text: &str) -> Result<Vec<Node>, String> {
             .map(|i| i + inner_start)
             .ok_or_else(|| format!("{}: unclosed action: expected }}}}", position(text, start)))?;
         let mut inner = &text[inner_start..end];
-        if let Some(stripped) = inner.strip_prefix('-').filter(|s| s.starts_with([' ', '\t', '\n', '\r'])) {
+        if let Some(stripped) = inner
+            .strip_prefix('-')
+            .filter(|s| s.starts_with([' ', '\t', '\n', '\r']))
+        {
             chunk = chunk.trim_end().to_owned();
             inner = stripped;
         }
         let mut trim_after = false;
-        if let Some(stripped) = inner.strip_suffix('-').filter(|s| s.ends_with([' ', '\t', '\n', '\r'])) {
+        if let Some(stripped) = inner
+            .strip_suffix('-')
+            .filter(|s| s.ends_with([' ', '\t', '\n', '\r']))
+        {
             trim_after = true;
             inner = stripped;
         }
@@ -93,7 +116,10 @@ fn parse(text: &str) -> Result<Vec<Node>, String> {
     let (nodes, end) = block(text, &mut iter)?;
     match end {
         None => Ok(nodes),
-        Some((pos, word)) => Err(format!("{}: unexpected {{{{{word}}}}}", position(text, pos))),
+        Some((pos, word)) => Err(format!(
+            "{}: unexpected {{{{{word}}}}}",
+            position(text, pos)
+        )),
     }
 }
 
@@ -130,11 +156,18 @@ fn block(text: &str, tokens: &mut Tokens) -> Result<(Vec<Node>, Option<(usize, S
                     return Err(format!("{pos}: {{{{{word}}}}} without {{{{end}}}}"));
                 }
                 if word == "if" {
-                    nodes.push(Node::If { pos: pos.clone(), cond: pipe(rest, &pos)?, then: body, otherwise });
+                    nodes.push(Node::If {
+                        pos: pos.clone(),
+                        cond: pipe(rest, &pos)?,
+                        then: body,
+                        otherwise,
+                    });
                 } else {
                     let (vars, over) = match rest.split_once(":=") {
                         Some((vars, over)) => (
-                            vars.split(',').map(|v| v.trim().to_owned()).collect::<Vec<_>>(),
+                            vars.split(',')
+                                .map(|v| v.trim().to_owned())
+                                .collect::<Vec<_>>(),
                             over,
                         ),
                         None => (Vec::new(), rest),
@@ -142,13 +175,22 @@ fn block(text: &str, tokens: &mut Tokens) -> Result<(Vec<Node>, Option<(usize, S
                     if vars.len() > 2 || vars.iter().any(|v| !v.starts_with('$')) {
                         return Err(format!("{pos}: range declares at most two $variables"));
                     }
-                    nodes.push(Node::Range { pos: pos.clone(), vars, over: pipe(over, &pos)?, body, otherwise });
+                    nodes.push(Node::Range {
+                        pos: pos.clone(),
+                        vars,
+                        over: pipe(over, &pos)?,
+                        body,
+                        otherwise,
+                    });
                 }
             }
             "with" | "define" | "template" | "block" | "break" | "continue" => {
                 return Err(format!("{pos}: {{{{{word}}}}} is not supported"));
             }
-            _ => nodes.push(Node::Action { pos: pos.clone(), pipe: pipe(&action, &pos)? }),
+            _ => nodes.push(Node::Action {
+                pos: pos.clone(),
+                pipe: pipe(&action, &pos)?,
+            }),
         }
     }
     Ok((nodes, None))
@@ -201,7 +243,9 @@ fn lex(text: &str, pos: &str) -> Result<Vec<Option<Arg>>, String> {
                         Some('t') => s.push('\t'),
                         Some('r') => s.push('\r'),
                         Some(e @ ('\\' | '"')) => s.push(e),
-                        other => return Err(format!("{pos}: invalid escape \\{}", other.unwrap_or(' '))),
+                        other => {
+                            return Err(format!("{pos}: invalid escape \\{}", other.unwrap_or(' ')));
+                        }
                     },
                     Some(ch) => s.push(ch),
                 }
@@ -228,7 +272,11 @@ fn lex(text: &str, pos: &str) -> Result<Vec<Option<Arg>>, String> {
                     None => (Some(word.clone()), ""),
                 }
             };
-            let path = path.split('.').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            let path = path
+                .split('.')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
             Arg::Field(root, path)
         } else if let Ok(n) = word.parse::<f64>() {
             Arg::Num(n)
@@ -256,18 +304,42 @@ fn exec(nodes: &[Node], dot: &Value, scope: &mut Scope, out: &mut String) -> Res
                     out.push_str(&crate::render::text(&value));
                 }
             }
-            Node::If { pos, cond, then, otherwise } => {
-                let branch = if truthy(&eval(cond, dot, scope, pos)?) { then } else { otherwise };
+            Node::If {
+                pos,
+                cond,
+                then,
+                otherwise,
+            } => {
+                let branch = if truthy(&eval(cond, dot, scope, pos)?) {
+                    then
+                } else {
+                    otherwise
+                };
                 let depth = scope.len();
                 exec(branch, dot, scope, out)?;
                 scope.truncate(depth);
             }
-            Node::Range { pos, vars, over, body, otherwise } => {
+            Node::Range {
+                pos,
+                vars,
+                over,
+                body,
+                otherwise,
+            } => {
                 let items: Vec<(Value, Value)> = match eval(over, dot, scope, pos)? {
-                    Value::Array(a) => a.into_iter().enumerate().map(|(i, v)| (Value::from(i), v)).collect(),
+                    Value::Array(a) => a
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| (Value::from(i), v))
+                        .collect(),
                     Value::Object(m) => m.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
                     Value::Null => Vec::new(),
-                    other => return Err(format!("{pos}: range over {}, not a list or map", kind(&other))),
+                    other => {
+                        return Err(format!(
+                            "{pos}: range over {}, not a list or map",
+                            kind(&other)
+                        ));
+                    }
                 };
                 if items.is_empty() {
                     exec(otherwise, dot, scope, out)?;
@@ -317,7 +389,9 @@ fn eval(pipe: &Pipe, dot: &Value, scope: &Scope, pos: &str) -> Result<Value, Str
     let mut last: Option<Value> = None;
     for command in &pipe.commands {
         let mut args: Vec<Value> = Vec::new();
-        let (head, rest) = command.split_first().ok_or_else(|| format!("{pos}: empty command"))?;
+        let (head, rest) = command
+            .split_first()
+            .ok_or_else(|| format!("{pos}: empty command"))?;
         let Arg::Ident(name) = head else {
             if !rest.is_empty() || last.is_some() {
                 return Err(format!("{pos}: only a function can take arguments"));
@@ -365,17 +439,24 @@ fn call(name: &str, args: &[Value], pos: &str) -> Result<Value, String> {
         if args.len() == n {
             Ok(())
         } else {
-            Err(format!("{pos}: {name} takes {n} argument(s), got {}", args.len()))
+            Err(format!(
+                "{pos}: {name} takes {n} argument(s), got {}",
+                args.len()
+            ))
         }
     };
     let text = |i: usize| crate::render::text(&args[i]);
     Ok(match name {
         "index" => {
-            let (first, keys) = args.split_first().ok_or_else(|| format!("{pos}: index needs a value"))?;
+            let (first, keys) = args
+                .split_first()
+                .ok_or_else(|| format!("{pos}: index needs a value"))?;
             let mut value = first.clone();
             for key in keys {
                 value = match (&value, key) {
-                    (Value::Object(m), Value::String(k)) => m.get(k).cloned().unwrap_or(Value::Null),
+                    (Value::Object(m), Value::String(k)) => {
+                        m.get(k).cloned().unwrap_or(Value::Null)
+                    }
                     (Value::Array(a), Value::Number(n)) => n
                         .as_u64()
                         .and_then(|i| a.get(usize::try_from(i).ok()?))
@@ -388,7 +469,11 @@ fn call(name: &str, args: &[Value], pos: &str) -> Result<Value, String> {
         }
         "default" => {
             arity(2)?;
-            if truthy(&args[1]) { args[1].clone() } else { args[0].clone() }
+            if truthy(&args[1]) {
+                args[1].clone()
+            } else {
+                args[0].clone()
+            }
         }
         "quote" => {
             arity(1)?;
@@ -424,7 +509,8 @@ fn call(name: &str, args: &[Value], pos: &str) -> Result<Value, String> {
                 .decode(text(0).trim())
                 .map_err(|_| format!("{pos}: {name}: the value is not base64"))?;
             Value::String(
-                String::from_utf8(bytes).map_err(|_| format!("{pos}: {name}: the decoded value is not UTF-8"))?,
+                String::from_utf8(bytes)
+                    .map_err(|_| format!("{pos}: {name}: the decoded value is not UTF-8"))?,
             )
         }
         "sha256sum" => {
@@ -469,7 +555,10 @@ mod tests {
             ("{{ if .login }}yes{{ else }}no{{ end }}", "yes"),
             ("{{ if .empty }}yes{{ else }}no{{ end }}", "no"),
             ("{{ range .hosts }}[{{ . }}]{{ end }}", "[a][b]"),
-            ("{{ range $i, $h := .hosts }}{{ $i }}={{ $h }};{{ end }}", "0=a;1=b;"),
+            (
+                "{{ range $i, $h := .hosts }}{{ $i }}={{ $h }};{{ end }}",
+                "0=a;1=b;",
+            ),
             ("{{ $u := .login }}{{ $u }}", "app"),
             ("a\n  {{- .login -}}  \nb", "aappb"),
             ("{{/* comment */}}x", "x"),
@@ -487,13 +576,23 @@ mod tests {
     #[test]
     fn errors_name_the_position() {
         for (template, message) in [
-            ("line\n{{ .a | nope }}", "template:2:1: function \"nope\" is not defined"),
+            (
+                "line\n{{ .a | nope }}",
+                "template:2:1: function \"nope\" is not defined",
+            ),
             ("{{ if .a }}x", "template:1:1: {{if}} without {{end}}"),
             ("{{ .a", "template:1:1: unclosed action: expected }}"),
             ("x{{ end }}", "template:1:2: unexpected {{end}}"),
-            ("{{ with .a }}{{ end }}", "template:1:1: {{with}} is not supported"),
+            (
+                "{{ with .a }}{{ end }}",
+                "template:1:1: {{with}} is not supported",
+            ),
         ] {
-            assert_eq!(render(template, &data()).unwrap_err(), message, "{template}");
+            assert_eq!(
+                render(template, &data()).unwrap_err(),
+                message,
+                "{template}"
+            );
         }
     }
 }

@@ -58,8 +58,15 @@ fn env_files_are_read_back_by_a_posix_shell() {
         ". '{}'; for v in DB_LOGIN DB_PASSWORD DB_EMPTY DB_UNICODE DB_NAME DB_PORT; do eval \"printf '%s\\0' \\\"\\${{$v}}\\\"\"; done",
         file.display()
     );
-    let shell = std::process::Command::new("sh").args(["-c", &script]).output().unwrap();
-    assert!(shell.status.success(), "{}", String::from_utf8_lossy(&shell.stderr));
+    let shell = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        shell.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shell.stderr)
+    );
     let read: Vec<String> = String::from_utf8(shell.stdout)
         .unwrap()
         .split('\0')
@@ -82,17 +89,26 @@ fn env_keys_that_clash_are_an_error() {
     let clash: BTreeMap<String, Value> =
         serde_json::from_value(json!({"api-key": "a", "api_key": "b"})).unwrap();
     let err = render(&output(Format::Env, Content::Values(clash)), None).unwrap_err();
-    assert!(matches!(err, Error::KeyClash { ref key, .. } if key == "API_KEY"), "{err}");
+    assert!(
+        matches!(err, Error::KeyClash { ref key, .. } if key == "API_KEY"),
+        "{err}"
+    );
     assert!(!err.to_string().contains("\"a\""));
 }
 
 #[test]
 fn properties_and_ini_escape() {
     let props = values(Format::Properties);
-    assert!(props.contains("password=it's \"quoted\" = $HOME\\nline2\\ttab\n"), "{props}");
+    assert!(
+        props.contains("password=it's \"quoted\" = $HOME\\nline2\\ttab\n"),
+        "{props}"
+    );
     let ini = values(Format::Ini);
     assert!(ini.starts_with("[secret]\n"));
-    assert!(ini.contains("password = \"it's \\\"quoted\\\" = $HOME\\nline2\\ttab\"\n"), "{ini}");
+    assert!(
+        ini.contains("password = \"it's \\\"quoted\\\" = $HOME\\nline2\\ttab\"\n"),
+        "{ini}"
+    );
     let key: BTreeMap<String, Value> = serde_json::from_value(json!({"a b=c": " v"})).unwrap();
     let text = render(&output(Format::Properties, Content::Values(key)), None).unwrap();
     assert_eq!(String::from_utf8(text).unwrap(), "a\\ b\\=c=\\ v\n");
@@ -101,27 +117,38 @@ fn properties_and_ini_escape() {
 #[test]
 fn raw_is_one_value() {
     let one: BTreeMap<String, Value> = serde_json::from_value(json!({"password": "x\ny"})).unwrap();
-    assert_eq!(render(&output(Format::Raw, Content::Values(one)), None).unwrap(), b"x\ny");
+    assert_eq!(
+        render(&output(Format::Raw, Content::Values(one)), None).unwrap(),
+        b"x\ny"
+    );
     let err = render(&output(Format::Raw, Content::Values(awkward())), None).unwrap_err();
     assert_eq!(
         err.to_string(),
         "/keeper/secrets/db: format raw needs exactly one value, but the selection has 6: select one field, or use another format"
     );
     assert_eq!(
-        render(&output(Format::Raw, Content::Value(json!({"first": "Ada"}))), None).unwrap(),
+        render(
+            &output(Format::Raw, Content::Value(json!({"first": "Ada"}))),
+            None
+        )
+        .unwrap(),
         br#"{"first":"Ada"}"#
     );
     let file = Content::File {
         record_uid: String::new(),
         file_uid: String::new(),
     };
-    assert_eq!(render(&output(Format::Raw, file), Some(&[0, 159, 255])).unwrap(), [0, 159, 255]);
+    assert_eq!(
+        render(&output(Format::Raw, file), Some(&[0, 159, 255])).unwrap(),
+        [0, 159, 255]
+    );
 }
 
 #[test]
 fn templates_render_with_the_values() {
     let mut out = output(Format::Template, Content::Values(awkward()));
-    out.template = Some("postgres://{{ .login }}@db:{{ .port }}/{{ .name.first | lower }}".to_owned());
+    out.template =
+        Some("postgres://{{ .login }}@db:{{ .port }}/{{ .name.first | lower }}".to_owned());
     assert_eq!(render(&out, None).unwrap(), b"postgres://app@db:5432/ada");
     out.template = Some("{{ .login | frobnicate }}".to_owned());
     assert_eq!(

@@ -3,6 +3,7 @@
 //! selects, the init and refresh loops with the 24-hour cache fallback, the signal to the
 //! application after a change, and the `keeper_sidecar_*` metrics.
 
+pub mod cache;
 pub mod inputs;
 pub mod metrics;
 pub mod publish;

@@ -244,7 +244,10 @@ fn lex(text: &str, pos: &str) -> Result<Vec<Option<Arg>>, String> {
                         Some('r') => s.push('\r'),
                         Some(e @ ('\\' | '"')) => s.push(e),
                         other => {
-                            return Err(format!("{pos}: invalid escape \\{}", other.unwrap_or(' ')));
+                            return Err(format!(
+                                "{pos}: invalid escape \\{}",
+                                other.unwrap_or(' ')
+                            ));
                         }
                     },
                     Some(ch) => s.push(ch),

@@ -6,21 +6,32 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use anyhow::Context;
+use bulwark_agent::inputs::{Inputs, Mode};
+use bulwark_agent::run::Agent;
+use bulwark_config::ProcessEnv;
 use bulwark_log::Output;
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
 const BINARY: &str = "injector-sidecar";
 
-/// The default port of `/health`, `/ready` and `/metrics`; not 8080, which apps use.
-const HEALTH_PORT: u16 = 9102;
+/// Exit code when the secrets could not be delivered and the pod asked to fail
+/// (`keeper.security/fail-on-error`).
+const EXIT_UNDELIVERED: u8 = 1;
 
 type Config = bulwark_app::ServiceConfig;
 
-/// Keeper Secrets Manager secret delivery inside an application pod.
+/// Keeper Secrets Manager secret delivery inside an application pod. The webhook sets its
+/// inputs: BULWARK_INJECT_SPEC, BULWARK_INJECT_KSM_CONFIG, BULWARK_INJECT_POD_NAME and
+/// BULWARK_INJECT_POD_NAMESPACE.
 #[derive(Debug, Parser)]
 #[command(name = BINARY, version = bulwark_log::VERSION)]
 struct Cli {
+    /// `init`: fetch once, write, exit. `sidecar`: keep refreshing and serve health.
+    #[arg(long, value_enum, default_value = "sidecar")]
+    mode: CliMode,
     /// YAML config file; without one, defaults and BULWARK_INJECTOR_SIDECAR_* variables apply.
     #[arg(long, short, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -28,15 +39,88 @@ struct Cli {
     log: bulwark_log::LogArgs,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CliMode {
+    Init,
+    Sidecar,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    bulwark_app::main(
-        BINARY,
-        &cli.log,
-        Output::Stdout,
-        cli.config.as_deref(),
-        |config: Config| async move {
-            bulwark_app::serve_until_shutdown(BINARY, &config.health, HEALTH_PORT).await
+    let config: Config =
+        match bulwark_app::start(BINARY, &cli.log, Output::Stdout, cli.config.as_deref()) {
+            Ok(config) => config,
+            Err(code) => return code,
+        };
+    let inputs = match Inputs::read(&ProcessEnv) {
+        Ok(inputs) => inputs,
+        Err(error) => {
+            tracing::error!(error = %error, "Invalid inputs.");
+            return ExitCode::from(bulwark_config::EXIT_USAGE);
+        }
+    };
+    let mode = match cli.mode {
+        CliMode::Init => Mode::Init,
+        CliMode::Sidecar => Mode::Sidecar,
+    };
+    // One thread: the sidecar runs in every pod, and its work is one request per interval.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            return bulwark_app::exit(Err(
+                anyhow::Error::new(error).context("cannot start the async runtime")
+            ));
+        }
+    };
+    let result = runtime.block_on(run(mode, &config, &inputs));
+    match result {
+        Ok(Some(code)) => ExitCode::from(code),
+        Ok(None) => bulwark_app::exit(Ok(())),
+        Err(error) => bulwark_app::exit(Err(error)),
+    }
+}
+
+async fn run(mode: Mode, config: &Config, inputs: &Inputs) -> anyhow::Result<Option<u8>> {
+    let metrics = bulwark_app::metrics(BINARY, &[])?;
+    bulwark_agent::metrics::describe();
+    let ca_pem = match &inputs.spec.ca_cert_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read the CA certificates {path}"))?,
+        ),
+        None => None,
+    };
+    let agent = Agent::new(inputs, ca_pem, Arc::new(bulwark_agent::cache::SystemClock));
+    match mode {
+        Mode::Init => match agent.init().await {
+            Ok(_) => Ok(None),
+            Err(error) if inputs.spec.fail_on_error => {
+                tracing::error!(error = %error, reason = error.reason(), "Cannot deliver the secrets; the pod will not start (keeper.security/fail-on-error).");
+                Ok(Some(EXIT_UNDELIVERED))
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, reason = error.reason(), "Cannot deliver the secrets; starting the pod without them (keeper.security/fail-on-error: \"false\").");
+                Ok(None)
+            }
         },
-    )
+        Mode::Sidecar => {
+            // The webhook chose the port (and probes it); a config file may still override it.
+            let service =
+                bulwark_app::serve_health(&config.health, inputs.spec.health_port, metrics).await?;
+            let status = agent.status.clone();
+            service
+                .readiness
+                .register("secrets", std::time::Duration::from_secs(1), move || {
+                    let status = status.clone();
+                    async move { status.check() }
+                });
+            let token = service.shutdown.token();
+            agent.run(token).await;
+            service.stop().await?;
+            Ok(None)
+        }
+    }
 }

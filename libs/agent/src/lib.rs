@@ -8,6 +8,7 @@ pub mod inputs;
 pub mod metrics;
 pub mod publish;
 pub mod render;
+pub mod run;
 pub mod schedule;
 pub mod select;
 pub mod signal;

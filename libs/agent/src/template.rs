@@ -125,8 +125,11 @@ fn parse(text: &str) -> Result<Vec<Node>, String> {
 
 type Tokens = std::iter::Peekable<std::vec::IntoIter<(usize, Result<String, String>)>>;
 
+/// The nodes of a block and the `{{end}}` or `{{else}}` (with its offset) that closed it.
+type Block = (Vec<Node>, Option<(usize, String)>);
+
 /// Parses nodes up to `{{end}}` or `{{else}}` (returned) or the end of the text.
-fn block(text: &str, tokens: &mut Tokens) -> Result<(Vec<Node>, Option<(usize, String)>), String> {
+fn block(text: &str, tokens: &mut Tokens) -> Result<Block, String> {
     let mut nodes = Vec::new();
     while let Some((offset, token)) = tokens.next() {
         let action = match token {

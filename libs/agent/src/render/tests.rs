@@ -70,7 +70,7 @@ fn env_files_are_read_back_by_a_posix_shell() {
     let read: Vec<String> = String::from_utf8(shell.stdout)
         .unwrap()
         .split('\0')
-        .filter(|s| !s.is_empty() || false)
+        .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
     let expect = [

@@ -1,0 +1,416 @@
+//! One refresh cycle and the init and sidecar loops around it.
+//!
+//! A cycle makes one batched request to Keeper (plus the folder tree and file downloads when
+//! the spec needs them), resolves and renders every output file, publishes the set
+//! atomically, refreshes the cache, and signals the application if anything changed. When
+//! Keeper cannot be reached (a transient error), the cache serves for up to 24 hours, with the
+//! seed's `"using cached secrets"` warning; refusals (access revoked, record gone) are never
+//! papered over with cached secrets.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bulwark_inject::spec::SidecarSpec;
+use bulwark_ksm::{Client, KsmConfig, Options, Query};
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::{self, Cache, Clock, Entry};
+use crate::inputs::{Inputs, Mode};
+use crate::schedule::Schedule;
+use crate::select::{self, Content};
+use crate::{metrics, publish, render, signal};
+
+/// Why a cycle delivered nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid KSM configuration: {0}")]
+    Config(#[from] bulwark_ksm::ConfigError),
+    #[error(transparent)]
+    Keeper(#[from] bulwark_ksm::Error),
+    #[error(transparent)]
+    Select(#[from] select::Error),
+    #[error(transparent)]
+    Render(#[from] render::Error),
+    #[error(transparent)]
+    Publish(#[from] publish::Error),
+    #[error("{keeper}; and no cached secrets to serve: {cache}")]
+    NoCache {
+        keeper: bulwark_ksm::Error,
+        cache: String,
+    },
+}
+
+impl Error {
+    /// A bounded metric label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "config",
+            Error::Keeper(e) | Error::NoCache { keeper: e, .. } => e.reason(),
+            Error::Select(e) => e.reason(),
+            Error::Render(_) => "render",
+            Error::Publish(_) => "write",
+        }
+    }
+}
+
+/// How a successful cycle served the secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Served {
+    /// Fetched from Keeper.
+    Fetched {
+        secrets: usize,
+        changes: publish::Changes,
+    },
+    /// From the cache, because Keeper was unreachable.
+    Cached {
+        age: Duration,
+        changes: publish::Changes,
+    },
+}
+
+impl Served {
+    pub fn changes(&self) -> &publish::Changes {
+        match self {
+            Served::Fetched { changes, .. } | Served::Cached { changes, .. } => changes,
+        }
+    }
+}
+
+/// The state `/ready` reports: ready while the files are current or cached within 24 hours.
+#[derive(Debug, Clone, Default)]
+pub struct Status(Arc<Mutex<Option<Result<(), String>>>>);
+
+impl Status {
+    fn set(&self, state: Result<(), String>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(state);
+    }
+
+    /// `Ok` once secrets are served; the error of the last cycle otherwise.
+    pub fn check(&self) -> Result<(), String> {
+        match &*self.0.lock().unwrap_or_else(PoisonError::into_inner) {
+            None => Err("secrets not delivered yet".to_owned()),
+            Some(state) => state.clone(),
+        }
+    }
+}
+
+/// The sidecar's runtime for one pod.
+#[derive(Debug)]
+pub struct Agent {
+    spec: SidecarSpec,
+    mount: PathBuf,
+    /// The configuration text as the pod received it: the cache key derives from it.
+    config_text: String,
+    client: Mutex<Option<Client>>,
+    options: Options,
+    cache: Cache,
+    clock: Arc<dyn Clock>,
+    pod: String,
+    /// Where processes are listed for signals, and our own PID.
+    proc: PathBuf,
+    pub status: Status,
+}
+
+impl Agent {
+    /// An agent for `inputs`, with extra trust from `ca_pem` (the spec's CA file, read by the
+    /// caller), the time from `clock`.
+    pub fn new(inputs: &Inputs, ca_pem: Option<Vec<u8>>, clock: Arc<dyn Clock>) -> Self {
+        let mount = PathBuf::from(&inputs.spec.mount_path);
+        let config_text = inputs.ksm_config.expose().to_owned();
+        Self {
+            cache: Cache::new(&mount, &config_text),
+            spec: inputs.spec.clone(),
+            mount,
+            config_text,
+            client: Mutex::new(None),
+            options: Options {
+                ca_pem,
+                timeout: Duration::from_secs(30),
+            },
+            clock,
+            pod: inputs.pod.clone(),
+            proc: PathBuf::from("/proc"),
+            status: Status::default(),
+        }
+    }
+
+    /// Uses `proc` instead of `/proc` to find processes to signal (tests).
+    pub fn with_proc(mut self, proc: &Path) -> Self {
+        self.proc = proc.to_path_buf();
+        self
+    }
+
+    /// The client, created on first use. A one-time token that another container (the init
+    /// container) already bound is replaced by the bound configuration from the cache.
+    fn client(&self) -> Result<Client, Error> {
+        let mut slot = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = slot.as_ref() {
+            return Ok(client.clone());
+        }
+        let mut config = KsmConfig::parse(&self.config_text)?;
+        if !config.is_bound()
+            && let Ok(Some(cached)) = self.cache.load(self.clock.now())
+            && let Some(bound) = cached.entry.bound_config
+            && let Ok(bound) = KsmConfig::parse(&bound)
+        {
+            tracing::info!(
+                "Using the KSM configuration bound by an earlier container of this pod."
+            );
+            config = bound;
+        }
+        let client = Client::new(config, &self.options)?;
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Runs one cycle: fetch, render, publish and cache; or serve the cache when Keeper is
+    /// unreachable.
+    pub async fn cycle(&self, mode: Mode) -> Result<Served, Error> {
+        let started = Instant::now();
+        let fetched = self.fetch().await;
+        let took = started.elapsed();
+        let result = match fetched {
+            Ok((files, secrets, bound)) => {
+                metrics::fetched(secrets, took, unix(self.clock.now()));
+                let changes = publish::publish(&self.mount, &files)?;
+                let entry = Entry {
+                    fetched_at: self.clock.now(),
+                    bound_config: bound,
+                    files,
+                };
+                if let Err(error) = self.cache.store(&entry) {
+                    tracing::warn!(%error, "Cannot update the cache; the secrets were delivered.");
+                }
+                tracing::info!(
+                    pod = self.pod,
+                    mode = mode.as_str(),
+                    secrets,
+                    written = changes.written.len(),
+                    removed = changes.removed.len(),
+                    duration_ms = took.as_millis() as u64,
+                    "Fetched secrets from Keeper."
+                );
+                Ok(Served::Fetched { secrets, changes })
+            }
+            Err(Error::Keeper(keeper)) if keeper.is_transient() => {
+                metrics::fetch_failed(keeper.reason(), took);
+                self.serve_cached(keeper)
+            }
+            Err(error) => {
+                metrics::fetch_failed(error.reason(), took);
+                Err(error)
+            }
+        };
+        match &result {
+            Ok(served) => {
+                let changed = served.changes();
+                metrics::files_changed(changed.written.len() + changed.removed.len());
+                self.status.set(Ok(()));
+            }
+            Err(error) => {
+                metrics::failed();
+                self.status.set(Err(error.to_string()));
+            }
+        }
+        result
+    }
+
+    fn serve_cached(&self, keeper: bulwark_ksm::Error) -> Result<Served, Error> {
+        let cached = match self.cache.load(self.clock.now()) {
+            Ok(Some(cached)) => cached,
+            Ok(None) => {
+                return Err(Error::NoCache {
+                    keeper,
+                    cache: "this pod has never fetched them".to_owned(),
+                });
+            }
+            Err(error) => {
+                return Err(Error::NoCache {
+                    keeper,
+                    cache: error.to_string(),
+                });
+            }
+        };
+        let changes = publish::publish(&self.mount, &cached.entry.files)?;
+        metrics::served_cached(cached.age);
+        tracing::warn!(
+            pod = self.pod,
+            age = cache::human(cached.age),
+            reason = reason_text(&keeper),
+            error = %keeper,
+            "using cached secrets"
+        );
+        Ok(Served::Cached {
+            age: cached.age,
+            changes,
+        })
+    }
+
+    /// Fetches and renders every output file; also returns how many secrets and the bound
+    /// configuration when this fetch bound a one-time token.
+    async fn fetch(&self) -> Result<(Vec<publish::File>, usize, Option<String>), Error> {
+        let client = self.client()?;
+        let was_bound = client.config().is_bound();
+        let plan = select::plan(&self.spec);
+        let non_empty = |v: Vec<String>| (!v.is_empty()).then_some(v);
+        let query = if plan.all_records {
+            Query {
+                records: None,
+                folders: None,
+                folder_tree: plan.folders,
+            }
+        } else {
+            let (records, folders) = (non_empty(plan.record_uids), non_empty(plan.folder_uids));
+            Query {
+                // Asking for folders only must not widen to every record.
+                records: records.clone().or_else(|| folders.is_some().then(Vec::new)),
+                folders,
+                folder_tree: plan.folders,
+            }
+        };
+        let snapshot = client.fetch(&query).await?;
+        let records: Vec<select::Record> = snapshot.records.iter().map(convert).collect();
+        let folders: Vec<select::FolderInfo> = snapshot
+            .folders
+            .iter()
+            .map(|f| select::FolderInfo {
+                uid: f.uid.clone(),
+                parent_uid: f.parent_uid.clone(),
+                name: f.name.clone(),
+            })
+            .collect();
+        let outputs = select::select(&self.spec, &records, &folders)?;
+        let mut files = Vec::with_capacity(outputs.len());
+        for output in &outputs {
+            let download = match &output.content {
+                Content::File {
+                    record_uid,
+                    file_uid,
+                } => {
+                    let file = snapshot
+                        .records
+                        .iter()
+                        .filter(|r| r.uid == *record_uid)
+                        .flat_map(|r| &r.files)
+                        .find(|f| f.uid == *file_uid);
+                    match file {
+                        Some(file) => Some(client.download(file).await?),
+                        None => None,
+                    }
+                }
+                _ => None,
+            };
+            let content = render::render(output, download.as_deref())?;
+            files.push(publish::File {
+                path: publish::relative(&self.mount, &output.path)?,
+                content,
+                mode: output.mode.bits(),
+            });
+        }
+        let config = client.config();
+        let bound = (!was_bound
+            || !KsmConfig::parse(&self.config_text).is_ok_and(|c| c.is_bound()))
+        .then(|| config.to_json())
+        .filter(|_| config.is_bound());
+        Ok((files, outputs.len(), bound))
+    }
+
+    /// Init mode: one cycle. `Ok` when the secrets are delivered (or `fail_on_error` is off).
+    pub async fn init(&self) -> Result<Served, Error> {
+        self.cycle(Mode::Init).await
+    }
+
+    /// Sidecar mode: refresh until `shutdown`, signalling the application after changes.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        let schedule = Schedule::new(self.spec.refresh_interval.get());
+        let mut failures = 0u32;
+        // The init container has just fetched: start from its cache and refresh when due.
+        let mut wait = match self.cache.load(self.clock.now()) {
+            Ok(Some(cached)) if cached.age < schedule.after_success(0.0) => {
+                let _ = publish::publish(&self.mount, &cached.entry.files);
+                self.status.set(Ok(()));
+                schedule
+                    .after_success(rand::random())
+                    .saturating_sub(cached.age)
+            }
+            _ => Duration::ZERO,
+        };
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = shutdown.cancelled() => return,
+            }
+            match self.cycle(Mode::Sidecar).await {
+                Ok(served) => {
+                    failures = 0;
+                    if !served.changes().is_empty()
+                        && let Some(sig) = &self.spec.signal
+                    {
+                        let own = i32::try_from(std::process::id()).unwrap_or(0);
+                        if let Err(error) = signal::send(&self.proc, own, sig) {
+                            tracing::warn!(%error, "Cannot signal the application.");
+                        }
+                    }
+                    wait = match served {
+                        Served::Fetched { .. } => schedule.after_success(rand::random()),
+                        Served::Cached { .. } => schedule.after_failure(1, None, rand::random()),
+                    };
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    let retry_after = match &error {
+                        Error::Keeper(e) | Error::NoCache { keeper: e, .. } => e.retry_after(),
+                        _ => None,
+                    };
+                    tracing::error!(pod = self.pod, error = %error, failures, "Cannot deliver the secrets.");
+                    wait = schedule.after_failure(failures, retry_after, rand::random());
+                }
+            }
+        }
+    }
+}
+
+fn convert(record: &bulwark_ksm::Record) -> select::Record {
+    let fields = |fields: &[bulwark_ksm::Field]| {
+        fields
+            .iter()
+            .map(|f| select::Field {
+                field_type: f.field_type.clone(),
+                label: f.label.clone(),
+                value: f.value.clone(),
+            })
+            .collect()
+    };
+    select::Record {
+        uid: record.uid.clone(),
+        title: record.title.clone(),
+        record_type: record.record_type.clone(),
+        folder_uid: record.folder_uid.clone(),
+        notes: record.notes.clone(),
+        fields: fields(&record.fields),
+        custom: fields(&record.custom),
+        files: record
+            .files
+            .iter()
+            .map(|f| select::FileInfo {
+                uid: f.uid.clone(),
+                name: f.name.clone(),
+                title: f.title.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn reason_text(error: &bulwark_ksm::Error) -> &'static str {
+    match error {
+        bulwark_ksm::Error::Throttled { .. } => "keeper API throttled",
+        _ => "keeper API unavailable",
+    }
+}
+
+fn unix(time: SystemTime) -> f64 {
+    time.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}

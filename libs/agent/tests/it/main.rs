@@ -1,0 +1,133 @@
+//! The agent against the fake Keeper server with a manual clock: the 24-hour limit of the
+//! cache, throttling, and refusals that must not be served from the cache.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use bulwark_agent::cache::{Clock, ManualClock};
+use bulwark_agent::inputs::{Inputs, Mode};
+use bulwark_agent::run::{Agent, Error, Served};
+use bulwark_inject::spec::{Auth, FileMode, Format, RecordRef, Secret, SidecarSpec, Source};
+use bulwark_test_util::keeper::{FakeKeeper, Record};
+
+const DB_UID: &str = "dbdbdbdbdbdbdbdbdbdbdb";
+
+fn setup() -> (FakeKeeper, tempfile::TempDir, Agent, Arc<ManualClock>) {
+    let keeper = FakeKeeper::start().unwrap();
+    keeper
+        .set_record(Record::login("db", "app", "pw-1").with_uid(DB_UID))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().to_str().unwrap().to_owned();
+    let spec = SidecarSpec {
+        version: 1,
+        mount_path: mount.clone(),
+        auth: Auth::Secret,
+        secrets: vec![Secret {
+            path: format!("{mount}/db.json"),
+            source: Source::Record {
+                record: RecordRef {
+                    folder: Vec::new(),
+                    name: "db".to_owned(),
+                },
+                fields: Vec::new(),
+            },
+            format: Format::Json,
+            template: None,
+            env_prefix: None,
+            mode: None,
+        }],
+        folders: Vec::new(),
+        refresh_interval: "5m".parse().unwrap(),
+        fail_on_error: true,
+        strict_lookup: false,
+        file_mode: FileMode::OWNER_READ,
+        signal: None,
+        ca_cert_file: None,
+        health_port: 9102,
+    };
+    let env: HashMap<String, String> = [
+        ("BULWARK_INJECT_SPEC".to_owned(), spec.to_json()),
+        (
+            "BULWARK_INJECT_KSM_CONFIG".to_owned(),
+            keeper.bound_config().unwrap().to_string(),
+        ),
+    ]
+    .into();
+    let inputs = Inputs::read(&env).unwrap();
+    let clock = Arc::new(ManualClock::new(
+        UNIX_EPOCH + Duration::from_secs(1_900_000_000),
+    ));
+    let agent = Agent::new(
+        &inputs,
+        Some(keeper.ca_pem().as_bytes().to_vec()),
+        clock.clone() as Arc<dyn Clock>,
+    );
+    (keeper, dir, agent, clock)
+}
+
+#[tokio::test]
+async fn the_cache_serves_for_24_hours_then_readiness_fails() {
+    let (keeper, dir, agent, clock) = setup();
+    assert!(matches!(
+        agent.cycle(Mode::Sidecar).await.unwrap(),
+        Served::Fetched { secrets: 1, .. }
+    ));
+    assert!(agent.status.check().is_ok());
+    keeper.set_down(true);
+    clock.advance(Duration::from_secs(23 * 3600));
+    match agent.cycle(Mode::Sidecar).await.unwrap() {
+        Served::Cached { age, changes } => {
+            assert_eq!(age, Duration::from_secs(23 * 3600));
+            assert!(changes.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(agent.status.check().is_ok());
+    clock.advance(Duration::from_secs(2 * 3600));
+    let err = agent.cycle(Mode::Sidecar).await.unwrap_err();
+    assert!(matches!(err, Error::NoCache { .. }), "{err}");
+    assert!(err.to_string().contains("beyond the 24h limit"), "{err}");
+    let ready = agent.status.check().unwrap_err();
+    assert!(ready.contains("beyond the 24h limit"), "{ready}");
+    // The files stay as they were: nothing is deleted because Keeper is away.
+    assert!(
+        std::fs::read_to_string(dir.path().join("db.json"))
+            .unwrap()
+            .contains("pw-1")
+    );
+    // Keeper back: fresh again.
+    keeper.set_down(false);
+    assert!(matches!(
+        agent.cycle(Mode::Sidecar).await.unwrap(),
+        Served::Fetched { .. }
+    ));
+    assert!(agent.status.check().is_ok());
+}
+
+#[tokio::test]
+async fn throttling_serves_the_cache_and_reports_keepers_delay() {
+    let (keeper, _dir, agent, _clock) = setup();
+    agent.cycle(Mode::Sidecar).await.unwrap();
+    keeper.throttle_next(1, Duration::from_secs(42));
+    assert!(matches!(
+        agent.cycle(Mode::Sidecar).await.unwrap(),
+        Served::Cached { .. }
+    ));
+    assert_eq!(keeper.requests("get_secret"), 2);
+}
+
+#[tokio::test]
+async fn refusals_are_not_served_from_the_cache() {
+    let (keeper, _dir, agent, _clock) = setup();
+    agent.cycle(Mode::Sidecar).await.unwrap();
+    // The record is no longer shared with the application: an error, not stale secrets.
+    assert!(keeper.remove_record(DB_UID));
+    let err = agent.cycle(Mode::Sidecar).await.unwrap_err();
+    assert!(matches!(err, Error::Select(_)), "{err}");
+    assert_eq!(err.reason(), "not_found");
+    assert!(agent.status.check().is_err());
+}

@@ -1,3 +1,5 @@
+//! Tests of atomic publication: nested files, modes, change detection, removal, paths, and concurrent readers.
+
 #![allow(clippy::unwrap_used)]
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

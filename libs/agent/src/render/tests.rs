@@ -1,3 +1,5 @@
+//! Tests of the output formats: every format reads back the exact values, including awkward ones.
+
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;

@@ -1,3 +1,5 @@
+//! Tests of record selection: the batched plan, titles and UIDs, fields, notation, files and folders.
+
 #![allow(clippy::unwrap_used)]
 
 use bulwark_inject::spec::{

@@ -1,3 +1,5 @@
+//! Tests of finding and signalling the application's processes.
+
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::process::ExitStatusExt;

@@ -131,3 +131,81 @@ async fn refusals_are_not_served_from_the_cache() {
     assert_eq!(err.reason(), "not_found");
     assert!(agent.status.check().is_err());
 }
+
+#[tokio::test]
+async fn a_change_signals_the_application() {
+    use std::os::unix::process::ExitStatusExt;
+    let keeper = FakeKeeper::start().unwrap();
+    keeper
+        .set_record(Record::login("db", "app", "pw-1").with_uid(DB_UID))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("secrets");
+    std::fs::create_dir(&mount).unwrap();
+    let m = mount.to_str().unwrap().to_owned();
+    let mut child = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    // A /proc that shows only the application's process, so nothing else is signalled.
+    let proc = dir.path().join("proc");
+    let pid = child.id();
+    std::fs::create_dir_all(proc.join(pid.to_string())).unwrap();
+    std::fs::copy(
+        format!("/proc/{pid}/stat"),
+        proc.join(pid.to_string()).join("stat"),
+    )
+    .unwrap();
+    let spec = format!(
+        r#"{{"version":1,"mountPath":"{m}","auth":{{"method":"secret"}},"secrets":[{{"path":"{m}/db.json","source":{{"kind":"record","record":{{"name":"{DB_UID}"}}}},"format":"json"}}],"folders":[],"refreshInterval":"1s","failOnError":true,"strictLookup":false,"fileMode":"0400","signal":{{"signal":"SIGHUP","process":"sleep"}},"healthPort":9102}}"#
+    );
+    let env: HashMap<String, String> = [
+        ("BULWARK_INJECT_SPEC".to_owned(), spec),
+        (
+            "BULWARK_INJECT_KSM_CONFIG".to_owned(),
+            keeper.bound_config().unwrap().to_string(),
+        ),
+    ]
+    .into();
+    let inputs = Inputs::read(&env).unwrap();
+    let agent = Arc::new(
+        Agent::new(
+            &inputs,
+            Some(keeper.ca_pem().as_bytes().to_vec()),
+            Arc::new(bulwark_agent::cache::SystemClock),
+        )
+        .with_proc(&proc),
+    );
+    // Init delivers; the sidecar's first refreshes change nothing, so nothing is signalled.
+    agent.init().await.unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn({
+        let (agent, shutdown) = (agent.clone(), shutdown.clone());
+        async move { agent.run(shutdown).await }
+    });
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "signalled without a change"
+    );
+    keeper.update_field(DB_UID, "password", ["pw-2"]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the application was not signalled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.signal(), Some(1), "SIGHUP");
+    assert!(
+        std::fs::read_to_string(mount.join("db.json"))
+            .unwrap()
+            .contains("pw-2")
+    );
+    shutdown.cancel();
+    running.await.unwrap();
+}

@@ -1,4 +1,8 @@
 //! The archiver's domain: which PostgreSQL audit tables to archive, how old rows must be, and
-//! where the archives go. Pure: no IO, no async runtime.
+//! where the archives go (`config`, pure), and the pipeline that moves rows to object storage
+//! and proves they arrived before deleting them (`pipeline`, `restore`).
 
 pub mod config;
+pub mod pipeline;
+pub mod restore;
+mod sql;

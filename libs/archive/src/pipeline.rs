@@ -1,0 +1,540 @@
+//! The archive pipeline of one table, and the state machine that makes a crash at any point
+//! harmless.
+//!
+//! Per table and run: one server-side cutoff (`now() - retention`), then batches in keyset
+//! order `(timestamp, primary key)`. Each batch is
+//!
+//! 1. streamed out with `COPY (SELECT pk::text, ts::text, row_to_json(t)) TO STDOUT` into
+//!    gzip'd JSON lines (every PostgreSQL type round-trips through `json_populate_record`);
+//! 2. uploaded create-only to a key derived from the data (`prefix/db/schema.table/year=/
+//!    month=/day=/<first>_<last>.jsonl.gz`), so a rerun of the same batch finds the same key;
+//!    an existing object with the same SHA-256 is the same batch from a crashed run;
+//! 3. read back: SHA-256 and row count must match what was read from the table;
+//! 4. described by a manifest (`<key>.manifest.json`: checksum, count, key range, the
+//!    primary keys), written before anything is deleted;
+//! 5. deleted by exactly those primary keys (and the cutoff), in one transaction;
+//! 6. marked complete (`<key>.done`).
+//!
+//! A crash before 4 leaves rows in the table and at most an unreferenced object, which the
+//! next run overwrites with the same bytes or finds equal; a crash between 4 and 6 leaves a
+//! manifest without a marker, which the next run completes first (verify the object again,
+//! delete the listed keys, which is idempotent, write the marker). So no row is lost and none
+//! is archived twice.
+
+use std::io::Write;
+use std::time::Instant;
+
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{
+    Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+// Every dynamic statement quotes identifiers with `sql::ident` and values are bound.
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+use crate::config::Target;
+use crate::sql::{ident, literal, unescape};
+
+/// Why a table could not be archived.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("object storage: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("verification failed for {key}: {message}")]
+    Verify { key: String, message: String },
+    #[error("unexpected COPY output: {0}")]
+    Copy(String),
+    #[error("stopped at failpoint {0}")]
+    Failpoint(String),
+}
+
+impl Error {
+    /// A bounded metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Db(_) => "database",
+            Error::Store(_) => "storage",
+            Error::Verify { .. } => "verification",
+            Error::Copy(_) => "copy",
+            Error::Failpoint(_) => "failpoint",
+        }
+    }
+}
+
+/// How the pipeline runs.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The key prefix in the bucket (the config's `s3.prefix`).
+    pub prefix: String,
+    /// The storage class of archive objects, when set.
+    pub storage_class: Option<String>,
+    /// Stops the run with an error right after the named step, to test crash recovery:
+    /// `uploaded`, `manifest`, `deleted` (optionally `name@N` for the N-th batch).
+    pub failpoint: Option<String>,
+}
+
+/// The record of one archived batch, written before its rows are deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    pub database: String,
+    pub schema: String,
+    pub table: String,
+    pub object: String,
+    pub sha256: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub cutoff: String,
+    /// `[timestamp, primary key]` of the first and last row, as PostgreSQL prints them.
+    pub first: [String; 2],
+    pub last: [String; 2],
+    /// Every primary key in the batch, as text: exactly what is deleted.
+    pub keys: Vec<String>,
+}
+
+/// What a run did to one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub batches: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    /// Batches of an earlier, interrupted run that this run completed.
+    pub recovered: u64,
+}
+
+/// The key prefix of a table's archives.
+pub fn table_prefix(prefix: &str, target: &Target) -> String {
+    let prefix = prefix.trim_matches('/');
+    let base = format!("{}/{}.{}", target.database, target.schema, target.table);
+    if prefix.is_empty() {
+        base
+    } else {
+        format!("{prefix}/{base}")
+    }
+}
+
+/// The stable advisory lock key of a database's archiver runs.
+pub fn lock_key(database: &str) -> i64 {
+    let digest = Sha256::digest(format!("bulwark-archiver/v1/{database}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// Takes the run lock of `database` on `conn` (a connection kept for the whole run); `false`
+/// when another run holds it.
+pub async fn try_lock(conn: &mut PgConnection, database: &str) -> Result<bool, Error> {
+    Ok(sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(lock_key(database))
+        .fetch_one(conn)
+        .await?)
+}
+
+/// The number of rows older than the cutoff, for `--dry-run`.
+pub async fn count_due(conn: &mut PgConnection, target: &Target) -> Result<i64, Error> {
+    let sql = format!(
+        "SELECT count(*) FROM {}.{} WHERE {} < now() - make_interval(days => $1)",
+        ident(&target.schema),
+        ident(&target.table),
+        ident(&target.timestamp_column)
+    );
+    Ok(sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(i32::try_from(target.retention_days).unwrap_or(i32::MAX))
+        .fetch_one(conn)
+        .await?)
+}
+
+/// Archives every row of `target` older than its retention.
+pub async fn archive_table(
+    conn: &mut PgConnection,
+    store: &dyn ObjectStore,
+    options: &Options,
+    target: &Target,
+) -> Result<Report, Error> {
+    sqlx::query("SET statement_timeout = '15min'")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SET lock_timeout = '30s'")
+        .execute(&mut *conn)
+        .await?;
+    let mut report = Report {
+        recovered: recover(conn, store, options, target).await?,
+        ..Report::default()
+    };
+    let cutoff: String = sqlx::query_scalar("SELECT (now() - make_interval(days => $1))::text")
+        .bind(i32::try_from(target.retention_days).unwrap_or(i32::MAX))
+        .fetch_one(&mut *conn)
+        .await?;
+    let (table, ts, pk) = (
+        format!("{}.{}", ident(&target.schema), ident(&target.table)),
+        ident(&target.timestamp_column),
+        ident(&target.primary_key),
+    );
+    let mut after: Option<[String; 2]> = None;
+    loop {
+        let started = Instant::now();
+        let keyset = after
+            .as_ref()
+            .map(|[t, k]| {
+                format!(
+                    " AND ({ts}, {pk}) > ({}::timestamptz, {})",
+                    literal(t),
+                    literal(k)
+                )
+            })
+            .unwrap_or_default();
+        let copy = format!(
+            "COPY (SELECT {pk}::text, {ts}::text, row_to_json(t)::text FROM {table} t \
+             WHERE {ts} < {}::timestamptz{keyset} ORDER BY {ts}, {pk} LIMIT {}) TO STDOUT",
+            literal(&cutoff),
+            target.batch_size
+        );
+        let batch = read_batch(conn, &copy).await?;
+        if batch.keys.is_empty() {
+            break;
+        }
+        let full = batch.keys.len() as u64 >= u64::from(target.batch_size);
+        let manifest =
+            store_batch(store, options, target, &cutoff, batch, report.batches + 1).await?;
+        delete_batch(conn, target, &manifest).await?;
+        failpoint(options, "deleted", report.batches + 1)?;
+        store
+            .put(
+                &Path::from(format!("{}.done", manifest.object)),
+                PutPayload::from_static(b"done\n"),
+            )
+            .await?;
+        tracing::info!(
+            database = target.database,
+            table = format!("{}.{}", target.schema, target.table),
+            rows = manifest.rows,
+            bytes = manifest.bytes,
+            object = manifest.object,
+            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "Archived a batch."
+        );
+        report.batches += 1;
+        report.rows += manifest.rows;
+        report.bytes += manifest.bytes;
+        after = Some(manifest.last.clone());
+        if !full {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// One batch as read from the table.
+struct Batch {
+    gzip: Vec<u8>,
+    keys: Vec<String>,
+    first: [String; 2],
+    last: [String; 2],
+}
+
+async fn read_batch(conn: &mut PgConnection, copy: &str) -> Result<Batch, Error> {
+    let mut stream = conn.copy_out_raw(copy).await?;
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    let mut keys = Vec::new();
+    let (mut first, mut last) = (None, [String::new(), String::new()]);
+    let mut pending: Vec<u8> = Vec::new();
+    let mut handle = |line: &[u8]| -> Result<(), Error> {
+        let mut fields = line.splitn(3, |b| *b == b'\t');
+        let (Some(k), Some(t), Some(json)) = (fields.next(), fields.next(), fields.next()) else {
+            return Err(Error::Copy("expected three fields".to_owned()));
+        };
+        let key = String::from_utf8_lossy(&unescape(k)).into_owned();
+        let stamp = String::from_utf8_lossy(&unescape(t)).into_owned();
+        let mut row = unescape(json);
+        row.push(b'\n');
+        gz.write_all(&row).map_err(|e| Error::Copy(e.to_string()))?;
+        if first.is_none() {
+            first = Some([stamp.clone(), key.clone()]);
+        }
+        last = [stamp, key.clone()];
+        keys.push(key);
+        Ok(())
+    };
+    while let Some(chunk) = stream.next().await {
+        pending.extend_from_slice(&chunk?);
+        let mut start = 0;
+        while let Some(end) = pending[start..].iter().position(|b| *b == b'\n') {
+            handle(&pending[start..start + end])?;
+            start += end + 1;
+        }
+        pending.drain(..start);
+    }
+    if !pending.is_empty() {
+        handle(&pending)?;
+    }
+    drop(stream);
+    let gzip = gz.finish().map_err(|e| Error::Copy(e.to_string()))?;
+    Ok(Batch {
+        gzip,
+        first: first.unwrap_or_default(),
+        last,
+        keys,
+    })
+}
+
+/// Uploads, verifies and describes one batch; returns its manifest.
+async fn store_batch(
+    store: &dyn ObjectStore,
+    options: &Options,
+    target: &Target,
+    cutoff: &str,
+    batch: Batch,
+    number: u64,
+) -> Result<Manifest, Error> {
+    let object = object_key(
+        &table_prefix(&options.prefix, target),
+        &batch.first,
+        &batch.last,
+    );
+    let sha256 = hex(&Sha256::digest(&batch.gzip));
+    let bytes = batch.gzip.len() as u64;
+    let path = Path::from(object.clone());
+    let mut attributes = Attributes::new();
+    attributes.insert(Attribute::ContentType, "application/x-ndjson".into());
+    attributes.insert(Attribute::ContentEncoding, "gzip".into());
+    if let Some(class) = &options.storage_class {
+        attributes.insert(Attribute::StorageClass, class.clone().into());
+    }
+    let put = PutOptions {
+        mode: PutMode::Create,
+        attributes,
+        ..PutOptions::default()
+    };
+    match store
+        .put_opts(&path, PutPayload::from(Bytes::from(batch.gzip)), put)
+        .await
+    {
+        Ok(_) => {}
+        // The same batch from an interrupted run: fine if it is the same bytes (checked below).
+        Err(object_store::Error::AlreadyExists { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    failpoint(options, "uploaded", number)?;
+    let rows = batch.keys.len() as u64;
+    verify_object(store, &object, &sha256, rows).await?;
+    let manifest = Manifest {
+        version: 1,
+        database: target.database.clone(),
+        schema: target.schema.clone(),
+        table: target.table.clone(),
+        object: object.clone(),
+        sha256,
+        rows,
+        bytes,
+        cutoff: cutoff.to_owned(),
+        first: batch.first,
+        last: batch.last,
+        keys: batch.keys,
+    };
+    let json = serde_json::to_vec(&manifest).map_err(|e| Error::Copy(e.to_string()))?;
+    store
+        .put(
+            &Path::from(format!("{object}.manifest.json")),
+            PutPayload::from(json),
+        )
+        .await?;
+    failpoint(options, "manifest", number)?;
+    Ok(manifest)
+}
+
+/// Reads `key` back and checks its SHA-256 and its number of JSON lines.
+pub async fn verify_object(
+    store: &dyn ObjectStore,
+    key: &str,
+    sha256: &str,
+    rows: u64,
+) -> Result<(), Error> {
+    let data = store
+        .get(&Path::from(key.to_owned()))
+        .await?
+        .bytes()
+        .await?;
+    let actual = hex(&Sha256::digest(&data));
+    let verify = |message: String| Error::Verify {
+        key: key.to_owned(),
+        message,
+    };
+    if actual != sha256 {
+        return Err(verify(format!("SHA-256 is {actual}, expected {sha256}")));
+    }
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&data[..]), &mut text)
+        .map_err(|e| verify(format!("not gzip: {e}")))?;
+    let lines = text.iter().filter(|b| **b == b'\n').count() as u64;
+    if lines != rows {
+        return Err(verify(format!("{lines} rows, expected {rows}")));
+    }
+    Ok(())
+}
+
+async fn delete_batch(
+    conn: &mut PgConnection,
+    target: &Target,
+    manifest: &Manifest,
+) -> Result<u64, Error> {
+    let sql = format!(
+        "DELETE FROM {}.{} WHERE {}::text = ANY($1) AND {} < $2::timestamptz",
+        ident(&target.schema),
+        ident(&target.table),
+        ident(&target.primary_key),
+        ident(&target.timestamp_column)
+    );
+    let mut tx = conn.begin().await?;
+    let deleted = sqlx::query(AssertSqlSafe(sql))
+        .bind(&manifest.keys)
+        .bind(&manifest.cutoff)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    if deleted != manifest.rows {
+        tracing::warn!(
+            object = manifest.object,
+            deleted,
+            archived = manifest.rows,
+            "Fewer rows deleted than archived: some were deleted by someone else, or by an interrupted run."
+        );
+    }
+    Ok(deleted)
+}
+
+/// Completes the batches of interrupted runs: manifests without a completion marker.
+async fn recover(
+    conn: &mut PgConnection,
+    store: &dyn ObjectStore,
+    options: &Options,
+    target: &Target,
+) -> Result<u64, Error> {
+    let prefix = Path::from(table_prefix(&options.prefix, target));
+    let mut names = std::collections::BTreeSet::new();
+    let mut listing = store.list(Some(&prefix));
+    while let Some(meta) = listing.next().await {
+        names.insert(meta?.location.to_string());
+    }
+    let mut recovered = 0;
+    for name in &names {
+        let Some(object) = name.strip_suffix(".manifest.json") else {
+            continue;
+        };
+        if names.contains(&format!("{object}.done")) {
+            continue;
+        }
+        let data = store.get(&Path::from(name.clone())).await?.bytes().await?;
+        let manifest: Manifest = serde_json::from_slice(&data).map_err(|e| Error::Verify {
+            key: name.clone(),
+            message: format!("unreadable manifest: {e}"),
+        })?;
+        verify_object(store, &manifest.object, &manifest.sha256, manifest.rows).await?;
+        let deleted = delete_batch(conn, target, &manifest).await?;
+        store
+            .put(
+                &Path::from(format!("{object}.done")),
+                PutPayload::from_static(b"done\n"),
+            )
+            .await?;
+        tracing::warn!(object, deleted, "Completed a batch of an interrupted run.");
+        recovered += 1;
+    }
+    Ok(recovered)
+}
+
+/// The manifests of `target`'s completed batches.
+pub async fn manifests(
+    store: &dyn ObjectStore,
+    options: &Options,
+    target: &Target,
+) -> Result<Vec<Manifest>, Error> {
+    let prefix = Path::from(table_prefix(&options.prefix, target));
+    let mut names = Vec::new();
+    let mut listing = store.list(Some(&prefix));
+    while let Some(meta) = listing.next().await {
+        let name = meta?.location.to_string();
+        if name.ends_with(".manifest.json") {
+            names.push(name);
+        }
+    }
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        let data = store.get(&Path::from(name.clone())).await?.bytes().await?;
+        out.push(serde_json::from_slice(&data).map_err(|e| Error::Verify {
+            key: name,
+            message: format!("unreadable manifest: {e}"),
+        })?);
+    }
+    Ok(out)
+}
+
+/// Re-checks every archive of `target` against its manifest; returns how many were checked.
+pub async fn verify_table(
+    store: &dyn ObjectStore,
+    options: &Options,
+    target: &Target,
+) -> Result<u64, Error> {
+    let manifests = manifests(store, options, target).await?;
+    for m in &manifests {
+        verify_object(store, &m.object, &m.sha256, m.rows).await?;
+    }
+    Ok(manifests.len() as u64)
+}
+
+fn object_key(table_prefix: &str, first: &[String; 2], last: &[String; 2]) -> String {
+    // `2026-01-31 12:00:00.123+00` -> year, month, day, and a compact time for the name.
+    let date = first[0].get(..10).unwrap_or("0000-00-00");
+    let (year, month, day) = (
+        date.get(..4).unwrap_or("0000"),
+        date.get(5..7).unwrap_or("00"),
+        date.get(8..10).unwrap_or("00"),
+    );
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect()
+    };
+    // The key range makes the name unique; a hash of it keeps odd keys from colliding.
+    let range = hex(&Sha256::digest(format!("{first:?}{last:?}").as_bytes()));
+    format!(
+        "{table_prefix}/year={year}/month={month}/day={day}/{}_{}-{}_{}.jsonl.gz",
+        clean(&first[0]),
+        clean(&first[1]),
+        clean(&last[1]),
+        &range[..12]
+    )
+}
+
+fn failpoint(options: &Options, step: &str, batch: u64) -> Result<(), Error> {
+    let Some(point) = &options.failpoint else {
+        return Ok(());
+    };
+    let (name, at) = match point.split_once('@') {
+        Some((name, n)) => (name, n.parse().unwrap_or(1)),
+        None => (point.as_str(), 1),
+    };
+    if name == step && at == batch {
+        return Err(Error::Failpoint(point.clone()));
+    }
+    Ok(())
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

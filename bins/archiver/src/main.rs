@@ -7,8 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bulwark_archive::config::Config;
-use bulwark_config::{EXIT_USAGE, Loader, ProcessEnv};
-use clap::Parser;
+use bulwark_archive::pipeline::Options;
+use bulwark_archive::restore::Conflict;
+use bulwark_archive::run::{self, Command};
+use bulwark_config::{EXIT_USAGE, Loader, ProcessEnv, Secret};
+use clap::{Parser, Subcommand};
 
 const BINARY: &str = "archiver";
 
@@ -23,16 +26,32 @@ struct Cli {
     #[arg(long, short, value_name = "FILE")]
     config: PathBuf,
     /// Only this database (its `name` in the config).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", global = true)]
     database: Option<String>,
     /// Only this table (`name` or `schema.name`).
-    #[arg(long, value_name = "TABLE")]
+    #[arg(long, value_name = "TABLE", global = true)]
     table: Option<String>,
     /// Print the plan and change nothing.
-    #[arg(long)]
+    #[arg(long, global = true)]
     dry_run: bool,
     #[command(flatten)]
     log: bulwark_log::LogArgs,
+    #[command(subcommand)]
+    command: Option<Sub>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// Archive, verify, then delete (the default).
+    Run,
+    /// Re-check every archive against its manifest (SHA-256 and row count).
+    Verify,
+    /// Load archives back into their tables.
+    Restore {
+        /// What to do with rows already in the table: skip, fail or overwrite.
+        #[arg(long, default_value = "fail")]
+        conflict: Conflict,
+    },
 }
 
 fn main() -> ExitCode {
@@ -57,27 +76,48 @@ fn main() -> ExitCode {
     // Resolve every password before touching anything, so a missing Secret fails fast.
     let env = ProcessEnv;
     let loader = Loader::new(&env, bulwark_app::env_prefix(BINARY));
+    let mut passwords: Vec<Option<Secret>> = Vec::new();
     for (i, db) in config.databases.iter().enumerate() {
         let selected = targets.iter().any(|t| t.database == db.name);
-        if let (true, Some(var)) = (selected, &db.password_env)
-            && let Err(error) = loader.secret_from_env(var, &format!("databases[{i}].password_env"))
-        {
-            tracing::error!(error = %error, "Invalid configuration.");
-            return ExitCode::from(EXIT_USAGE);
+        match (selected, &db.password_env) {
+            (true, Some(var)) => {
+                match loader.secret_from_env(var, &format!("databases[{i}].password_env")) {
+                    Ok(secret) => passwords.push(Some(secret)),
+                    Err(error) => {
+                        tracing::error!(error = %error, "Invalid configuration.");
+                        return ExitCode::from(EXIT_USAGE);
+                    }
+                }
+            }
+            _ => passwords.push(None),
         }
     }
-    bulwark_app::exit(run(&cli, &config.health, &targets))
+    let command = match cli.command {
+        None | Some(Sub::Run) => Command::Archive,
+        Some(Sub::Verify) => Command::Verify,
+        Some(Sub::Restore { conflict }) => Command::Restore(conflict),
+    };
+    match run(&cli, &config, &targets, &passwords, command) {
+        Ok(code) if code != run::EXIT_OK => {
+            tracing::error!(exit_code = code, "Finished with failures.");
+            ExitCode::from(code)
+        }
+        other => bulwark_app::exit(other.map(drop)),
+    }
 }
 
 #[tokio::main]
 async fn run(
     cli: &Cli,
-    health: &bulwark_config::Health,
+    config: &Config,
     targets: &[bulwark_archive::config::Target],
-) -> anyhow::Result<()> {
+    passwords: &[Option<Secret>],
+    command: Command,
+) -> anyhow::Result<u8> {
     let metrics = bulwark_app::metrics(BINARY, &[])?;
-    let health = bulwark_app::serve_health(health, METRICS_PORT, metrics).await?;
-    let result = if cli.dry_run {
+    let health = bulwark_app::serve_health(&config.health, METRICS_PORT, metrics).await?;
+    let mut code = run::EXIT_OK;
+    if cli.dry_run {
         for t in targets {
             #[allow(clippy::print_stdout)] // The plan is this command's output.
             {
@@ -88,12 +128,22 @@ async fn run(
             tables = targets.len(),
             "Dry run: printed the plan; nothing was changed."
         );
-        Ok(())
     } else {
-        Err(anyhow::anyhow!(
-            "archiving is not available in this build yet; nothing was changed (use --dry-run to see the plan)"
-        ))
-    };
+        let store = run::store(config)?;
+        let options = Options {
+            prefix: config.s3.prefix.clone(),
+            storage_class: config.s3.storage_class.clone(),
+            failpoint: None,
+        };
+        for (db, password) in config.databases.iter().zip(passwords) {
+            if targets.iter().any(|t| t.database == db.name) {
+                let done =
+                    run::run_database(db, password.as_ref(), targets, &*store, &options, command)
+                        .await;
+                code = code.max(done);
+            }
+        }
+    }
     health.stop().await?;
-    result
+    Ok(code)
 }

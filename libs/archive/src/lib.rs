@@ -5,4 +5,5 @@
 pub mod config;
 pub mod pipeline;
 pub mod restore;
+pub mod run;
 mod sql;

@@ -4,6 +4,8 @@
 // Integration tests: a panic is how a failure is reported.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod pipeline;
+
 use std::path::Path;
 
 use bulwark_test_util::binary::{self, run_to_exit};

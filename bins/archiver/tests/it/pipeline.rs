@@ -1,0 +1,162 @@
+//! The archiver binary against real PostgreSQL and moto: a whole run, `verify`, the lock held
+//! by another run, and SIGKILL at 30+ points of runs followed by a run to completion, proving
+//! by keys and checksums that archive plus table equal the original.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use bulwark_test_util::binary::run_to_exit;
+use bulwark_test_util::moto::{self, MotoServer};
+use bulwark_test_util::postgres::TestPostgres;
+
+const EXE: &str = env!("CARGO_BIN_EXE_archiver");
+
+const SETUP: &str = "
+CREATE TABLE audit_log (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, actor text, details jsonb, amount numeric(20,6), payload bytea);
+INSERT INTO audit_log SELECT i, now() - make_interval(days => 100, secs => i), 'user-' || i,
+  jsonb_build_object('i', i), i / 7.0, decode(md5(i::text), 'hex') FROM generate_series(1, 600) i;
+INSERT INTO audit_log SELECT i, now(), 'recent', NULL, NULL, NULL FROM generate_series(1001, 1010) i;
+";
+
+const CHECKSUM: &str =
+    "SELECT count(*)::text || ':' || md5(string_agg(t::text, '|' ORDER BY id)) FROM audit_log t";
+
+struct World {
+    pg: TestPostgres,
+    config: tempfile::NamedTempFile,
+}
+
+fn psql(pg: &TestPostgres, sql: &str) -> String {
+    let out = Command::new("runuser")
+        .args(["-u", "postgres", "--", "psql", "-XAtq", "-h"])
+        .arg(pg.socket_dir())
+        .args(["-d", "audit", "-c", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn world(batch_size: u32) -> World {
+    let pg = TestPostgres::start().unwrap();
+    pg.create_database("audit").unwrap();
+    psql(&pg, SETUP);
+    let moto = MotoServer::shared().unwrap();
+    let bucket = moto.create_unique_bucket("archiver").unwrap();
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        format!(
+            "version: \"2.0\"\ns3:\n  endpoint: {}\n  bucket: {bucket}\n  prefix: archives\n  region: {}\ndefaults:\n  retention_days: 90\n  batch_size: {batch_size}\ndatabases:\n  - name: audit\n    host: {}\n    user: postgres\n    tables:\n      - name: audit_log\n        timestamp_column: created_at\n        primary_key: id\n",
+            moto.endpoint(),
+            moto::REGION,
+            pg.socket_dir().display()
+        ),
+    )
+    .unwrap();
+    World { pg, config }
+}
+
+fn env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("BULWARK_ARCHIVER_HEALTH__LISTEN", "127.0.0.1:0"),
+        ("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", moto::SECRET_ACCESS_KEY),
+    ]
+}
+
+fn archiver(w: &World, args: &[&str]) -> (Option<i32>, String) {
+    let mut full = vec!["--config", w.config.path().to_str().unwrap()];
+    full.extend_from_slice(args);
+    run_to_exit(Path::new(EXE), &full, &env())
+}
+
+#[test]
+fn runs_verifies_and_respects_the_lock() {
+    let w = world(100);
+    let (code, out) = archiver(&w, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(psql(&w.pg, "SELECT count(*) FROM audit_log"), "10");
+    let (code, out) = archiver(&w, &["verify"]);
+    assert_eq!(code, Some(0), "{out}");
+    // Another run holding the lock: exit 75, nothing done.
+    psql(
+        &w.pg,
+        "INSERT INTO audit_log VALUES (2000, now() - interval '200 days', 'late', NULL, NULL, NULL)",
+    );
+    let key = bulwark_archive::pipeline::lock_key("audit");
+    let mut holder = Command::new("runuser")
+        .args(["-u", "postgres", "--", "psql", "-XAtq", "-h"])
+        .arg(w.pg.socket_dir())
+        .args([
+            "-d",
+            "audit",
+            "-c",
+            &format!("SELECT pg_advisory_lock({key}); SELECT pg_sleep(30);"),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, out) = archiver(&w, &[]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(code, Some(75), "{out}");
+    assert!(out.contains("Another run holds the lock"), "{out}");
+    assert_eq!(
+        psql(&w.pg, "SELECT count(*) FROM audit_log WHERE id = 2000"),
+        "1"
+    );
+}
+
+#[test]
+fn sigkill_at_any_point_loses_and_duplicates_nothing() {
+    let w = world(6);
+    let original = psql(&w.pg, CHECKSUM);
+    let mut kills = 0;
+    let mut delay_ms = 40;
+    while kills < 32 {
+        let mut child = Command::new(EXE)
+            .args([
+                "--config",
+                w.config.path().to_str().unwrap(),
+                "--log-level",
+                "warn",
+            ])
+            .envs(env())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+        // Spread the kills over start-up, COPY, upload, verification, manifest and delete.
+        delay_ms = 40 + (delay_ms * 7 + 13) % 160;
+        if psql(&w.pg, "SELECT count(*) FROM audit_log") == "10" {
+            break;
+        }
+    }
+    let (code, out) = archiver(&w, &["--log-level", "info"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(psql(&w.pg, "SELECT count(*) FROM audit_log"), "10", "{out}");
+    let (code, out) = archiver(&w, &["verify"]);
+    assert_eq!(code, Some(0), "{out}");
+    // Archive plus table equal the original: restore everything and compare.
+    let (code, out) = archiver(&w, &["restore", "--conflict", "fail"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(psql(&w.pg, CHECKSUM), original, "{out}");
+    eprintln!("killed {kills} runs");
+    assert!(
+        kills >= 30,
+        "only {kills} runs were killed before the table was archived"
+    );
+}

@@ -1,0 +1,154 @@
+//! One archiver run over the selected tables: object storage from the config, one run lock
+//! per database on a dedicated connection, tables one after another with failures isolated,
+//! and the exit code a CronJob reports.
+
+use std::sync::Arc;
+
+use bulwark_config::Secret;
+use object_store::ObjectStore;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, PgConnection};
+
+use crate::config::{Config, Database, Target};
+use crate::pipeline::{self, Options, Report};
+use crate::restore::{self, Conflict};
+
+/// Every table done.
+pub const EXIT_OK: u8 = 0;
+/// Some tables failed; the others are done (the log names them).
+pub const EXIT_PARTIAL: u8 = 3;
+/// An archive did not match what was read, or no longer matches its manifest.
+pub const EXIT_VERIFICATION: u8 = 4;
+/// Another run holds the lock of a database (`EX_TEMPFAIL`); nothing was done there.
+pub const EXIT_LOCKED: u8 = 75;
+
+/// What a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Archive,
+    Verify,
+    Restore(Conflict),
+}
+
+/// The object store the config names: `file:///dir` as `s3.endpoint` is a local directory
+/// (the local run's default), anything else an S3-compatible endpoint with credentials from
+/// the environment (static keys, IRSA web identity, instance metadata).
+pub fn store(config: &Config) -> Result<Arc<dyn ObjectStore>, bulwark_storage::Error> {
+    if let Some(dir) = config
+        .s3
+        .endpoint
+        .as_deref()
+        .and_then(|e| e.strip_prefix("file://"))
+    {
+        return bulwark_storage::local(std::path::Path::new(dir));
+    }
+    bulwark_storage::s3(&bulwark_storage::S3Options {
+        bucket: config.s3.bucket.clone(),
+        endpoint: config.s3.endpoint.clone(),
+        region: config.s3.region.clone(),
+        allow_http: config
+            .s3
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://")),
+        ..bulwark_storage::S3Options::default()
+    })
+}
+
+/// Connects to `db` as the config says.
+pub async fn connect(
+    db: &Database,
+    password: Option<&Secret>,
+) -> Result<PgConnection, sqlx::Error> {
+    let mut options = PgConnectOptions::new()
+        .host(&db.host)
+        .port(db.port)
+        .username(&db.user)
+        .database(&db.name)
+        .application_name("bulwark-archiver");
+    if let Some(password) = password {
+        options = options.password(password.expose());
+    }
+    options.connect().await
+}
+
+/// Runs `command` over the `targets` of `db`; returns the exit code for this database.
+pub async fn run_database(
+    db: &Database,
+    password: Option<&Secret>,
+    targets: &[Target],
+    store: &dyn ObjectStore,
+    options: &Options,
+    command: Command,
+) -> u8 {
+    let mut lock = match connect(db, password).await {
+        Ok(conn) => conn,
+        Err(error) => {
+            tracing::error!(database = db.name, error = %error, "Cannot connect.");
+            return EXIT_PARTIAL;
+        }
+    };
+    if command != Command::Verify {
+        match pipeline::try_lock(&mut lock, &db.name).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::error!(
+                    database = db.name,
+                    "Another run holds the lock; nothing was done."
+                );
+                return EXIT_LOCKED;
+            }
+            Err(error) => {
+                tracing::error!(database = db.name, error = %error, "Cannot take the run lock.");
+                return EXIT_PARTIAL;
+            }
+        }
+    }
+    let mut code = EXIT_OK;
+    for target in targets.iter().filter(|t| t.database == db.name) {
+        let table = format!("{}.{}", target.schema, target.table);
+        let outcome = match connect(db, password).await {
+            Ok(mut conn) => match command {
+                Command::Archive => {
+                    pipeline::archive_table(&mut conn, store, options, target).await
+                }
+                Command::Verify => {
+                    pipeline::verify_table(store, options, target)
+                        .await
+                        .map(|batches| Report {
+                            batches,
+                            ..Report::default()
+                        })
+                }
+                Command::Restore(conflict) => {
+                    restore::restore_table(&mut conn, store, options, target, conflict)
+                        .await
+                        .map(|rows| Report {
+                            rows,
+                            ..Report::default()
+                        })
+                }
+            },
+            Err(error) => Err(error.into()),
+        };
+        match outcome {
+            Ok(report) => tracing::info!(
+                database = db.name,
+                table,
+                rows = report.rows,
+                batches = report.batches,
+                bytes = report.bytes,
+                recovered = report.recovered,
+                "Table done."
+            ),
+            Err(error) => {
+                tracing::error!(database = db.name, table, kind = error.kind(), error = %error, "Table failed; the other tables go on.");
+                code = code.max(match error {
+                    pipeline::Error::Verify { .. } => EXIT_VERIFICATION,
+                    _ => EXIT_PARTIAL,
+                });
+            }
+        }
+    }
+    code
+}

@@ -34,6 +34,10 @@ struct Cli {
     /// Print the plan and change nothing.
     #[arg(long, global = true)]
     dry_run: bool,
+    /// Write the final metrics here (Prometheus text, for the node exporter's textfile
+    /// collector), as a Job cannot be scraped after it ends.
+    #[arg(long, value_name = "FILE", global = true)]
+    metrics_file: Option<PathBuf>,
     #[command(flatten)]
     log: bulwark_log::LogArgs,
     #[command(subcommand)]
@@ -74,24 +78,14 @@ fn main() -> ExitCode {
         }
     };
     // Resolve every password before touching anything, so a missing Secret fails fast.
-    let env = ProcessEnv;
-    let loader = Loader::new(&env, bulwark_app::env_prefix(BINARY));
-    let mut passwords: Vec<Option<Secret>> = Vec::new();
-    for (i, db) in config.databases.iter().enumerate() {
-        let selected = targets.iter().any(|t| t.database == db.name);
-        match (selected, &db.password_env) {
-            (true, Some(var)) => {
-                match loader.secret_from_env(var, &format!("databases[{i}].password_env")) {
-                    Ok(secret) => passwords.push(Some(secret)),
-                    Err(error) => {
-                        tracing::error!(error = %error, "Invalid configuration.");
-                        return ExitCode::from(EXIT_USAGE);
-                    }
-                }
-            }
-            _ => passwords.push(None),
+    let loader = Loader::new(&ProcessEnv, bulwark_app::env_prefix(BINARY));
+    let passwords = match run::passwords(&config, &targets, &loader) {
+        Ok(passwords) => passwords,
+        Err(error) => {
+            tracing::error!(error = %error, "Invalid configuration.");
+            return ExitCode::from(EXIT_USAGE);
         }
-    }
+    };
     let command = match cli.command {
         None | Some(Sub::Run) => Command::Archive,
         Some(Sub::Verify) => Command::Verify,
@@ -115,7 +109,8 @@ async fn run(
     command: Command,
 ) -> anyhow::Result<u8> {
     let metrics = bulwark_app::metrics(BINARY, &[])?;
-    let health = bulwark_app::serve_health(&config.health, METRICS_PORT, metrics).await?;
+    bulwark_archive::metrics::describe();
+    let health = bulwark_app::serve_health(&config.health, METRICS_PORT, metrics.clone()).await?;
     let mut code = run::EXIT_OK;
     if cli.dry_run {
         for t in targets {
@@ -134,6 +129,7 @@ async fn run(
             prefix: config.s3.prefix.clone(),
             storage_class: config.s3.storage_class.clone(),
             failpoint: None,
+            stop: Some(health.shutdown.token()),
         };
         for (db, password) in config.databases.iter().zip(passwords) {
             if targets.iter().any(|t| t.database == db.name) {
@@ -143,6 +139,9 @@ async fn run(
                 code = code.max(done);
             }
         }
+    }
+    if let Some(path) = &cli.metrics_file {
+        std::fs::write(path, metrics.render())?;
     }
     health.stop().await?;
     Ok(code)

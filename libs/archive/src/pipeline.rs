@@ -78,6 +78,8 @@ pub struct Options {
     /// Stops the run with an error right after the named step, to test crash recovery:
     /// `uploaded`, `manifest`, `deleted` (optionally `name@N` for the N-th batch).
     pub failpoint: Option<String>,
+    /// Cancelled on SIGTERM: the run stops after the batch in progress, which completes.
+    pub stop: Option<tokio_util::sync::CancellationToken>,
 }
 
 /// The record of one archived batch, written before its rows are deleted.
@@ -197,13 +199,16 @@ pub async fn archive_table(
             target.batch_size
         );
         let batch = read_batch(conn, &copy).await?;
+        crate::metrics::phase("copy", started.elapsed());
         if batch.keys.is_empty() {
             break;
         }
         let full = batch.keys.len() as u64 >= u64::from(target.batch_size);
         let manifest =
             store_batch(store, options, target, &cutoff, batch, report.batches + 1).await?;
+        let deleting = Instant::now();
         delete_batch(conn, target, &manifest).await?;
+        crate::metrics::phase("delete", deleting.elapsed());
         failpoint(options, "deleted", report.batches + 1)?;
         store
             .put(
@@ -220,6 +225,12 @@ pub async fn archive_table(
             duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "Archived a batch."
         );
+        crate::metrics::batch(
+            &target.database,
+            &format!("{}.{}", target.schema, target.table),
+            manifest.rows,
+            manifest.bytes,
+        );
         report.batches += 1;
         report.rows += manifest.rows;
         report.bytes += manifest.bytes;
@@ -227,7 +238,19 @@ pub async fn archive_table(
         if !full {
             break;
         }
+        if options.stop.as_ref().is_some_and(|s| s.is_cancelled()) {
+            tracing::warn!(
+                database = target.database,
+                table = format!("{}.{}", target.schema, target.table),
+                "Stopping after the current batch (SIGTERM); the next run goes on from here."
+            );
+            return Ok(report);
+        }
     }
+    crate::metrics::table_done(
+        &target.database,
+        &format!("{}.{}", target.schema, target.table),
+    );
     Ok(report)
 }
 
@@ -312,6 +335,7 @@ async fn store_batch(
         attributes,
         ..PutOptions::default()
     };
+    let uploading = Instant::now();
     match store
         .put_opts(&path, PutPayload::from(Bytes::from(batch.gzip)), put)
         .await
@@ -321,9 +345,12 @@ async fn store_batch(
         Err(object_store::Error::AlreadyExists { .. }) => {}
         Err(e) => return Err(e.into()),
     }
+    crate::metrics::phase("upload", uploading.elapsed());
     failpoint(options, "uploaded", number)?;
     let rows = batch.keys.len() as u64;
+    let verifying = Instant::now();
     verify_object(store, &object, &sha256, rows).await?;
+    crate::metrics::phase("verify", verifying.elapsed());
     let manifest = Manifest {
         version: 1,
         database: target.database.clone(),

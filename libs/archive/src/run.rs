@@ -30,6 +30,26 @@ pub enum Command {
     Restore(Conflict),
 }
 
+/// The password of every database that `targets` touch, from the variables their
+/// `password_env` names, in config order (`None` for the others).
+pub fn passwords(
+    config: &Config,
+    targets: &[Target],
+    loader: &bulwark_config::Loader<'_>,
+) -> Result<Vec<Option<Secret>>, bulwark_config::Error> {
+    config
+        .databases
+        .iter()
+        .enumerate()
+        .map(|(i, db)| match &db.password_env {
+            Some(var) if targets.iter().any(|t| t.database == db.name) => loader
+                .secret_from_env(var, &format!("databases[{i}].password_env"))
+                .map(Some),
+            _ => Ok(None),
+        })
+        .collect()
+}
+
 /// The object store the config names: `file:///dir` as `s3.endpoint` is a local directory
 /// (the local run's default), anything else an S3-compatible endpoint with credentials from
 /// the environment (static keys, IRSA web identity, instance metadata).
@@ -142,6 +162,7 @@ pub async fn run_database(
                 "Table done."
             ),
             Err(error) => {
+                crate::metrics::error(error.kind());
                 tracing::error!(database = db.name, table, kind = error.kind(), error = %error, "Table failed; the other tables go on.");
                 code = code.max(match error {
                     pipeline::Error::Verify { .. } => EXIT_VERIFICATION,

@@ -98,6 +98,7 @@ async fn setup(batch_size: u32) -> Setup {
             prefix: "audit-archive".to_owned(),
             storage_class: Some("STANDARD_IA".to_owned()),
             failpoint: None,
+            stop: None,
         },
     }
 }

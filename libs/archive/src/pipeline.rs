@@ -411,10 +411,18 @@ async fn delete_batch(
     target: &Target,
     manifest: &Manifest,
 ) -> Result<u64, Error> {
+    let table = format!("{}.{}", ident(&target.schema), ident(&target.table));
+    // The keys are cast to the primary key's own type, so the delete uses its index.
+    let pk_type: String = sqlx::query_scalar(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+         WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped",
+    )
+    .bind(&table)
+    .bind(&target.primary_key)
+    .fetch_one(&mut *conn)
+    .await?;
     let sql = format!(
-        "DELETE FROM {}.{} WHERE {}::text = ANY($1) AND {} < $2::timestamptz",
-        ident(&target.schema),
-        ident(&target.table),
+        "DELETE FROM {table} WHERE {} = ANY($1::text[]::{pk_type}[]) AND {} < $2::timestamptz",
         ident(&target.primary_key),
         ident(&target.timestamp_column)
     );

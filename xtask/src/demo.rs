@@ -2,7 +2,9 @@
 //!
 //! It builds the four binaries and runs each the way Kubernetes would: the long-running ones
 //! start on their defaults, answer `/health`, `/ready` and `/metrics`, and stop on SIGTERM;
-//! the archiver plans a run of the seed's configuration. It grows as each binary's issue lands.
+//! the Keeper sidecar delivers secrets from a fake Keeper server (init mode, then sidecar
+//! mode); the archiver plans a run of the seed's configuration, then archives a throwaway
+//! PostgreSQL table into a local directory. It grows as each binary's issue lands.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,23 +16,11 @@ use xshell::{Shell, cmd};
 use crate::project_root;
 
 /// A long-running binary and the variable that moves its health server to a free port.
-const SERVICES: &[(&str, &str, &[&str])] = &[
-    (
-        "injector-webhook",
-        "BULWARK_INJECTOR_WEBHOOK_HEALTH__LISTEN",
-        &[],
-    ),
-    (
-        "injector-sidecar",
-        "BULWARK_INJECTOR_SIDECAR_HEALTH__LISTEN",
-        &[],
-    ),
-    (
-        "sentinel",
-        "BULWARK_SENTINEL_WEB__LISTEN",
-        &["--config", "libs/sentinel/tests/data/seed-config.yaml"],
-    ),
-];
+const SERVICES: &[(&str, &str, &[&str])] = &[(
+    "sentinel",
+    "BULWARK_SENTINEL_WEB__LISTEN",
+    &["--config", "libs/sentinel/tests/data/seed-config.yaml"],
+)];
 
 pub(crate) fn run(sh: &Shell) -> anyhow::Result<()> {
     println!("==> building the binaries");
@@ -38,10 +28,18 @@ pub(crate) fn run(sh: &Shell) -> anyhow::Result<()> {
         .run()
         .context("cannot build the binaries")?;
     let bin_dir = target_dir(sh).join("debug");
+    webhook(&bin_dir.join("injector-webhook"))?;
     for (name, listen_var, args) in SERVICES {
-        service(&bin_dir.join(name), name, listen_var, args)?;
+        service(
+            &bin_dir.join(name),
+            name,
+            &[(listen_var, "127.0.0.1:0")],
+            args,
+        )?;
     }
+    sidecar(&bin_dir.join("injector-sidecar"))?;
     archiver(&bin_dir.join("archiver"))?;
+    archive_run(&bin_dir.join("archiver"))?;
     println!("==> demo finished: every binary started, answered and stopped cleanly");
     Ok(())
 }
@@ -51,9 +49,9 @@ fn target_dir(sh: &Shell) -> PathBuf {
         .map_or_else(|_| project_root().join("target"), PathBuf::from)
 }
 
-fn service(exe: &Path, name: &str, listen_var: &str, args: &[&str]) -> anyhow::Result<()> {
+fn service(exe: &Path, name: &str, env: &[(&str, &str)], args: &[&str]) -> anyhow::Result<()> {
     println!("==> {name} {}", args.join(" "));
-    let mut bin = Running::start(exe, args, &[(listen_var, "127.0.0.1:0")])
+    let mut bin = Running::start(exe, args, env)
         .with_context(|| format!("cannot start {}", exe.display()))?;
     let addr = bin.health_addr().map_err(anyhow::Error::msg)?;
     for path in ["/health", "/ready", "/metrics"] {
@@ -98,4 +96,111 @@ fn archiver(exe: &Path) -> anyhow::Result<()> {
     }
     anyhow::ensure!(code == Some(0), "archiver --dry-run exited with {code:?}");
     Ok(())
+}
+
+/// The Keeper sidecar against a fake Keeper server: init mode writes the files, sidecar mode
+/// serves health while refreshing.
+fn sidecar(exe: &Path) -> anyhow::Result<()> {
+    use bulwark_test_util::keeper::{FakeKeeper, Record};
+    let keeper = FakeKeeper::start()?;
+    keeper.set_record(Record::login("db", "app", "demo-password"))?;
+    let dir = tempfile::tempdir()?;
+    let mount = dir.path().join("secrets");
+    std::fs::create_dir(&mount)?;
+    let m = mount.to_str().context("non-UTF-8 path")?;
+    let ca = keeper.write_ca(dir.path())?;
+    let spec = format!(
+        r#"{{"version":1,"mountPath":"{m}","auth":{{"method":"secret"}},"secrets":[{{"path":"{m}/db.env","source":{{"kind":"record","record":{{"name":"db"}}}},"format":"env","envPrefix":"DB_"}}],"folders":[],"refreshInterval":"5m","failOnError":true,"strictLookup":false,"fileMode":"0400","caCertFile":"{}","healthPort":9102}}"#,
+        ca.display()
+    );
+    let config = keeper.token_config(&keeper.one_time_token()).to_string();
+    let env = [
+        ("BULWARK_INJECT_SPEC", spec.as_str()),
+        ("BULWARK_INJECT_KSM_CONFIG", config.as_str()),
+        ("BULWARK_INJECTOR_SIDECAR_HEALTH__LISTEN", "127.0.0.1:0"),
+    ];
+    println!(
+        "==> injector-sidecar --mode init (fake Keeper at {})",
+        keeper.hostname()
+    );
+    let (code, out) = run_to_exit(exe, &["--mode", "init", "--log-format", "text"], &env);
+    for line in out.lines() {
+        println!("    {line}");
+    }
+    anyhow::ensure!(
+        code == Some(0),
+        "injector-sidecar --mode init exited with {code:?}"
+    );
+    let names: Vec<String> = std::fs::read_dir(&mount)?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| !n.starts_with(".."))
+        .collect();
+    println!("    wrote {} (values not shown)", names.join(", "));
+    service(exe, "injector-sidecar", &env, &["--mode", "sidecar"])
+}
+
+/// A real archive run: a throwaway PostgreSQL table into a local directory.
+fn archive_run(exe: &Path) -> anyhow::Result<()> {
+    use bulwark_test_util::postgres::TestPostgres;
+    let pg = TestPostgres::start()?;
+    pg.create_database("audit")?;
+    let sql = "CREATE TABLE audit_log (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, actor text, details jsonb);
+        INSERT INTO audit_log SELECT i, now() - make_interval(days => 80 + i % 40), 'user-' || i, jsonb_build_object('i', i)
+        FROM generate_series(1, 5000) i;";
+    let psql = |sql: &str| -> anyhow::Result<String> {
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--", "psql", "-XAtq", "-h"])
+            .arg(pg.socket_dir())
+            .args(["-d", "audit", "-c", sql])
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    psql(sql)?;
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("bucket");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: \"2.0\"\ns3:\n  endpoint: file://{}\n  bucket: local\n  prefix: archives\ndefaults:\n  retention_days: 90\n  batch_size: 1000\ndatabases:\n  - name: audit\n    host: {}\n    user: postgres\n    tables:\n      - name: audit_log\n        timestamp_column: created_at\n        primary_key: id\n",
+            store.display(),
+            pg.socket_dir().display()
+        ),
+    )?;
+    let config = config.to_str().context("non-UTF-8 path")?;
+    println!("==> archiver --config {config} (throwaway PostgreSQL, local directory)");
+    let before = psql("SELECT count(*) FROM audit_log")?;
+    let env = [("BULWARK_ARCHIVER_HEALTH__LISTEN", "127.0.0.1:0")];
+    let (code, out) = run_to_exit(exe, &["--config", config, "--log-format", "text"], &env);
+    for line in out.lines() {
+        println!("    {line}");
+    }
+    anyhow::ensure!(code == Some(0), "archiver exited with {code:?}");
+    let after = psql("SELECT count(*) FROM audit_log")?;
+    println!("    rows: {before} before, {after} after (older than 90 days archived)");
+    let (code, _) = run_to_exit(exe, &["--config", config, "verify"], &env);
+    anyhow::ensure!(code == Some(0), "archiver verify exited with {code:?}");
+    println!("    archiver verify -> exit 0");
+    Ok(())
+}
+
+/// The webhook with a throwaway certificate (cert-manager provides it in a cluster).
+fn webhook(exe: &Path) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let ca = bulwark_test_util::tls::TestCa::new("demo")?;
+    let (cert, key) = ca.issue(&["localhost"])?.write(dir.path())?;
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let env = [
+        ("BULWARK_INJECTOR_WEBHOOK_HEALTH__LISTEN", "127.0.0.1:0"),
+        ("BULWARK_INJECTOR_WEBHOOK_WEBHOOK__LISTEN", "127.0.0.1:0"),
+        ("BULWARK_INJECTOR_WEBHOOK_WEBHOOK__CERT_FILE", cert.as_str()),
+        ("BULWARK_INJECTOR_WEBHOOK_WEBHOOK__KEY_FILE", key.as_str()),
+        ("BULWARK_INJECTOR_WEBHOOK_WEBHOOK__SHUTDOWN_DELAY", "0s"),
+    ];
+    service(exe, "injector-webhook", &env, &[])
 }

@@ -336,10 +336,18 @@ async fn store_batch(
         ..PutOptions::default()
     };
     let uploading = Instant::now();
-    match store
-        .put_opts(&path, PutPayload::from(Bytes::from(batch.gzip)), put)
-        .await
-    {
+    let payload = PutPayload::from(Bytes::from(batch.gzip));
+    let mut result = store.put_opts(&path, payload.clone(), put).await;
+    if let Err(object_store::Error::NotImplemented { .. }) = result {
+        // Stores without object attributes (a local directory): content type and storage
+        // class do not apply there.
+        let plain = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        result = store.put_opts(&path, payload, plain).await;
+    }
+    match result {
         Ok(_) => {}
         // The same batch from an interrupted run: fine if it is the same bytes (checked below).
         Err(object_store::Error::AlreadyExists { .. }) => {}

@@ -147,19 +147,7 @@ fn archive_run(exe: &Path) -> anyhow::Result<()> {
     let sql = "CREATE TABLE audit_log (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, actor text, details jsonb);
         INSERT INTO audit_log SELECT i, now() - make_interval(days => 80 + i % 40), 'user-' || i, jsonb_build_object('i', i)
         FROM generate_series(1, 5000) i;";
-    let psql = |sql: &str| -> anyhow::Result<String> {
-        let out = std::process::Command::new("runuser")
-            .args(["-u", "postgres", "--", "psql", "-XAtq", "-h"])
-            .arg(pg.socket_dir())
-            .args(["-d", "audit", "-c", sql])
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "psql: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    };
+    let psql = |sql: &str| pg.psql("audit", sql);
     psql(sql)?;
     let dir = tempfile::tempdir()?;
     let store = dir.path().join("bucket");

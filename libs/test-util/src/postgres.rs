@@ -168,6 +168,23 @@ impl TestPostgres {
         run(createdb, "createdb").map(drop)
     }
 
+    /// Runs `sql` with `psql` in `database` as the superuser, stopping at the first error, and
+    /// returns its unaligned, tuples-only output, trimmed.
+    pub fn psql(&self, database: &str, sql: &str) -> Result<String> {
+        let mut psql = Command::new(self.bin_dir.join("psql"));
+        psql.args(["-XAtq", "-v", "ON_ERROR_STOP=1", "--host"])
+            .arg(self.socket_dir())
+            .args([
+                "--username",
+                SUPERUSER,
+                "--dbname",
+                database,
+                "--command",
+                sql,
+            ]);
+        run(psql, "psql").map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
     /// Stops the server cleanly (`pg_ctl stop -m fast`, which disconnects every client) and
     /// starts it again on the same data. Clients see their connections closed.
     pub fn restart(&self) -> Result<()> {

@@ -28,18 +28,7 @@ struct World {
 }
 
 fn psql(pg: &TestPostgres, sql: &str) -> String {
-    let out = Command::new("runuser")
-        .args(["-u", "postgres", "--", "psql", "-XAtq", "-h"])
-        .arg(pg.socket_dir())
-        .args(["-d", "audit", "-c", sql])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    pg.psql("audit", sql).unwrap()
 }
 
 fn world(batch_size: u32) -> World {

@@ -276,3 +276,81 @@ async fn a_tampered_archive_fails_verification() {
     assert!(matches!(err, Error::Verify { .. }), "{err}");
     assert!(err.to_string().contains("SHA-256"), "{err}");
 }
+
+#[tokio::test]
+async fn storage_failures_delete_nothing_and_database_restarts_are_survived() {
+    let s = setup(100).await;
+    let mut conn = PgConnection::connect(&s.url).await.unwrap();
+    let original = checksum(&mut conn).await;
+    // An S3 endpoint that refuses connections: the batch fails before anything is deleted.
+    let dead = bulwark_storage::s3(&S3Options {
+        bucket: "nowhere".to_owned(),
+        endpoint: Some("http://127.0.0.1:9".to_owned()),
+        region: Some(moto::REGION.to_owned()),
+        allow_http: true,
+        credentials: Some(S3Credentials {
+            access_key_id: moto::ACCESS_KEY_ID.to_owned(),
+            secret_access_key: Secret::new(moto::SECRET_ACCESS_KEY),
+            session_token: None,
+        }),
+        ..S3Options::default()
+    })
+    .unwrap();
+    let err = pipeline::archive_table(&mut conn, &*dead, &s.options, &s.target)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "storage", "{err}");
+    assert_eq!(
+        checksum(&mut conn).await,
+        original,
+        "rows changed although nothing was stored"
+    );
+
+    // A bucket that does not exist: the same.
+    let missing = bulwark_storage::s3(&S3Options {
+        bucket: "no-such-bucket-for-the-archiver".to_owned(),
+        endpoint: Some(MotoServer::shared().unwrap().endpoint().to_owned()),
+        region: Some(moto::REGION.to_owned()),
+        allow_http: true,
+        credentials: Some(S3Credentials {
+            access_key_id: moto::ACCESS_KEY_ID.to_owned(),
+            secret_access_key: Secret::new(moto::SECRET_ACCESS_KEY),
+            session_token: None,
+        }),
+        ..S3Options::default()
+    })
+    .unwrap();
+    assert!(
+        pipeline::archive_table(&mut conn, &*missing, &s.options, &s.target)
+            .await
+            .is_err()
+    );
+    assert_eq!(checksum(&mut conn).await, original);
+
+    // The database restarts between runs (and mid-run, after one batch): a new connection
+    // completes the job without loss.
+    let options = Options {
+        failpoint: Some("manifest@2".to_owned()),
+        ..s.options.clone()
+    };
+    assert!(
+        pipeline::archive_table(&mut conn, &*s.store, &options, &s.target)
+            .await
+            .is_err()
+    );
+    s._pg.restart().unwrap();
+    assert!(
+        sqlx::query("SELECT 1").execute(&mut conn).await.is_err(),
+        "the old connection is gone"
+    );
+    let mut conn = PgConnection::connect(&s.url).await.unwrap();
+    let report = pipeline::archive_table(&mut conn, &*s.store, &s.options, &s.target)
+        .await
+        .unwrap();
+    assert_eq!(report.recovered, 1);
+    assert_eq!(count(&mut conn).await, 20);
+    restore_table(&mut conn, &*s.store, &s.options, &s.target, Conflict::Fail)
+        .await
+        .unwrap();
+    assert_eq!(checksum(&mut conn).await, original);
+}

@@ -70,7 +70,14 @@ fn main() {
     )).unwrap();
     let started = Instant::now();
     let mut child = Command::new(EXE)
-        .args(["--config", config.to_str().unwrap(), "--log-level", "warn"])
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--log-level",
+            "warn",
+            "--metrics-file",
+        ])
+        .arg(dir.path().join("metrics.prom"))
         .env("BULWARK_ARCHIVER_HEALTH__LISTEN", "127.0.0.1:0")
         .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY_ID)
         .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_ACCESS_KEY)
@@ -124,6 +131,15 @@ fn main() {
             "MISSED"
         }
     );
+    // Where the time went, from the archiver's own phase histogram.
+    let metrics = std::fs::read_to_string(dir.path().join("metrics.prom")).unwrap_or_default();
+    let phases: Vec<String> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("archiver_phase_duration_seconds_sum{phase=\""))
+        .filter_map(|l| l.split_once("\"} "))
+        .map(|(phase, secs)| format!("{phase} {:.1} s", secs.parse::<f64>().unwrap_or(0.0)))
+        .collect();
+    println!("archiver phases: {}", phases.join(", "));
     println!(
         "the upstream Python archiver comparison (target >= 5x) is not part of this benchmark yet"
     );

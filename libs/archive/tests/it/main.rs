@@ -68,19 +68,7 @@ async fn setup(batch_size: u32) -> Setup {
     sqlx::raw_sql(ROWS).execute(&mut conn).await.unwrap();
     let moto = MotoServer::shared().unwrap();
     let bucket = moto.create_unique_bucket("archive").unwrap();
-    let store = bulwark_storage::s3(&S3Options {
-        bucket,
-        endpoint: Some(moto.endpoint().to_owned()),
-        region: Some(moto::REGION.to_owned()),
-        allow_http: true,
-        credentials: Some(S3Credentials {
-            access_key_id: moto::ACCESS_KEY_ID.to_owned(),
-            secret_access_key: Secret::new(moto::SECRET_ACCESS_KEY),
-            session_token: None,
-        }),
-        ..S3Options::default()
-    })
-    .unwrap();
+    let store = s3(moto.endpoint().to_owned(), bucket);
     Setup {
         _pg: pg,
         url,
@@ -101,6 +89,23 @@ async fn setup(batch_size: u32) -> Setup {
             stop: None,
         },
     }
+}
+
+/// An S3 store on `endpoint` with moto's credentials.
+fn s3(endpoint: impl Into<String>, bucket: impl Into<String>) -> Arc<dyn ObjectStore> {
+    bulwark_storage::s3(&S3Options {
+        bucket: bucket.into(),
+        endpoint: Some(endpoint.into()),
+        region: Some(moto::REGION.to_owned()),
+        allow_http: true,
+        credentials: Some(S3Credentials {
+            access_key_id: moto::ACCESS_KEY_ID.to_owned(),
+            secret_access_key: Secret::new(moto::SECRET_ACCESS_KEY),
+            session_token: None,
+        }),
+        ..S3Options::default()
+    })
+    .unwrap()
 }
 
 async fn checksum(conn: &mut PgConnection) -> String {
@@ -283,19 +288,7 @@ async fn storage_failures_delete_nothing_and_database_restarts_are_survived() {
     let mut conn = PgConnection::connect(&s.url).await.unwrap();
     let original = checksum(&mut conn).await;
     // An S3 endpoint that refuses connections: the batch fails before anything is deleted.
-    let dead = bulwark_storage::s3(&S3Options {
-        bucket: "nowhere".to_owned(),
-        endpoint: Some("http://127.0.0.1:9".to_owned()),
-        region: Some(moto::REGION.to_owned()),
-        allow_http: true,
-        credentials: Some(S3Credentials {
-            access_key_id: moto::ACCESS_KEY_ID.to_owned(),
-            secret_access_key: Secret::new(moto::SECRET_ACCESS_KEY),
-            session_token: None,
-        }),
-        ..S3Options::default()
-    })
-    .unwrap();
+    let dead = s3("http://127.0.0.1:9".to_owned(), "nowhere".to_owned());
     let err = pipeline::archive_table(&mut conn, &*dead, &s.options, &s.target)
         .await
         .unwrap_err();
@@ -307,19 +300,10 @@ async fn storage_failures_delete_nothing_and_database_restarts_are_survived() {
     );
 
     // A bucket that does not exist: the same.
-    let missing = bulwark_storage::s3(&S3Options {
-        bucket: "no-such-bucket-for-the-archiver".to_owned(),
-        endpoint: Some(MotoServer::shared().unwrap().endpoint().to_owned()),
-        region: Some(moto::REGION.to_owned()),
-        allow_http: true,
-        credentials: Some(S3Credentials {
-            access_key_id: moto::ACCESS_KEY_ID.to_owned(),
-            secret_access_key: Secret::new(moto::SECRET_ACCESS_KEY),
-            session_token: None,
-        }),
-        ..S3Options::default()
-    })
-    .unwrap();
+    let missing = s3(
+        MotoServer::shared().unwrap().endpoint().to_owned(),
+        "no-such-bucket-for-the-archiver".to_owned(),
+    );
     assert!(
         pipeline::archive_table(&mut conn, &*missing, &s.options, &s.target)
             .await

@@ -91,7 +91,18 @@ fn runs_verifies_and_respects_the_lock() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while psql(
+        &w.pg,
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+    ) != "1"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the holder did not take the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let (code, out) = archiver(&w, &[]);
     let _ = holder.kill();
     let _ = holder.wait();

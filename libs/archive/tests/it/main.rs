@@ -252,8 +252,17 @@ async fn a_second_run_cannot_take_the_lock() {
     assert!(!pipeline::try_lock(&mut second, "audit").await.unwrap());
     // Another database has its own lock.
     assert!(pipeline::try_lock(&mut second, "billing").await.unwrap());
+    // When the first run's connection ends, its lock is free again; the server releases it
+    // as the backend exits, a moment after the client has closed.
     first.close().await.unwrap();
-    assert!(pipeline::try_lock(&mut second, "audit").await.unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !pipeline::try_lock(&mut second, "audit").await.unwrap() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lock was not released"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]

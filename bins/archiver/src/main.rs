@@ -131,14 +131,7 @@ async fn run(
             failpoint: None,
             stop: Some(health.shutdown.token()),
         };
-        for (db, password) in config.databases.iter().zip(passwords) {
-            if targets.iter().any(|t| t.database == db.name) {
-                let done =
-                    run::run_database(db, password.as_ref(), targets, &*store, &options, command)
-                        .await;
-                code = code.max(done);
-            }
-        }
+        code = run::run_all(config, targets, passwords, &*store, &options, command).await;
     }
     if let Some(path) = &cli.metrics_file {
         std::fs::write(path, metrics.render())?;

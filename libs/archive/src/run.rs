@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
+
 use bulwark_config::Secret;
 use object_store::ObjectStore;
 use sqlx::postgres::PgConnectOptions;
@@ -21,6 +23,11 @@ pub const EXIT_PARTIAL: u8 = 3;
 pub const EXIT_VERIFICATION: u8 = 4;
 /// Another run holds the lock of a database (`EX_TEMPFAIL`); nothing was done there.
 pub const EXIT_LOCKED: u8 = 75;
+
+/// Databases archived at the same time.
+pub const DATABASES_IN_PARALLEL: usize = 4;
+/// Tables of one database archived at the same time, each on its own connection.
+pub const TABLES_IN_PARALLEL: usize = 2;
 
 /// What a run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,35 +131,51 @@ pub async fn run_database(
             }
         }
     }
-    let mut code = EXIT_OK;
-    for target in targets.iter().filter(|t| t.database == db.name) {
-        let table = format!("{}.{}", target.schema, target.table);
-        let outcome = match connect(db, password).await {
-            Ok(mut conn) => match command {
-                Command::Archive => {
-                    pipeline::archive_table(&mut conn, store, options, target).await
-                }
-                Command::Verify => {
-                    pipeline::verify_table(store, options, target)
-                        .await
-                        .map(|batches| Report {
-                            batches,
-                            ..Report::default()
-                        })
-                }
-                Command::Restore(conflict) => {
-                    restore::restore_table(&mut conn, store, options, target, conflict)
-                        .await
-                        .map(|rows| Report {
-                            rows,
-                            ..Report::default()
-                        })
-                }
-            },
-            Err(error) => Err(error.into()),
-        };
-        match outcome {
-            Ok(report) => tracing::info!(
+    let tables = targets.iter().filter(|t| t.database == db.name);
+    let codes: Vec<u8> = futures::stream::iter(tables)
+        .map(|target| run_table(db, password, target, store, options, command))
+        .buffer_unordered(TABLES_IN_PARALLEL)
+        .collect()
+        .await;
+    drop(lock);
+    codes.into_iter().max().unwrap_or(EXIT_OK)
+}
+
+/// Runs `command` on one table, on its own connection; returns its exit code.
+async fn run_table(
+    db: &Database,
+    password: Option<&Secret>,
+    target: &Target,
+    store: &dyn ObjectStore,
+    options: &Options,
+    command: Command,
+) -> u8 {
+    let table = format!("{}.{}", target.schema, target.table);
+    let outcome = match connect(db, password).await {
+        Ok(mut conn) => match command {
+            Command::Archive => pipeline::archive_table(&mut conn, store, options, target).await,
+            Command::Verify => {
+                pipeline::verify_table(store, options, target)
+                    .await
+                    .map(|batches| Report {
+                        batches,
+                        ..Report::default()
+                    })
+            }
+            Command::Restore(conflict) => {
+                restore::restore_table(&mut conn, store, options, target, conflict)
+                    .await
+                    .map(|rows| Report {
+                        rows,
+                        ..Report::default()
+                    })
+            }
+        },
+        Err(error) => Err(error.into()),
+    };
+    match outcome {
+        Ok(report) => {
+            tracing::info!(
                 database = db.name,
                 table,
                 rows = report.rows,
@@ -160,16 +183,39 @@ pub async fn run_database(
                 bytes = report.bytes,
                 recovered = report.recovered,
                 "Table done."
-            ),
-            Err(error) => {
-                crate::metrics::error(error.kind());
-                tracing::error!(database = db.name, table, kind = error.kind(), error = %error, "Table failed; the other tables go on.");
-                code = code.max(match error {
-                    pipeline::Error::Verify { .. } => EXIT_VERIFICATION,
-                    _ => EXIT_PARTIAL,
-                });
+            );
+            EXIT_OK
+        }
+        Err(error) => {
+            crate::metrics::error(error.kind());
+            tracing::error!(database = db.name, table, kind = error.kind(), error = %error, "Table failed; the other tables go on.");
+            match error {
+                pipeline::Error::Verify { .. } => EXIT_VERIFICATION,
+                _ => EXIT_PARTIAL,
             }
         }
     }
-    code
+}
+
+/// Runs `command` over every database `targets` touch, a few at a time; returns the worst
+/// exit code. `passwords` are in config order (see [`passwords`]).
+pub async fn run_all(
+    config: &Config,
+    targets: &[Target],
+    passwords: &[Option<Secret>],
+    store: &dyn ObjectStore,
+    options: &Options,
+    command: Command,
+) -> u8 {
+    let databases = config
+        .databases
+        .iter()
+        .zip(passwords)
+        .filter(|(db, _)| targets.iter().any(|t| t.database == db.name));
+    let codes: Vec<u8> = futures::stream::iter(databases)
+        .map(|(db, password)| run_database(db, password.as_ref(), targets, store, options, command))
+        .buffer_unordered(DATABASES_IN_PARALLEL)
+        .collect()
+        .await;
+    codes.into_iter().max().unwrap_or(EXIT_OK)
 }

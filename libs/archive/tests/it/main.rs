@@ -347,3 +347,42 @@ async fn storage_failures_delete_nothing_and_database_restarts_are_survived() {
         .unwrap();
     assert_eq!(checksum(&mut conn).await, original);
 }
+
+#[tokio::test]
+async fn a_failing_table_does_not_stop_the_others() {
+    use bulwark_archive::config::Database;
+    use bulwark_archive::run::{self, Command};
+    let s = setup(100).await;
+    let mut conn = PgConnection::connect(&s.url).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE second_log AS SELECT * FROM audit_log; ALTER TABLE second_log ADD PRIMARY KEY (id);")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let socket = s.url.split("host=").nth(1).unwrap().to_owned();
+    let db = Database {
+        name: "audit".to_owned(),
+        host: socket,
+        port: 5432,
+        user: "postgres".to_owned(),
+        password_env: None,
+        tables: Vec::new(),
+    };
+    let missing = Target {
+        table: "no_such_table".to_owned(),
+        ..s.target.clone()
+    };
+    let second = Target {
+        table: "second_log".to_owned(),
+        ..s.target.clone()
+    };
+    let targets = [missing, s.target.clone(), second];
+    let code =
+        run::run_database(&db, None, &targets, &*s.store, &s.options, Command::Archive).await;
+    assert_eq!(code, run::EXIT_PARTIAL);
+    assert_eq!(count(&mut conn).await, 20);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM second_log")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, 20);
+}

@@ -130,6 +130,7 @@ async fn run(
             storage_class: config.s3.storage_class.clone(),
             failpoint: None,
             stop: Some(health.shutdown.token()),
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         };
         code = run::run_all(config, targets, passwords, &*store, &options, command).await;
     }

@@ -80,6 +80,8 @@ pub struct Options {
     pub failpoint: Option<String>,
     /// Cancelled on SIGTERM: the run stops after the batch in progress, which completes.
     pub stop: Option<tokio_util::sync::CancellationToken>,
+    /// Draw a progress bar per table on standard error (an interactive terminal).
+    pub progress: bool,
 }
 
 /// The record of one archived batch, written before its rows are deleted.
@@ -180,6 +182,16 @@ pub async fn archive_table(
         ident(&target.primary_key),
     );
     let mut after: Option<[String; 2]> = None;
+    let total = if options.progress {
+        let sql = format!("SELECT count(*) FROM {table} WHERE {ts} < $1::timestamptz");
+        sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql))
+            .bind(&cutoff)
+            .fetch_one(&mut *conn)
+            .await
+            .ok()
+    } else {
+        None
+    };
     loop {
         let started = Instant::now();
         let keyset = after
@@ -234,6 +246,9 @@ pub async fn archive_table(
         report.batches += 1;
         report.rows += manifest.rows;
         report.bytes += manifest.bytes;
+        if let Some(total) = total {
+            progress(target, report.rows, u64::try_from(total).unwrap_or(0));
+        }
         after = Some(manifest.last.clone());
         if !full {
             break;
@@ -576,6 +591,26 @@ fn failpoint(options: &Options, step: &str, batch: u64) -> Result<(), Error> {
         return Err(Error::Failpoint(point.clone()));
     }
     Ok(())
+}
+
+/// Redraws `db schema.table [#####.....]  45% 4500/10000 rows` on standard error.
+fn progress(target: &Target, done: u64, total: u64) {
+    let total = total.max(done).max(1);
+    let filled = usize::try_from(done * 30 / total).unwrap_or(30);
+    let end = if done >= total { "\n" } else { "" };
+    // The bar is this option's output, on an interactive terminal only.
+    #[allow(clippy::print_stderr)]
+    {
+        eprint!(
+            "\r{} {}.{} [{}{}] {:3}% {done}/{total} rows{end}",
+            target.database,
+            target.schema,
+            target.table,
+            "#".repeat(filled),
+            ".".repeat(30 - filled),
+            done * 100 / total
+        );
+    }
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

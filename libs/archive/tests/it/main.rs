@@ -87,6 +87,7 @@ async fn setup(batch_size: u32) -> Setup {
             storage_class: Some("STANDARD_IA".to_owned()),
             failpoint: None,
             stop: None,
+            progress: true,
         },
     }
 }

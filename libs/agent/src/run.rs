@@ -102,6 +102,8 @@ pub struct Agent {
     mount: PathBuf,
     /// The configuration text as the pod received it: the cache key derives from it.
     config_text: String,
+    /// Whether that configuration is a one-time token, whose binding the cache must carry.
+    token: bool,
     client: Mutex<Option<Client>>,
     options: Options,
     cache: Cache,
@@ -122,6 +124,7 @@ impl Agent {
             cache: Cache::new(&mount, &config_text),
             spec: inputs.spec.clone(),
             mount,
+            token: KsmConfig::parse(&config_text).is_ok_and(|c| !c.is_bound()),
             config_text,
             client: Mutex::new(None),
             options: Options {
@@ -251,7 +254,6 @@ impl Agent {
     /// configuration when this fetch bound a one-time token.
     async fn fetch(&self) -> Result<(Vec<publish::File>, usize, Option<String>), Error> {
         let client = self.client()?;
-        let was_bound = client.config().is_bound();
         let plan = select::plan(&self.spec);
         let non_empty = |v: Vec<String>| (!v.is_empty()).then_some(v);
         let query = if plan.all_records {
@@ -309,10 +311,7 @@ impl Agent {
             });
         }
         let config = client.config();
-        let bound = (!was_bound
-            || !KsmConfig::parse(&self.config_text).is_ok_and(|c| c.is_bound()))
-        .then(|| config.to_json())
-        .filter(|_| config.is_bound());
+        let bound = self.token.then(|| config.to_json());
         Ok((files, outputs.len(), bound))
     }
 

@@ -206,7 +206,7 @@ pub async fn archive_table(
             .unwrap_or_default();
         let copy = format!(
             "COPY (SELECT {pk}::text, {ts}::text, row_to_json(t)::text FROM {table} t \
-             WHERE {ts} < {}::timestamptz{keyset} ORDER BY {ts}, {pk} LIMIT {}) TO STDOUT",
+             WHERE {ts} < {}::timestamptz{keyset} ORDER BY t.{ts}, t.{pk} LIMIT {}) TO STDOUT",
             literal(&cutoff),
             target.batch_size
         );

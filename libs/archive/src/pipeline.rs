@@ -12,8 +12,11 @@
 //! 3. read back: SHA-256 and row count must match what was read from the table;
 //! 4. described by a manifest (`<key>.manifest.json`: checksum, count, key range, the
 //!    primary keys), written before anything is deleted;
-//! 5. deleted by exactly those primary keys (and the cutoff), in one transaction;
+//! 5. deleted by exactly those primary keys (and the cutoff), in one transaction (see
+//!    [`Deletes`]);
 //! 6. marked complete (`<key>.done`).
+//!
+//! Batch N+1 is read while batch N goes through 2 to 6 on a second connection.
 //!
 //! A crash before 4 leaves rows in the table and at most an unreferenced object, which the
 //! next run overwrites with the same bytes or finds equal; a crash between 4 and 6 leaves a
@@ -156,78 +159,74 @@ pub async fn count_due(conn: &mut PgConnection, target: &Target) -> Result<i64, 
 }
 
 /// Archives every row of `target` older than its retention.
+///
+/// Batches overlap: while batch N is uploaded, verified and deleted (on `deleter`), batch
+/// N+1 is read (on `reader`). They are disjoint, because N+1 starts strictly after N's last
+/// key, and each batch still goes through every step in order.
 pub async fn archive_table(
-    conn: &mut PgConnection,
+    reader: &mut PgConnection,
+    deleter: &mut PgConnection,
     store: &dyn ObjectStore,
     options: &Options,
     target: &Target,
 ) -> Result<Report, Error> {
-    sqlx::query("SET statement_timeout = '15min'")
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("SET lock_timeout = '30s'")
-        .execute(&mut *conn)
-        .await?;
+    for conn in [&mut *reader, &mut *deleter] {
+        sqlx::raw_sql("SET statement_timeout = '15min'; SET lock_timeout = '30s'")
+            .execute(&mut *conn)
+            .await?;
+    }
     let mut report = Report {
-        recovered: recover(conn, store, options, target).await?,
+        recovered: recover(deleter, store, options, target).await?,
         ..Report::default()
     };
     let cutoff: String = sqlx::query_scalar("SELECT (now() - make_interval(days => $1))::text")
         .bind(i32::try_from(target.retention_days).unwrap_or(i32::MAX))
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut *reader)
         .await?;
-    let (table, ts, pk) = (
-        format!("{}.{}", ident(&target.schema), ident(&target.table)),
-        ident(&target.timestamp_column),
-        ident(&target.primary_key),
-    );
-    let mut after: Option<[String; 2]> = None;
+    let table = format!("{}.{}", ident(&target.schema), ident(&target.table));
     let total = if options.progress {
-        let sql = format!("SELECT count(*) FROM {table} WHERE {ts} < $1::timestamptz");
+        let sql = format!(
+            "SELECT count(*) FROM {table} WHERE {} < $1::timestamptz",
+            ident(&target.timestamp_column)
+        );
         sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql))
             .bind(&cutoff)
-            .fetch_one(&mut *conn)
+            .fetch_one(&mut *reader)
             .await
             .ok()
     } else {
         None
     };
-    loop {
-        let started = Instant::now();
-        let keyset = after
-            .as_ref()
-            .map(|[t, k]| {
-                format!(
-                    " AND ({ts}, {pk}) > ({}::timestamptz, {})",
-                    literal(t),
-                    literal(k)
-                )
-            })
-            .unwrap_or_default();
-        let copy = format!(
-            "COPY (SELECT {pk}::text, {ts}::text, row_to_json(t)::text FROM {table} t \
-             WHERE {ts} < {}::timestamptz{keyset} ORDER BY t.{ts}, t.{pk} LIMIT {}) TO STDOUT",
-            literal(&cutoff),
-            target.batch_size
-        );
-        let batch = read_batch(conn, &copy).await?;
-        crate::metrics::phase("copy", started.elapsed());
-        if batch.keys.is_empty() {
-            break;
-        }
+    let deletes = Deletes::prepare(deleter, target).await?;
+    let mut batch = read_batch(reader, &batch_query(target, &cutoff, None)).await?;
+    while !batch.keys.is_empty() {
+        let started = batch.started;
         let full = batch.keys.len() as u64 >= u64::from(target.batch_size);
-        let manifest =
-            store_batch(store, options, target, &cutoff, batch, report.batches + 1).await?;
-        let deleting = Instant::now();
-        delete_batch(conn, target, &manifest).await?;
-        crate::metrics::phase("delete", deleting.elapsed());
-        failpoint(options, "deleted", report.batches + 1)?;
-        store
-            .put(
-                &Path::from(format!("{}.done", manifest.object)),
-                PutPayload::from_static(b"done\n"),
-            )
-            .await?;
+        let stopping = options.stop.as_ref().is_some_and(|s| s.is_cancelled());
+        let next = (full && !stopping).then(|| batch_query(target, &cutoff, Some(&batch.last)));
+        let number = report.batches + 1;
+        let finish = async {
+            let manifest = store_batch(store, options, target, &cutoff, batch, number).await?;
+            let deleting = Instant::now();
+            deletes.run(&mut *deleter, &manifest).await?;
+            crate::metrics::phase("delete", deleting.elapsed());
+            failpoint(options, "deleted", number)?;
+            store
+                .put(
+                    &Path::from(format!("{}.done", manifest.object)),
+                    PutPayload::from_static(b"done\n"),
+                )
+                .await?;
+            Ok::<_, Error>(manifest)
+        };
+        let read_next = async {
+            match &next {
+                Some(copy) => Some(read_batch(&mut *reader, copy).await),
+                None => None,
+            }
+        };
+        let (manifest, next) = tokio::join!(finish, read_next);
+        let manifest = manifest?;
         tracing::info!(
             database = target.database,
             table = format!("{}.{}", target.schema, target.table),
@@ -249,17 +248,17 @@ pub async fn archive_table(
         if let Some(total) = total {
             progress(target, report.rows, u64::try_from(total).unwrap_or(0));
         }
-        after = Some(manifest.last.clone());
-        if !full {
-            break;
-        }
-        if options.stop.as_ref().is_some_and(|s| s.is_cancelled()) {
-            tracing::warn!(
-                database = target.database,
-                table = format!("{}.{}", target.schema, target.table),
-                "Stopping after the current batch (SIGTERM); the next run goes on from here."
-            );
-            return Ok(report);
+        match next {
+            Some(next) => batch = next?,
+            None if full && stopping => {
+                tracing::warn!(
+                    database = target.database,
+                    table = format!("{}.{}", target.schema, target.table),
+                    "Stopping after the current batch (SIGTERM); the next run goes on from here."
+                );
+                return Ok(report);
+            }
+            None => break,
         }
     }
     crate::metrics::table_done(
@@ -269,8 +268,36 @@ pub async fn archive_table(
     Ok(report)
 }
 
+/// The COPY statement of the batch after `after` (the first batch for `None`).
+fn batch_query(target: &Target, cutoff: &str, after: Option<&[String; 2]>) -> String {
+    let (table, ts, pk) = (
+        format!("{}.{}", ident(&target.schema), ident(&target.table)),
+        ident(&target.timestamp_column),
+        ident(&target.primary_key),
+    );
+    let keyset = after
+        .map(|[t, k]| {
+            format!(
+                " AND ({ts}, {pk}) > ({}::timestamptz, {})",
+                literal(t),
+                literal(k)
+            )
+        })
+        .unwrap_or_default();
+    // The ORDER BY names the table's columns (`t.`): bare names would resolve to the
+    // `::text` output columns and sort as text.
+    format!(
+        "COPY (SELECT {pk}::text, {ts}::text, row_to_json(t)::text FROM {table} t \
+         WHERE {ts} < {}::timestamptz{keyset} ORDER BY t.{ts}, t.{pk} LIMIT {}) TO STDOUT",
+        literal(cutoff),
+        target.batch_size
+    )
+}
+
 /// One batch as read from the table.
 struct Batch {
+    /// When reading it began.
+    started: Instant,
     gzip: Vec<u8>,
     keys: Vec<String>,
     first: [String; 2],
@@ -278,6 +305,7 @@ struct Batch {
 }
 
 async fn read_batch(conn: &mut PgConnection, copy: &str) -> Result<Batch, Error> {
+    let started = Instant::now();
     let mut stream = conn.copy_out_raw(copy).await?;
     let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
     let mut keys = Vec::new();
@@ -314,7 +342,9 @@ async fn read_batch(conn: &mut PgConnection, copy: &str) -> Result<Batch, Error>
     }
     drop(stream);
     let gzip = gz.finish().map_err(|e| Error::Copy(e.to_string()))?;
+    crate::metrics::phase("copy", started.elapsed());
     Ok(Batch {
+        started,
         gzip,
         first: first.unwrap_or_default(),
         last,
@@ -429,43 +459,86 @@ pub async fn verify_object(
     Ok(())
 }
 
-async fn delete_batch(
-    conn: &mut PgConnection,
-    target: &Target,
-    manifest: &Manifest,
-) -> Result<u64, Error> {
-    let table = format!("{}.{}", ident(&target.schema), ident(&target.table));
-    // The keys are cast to the primary key's own type, so the delete uses its index.
-    let pk_type: String = sqlx::query_scalar(
-        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
-         WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped",
-    )
-    .bind(&table)
-    .bind(&target.primary_key)
-    .fetch_one(&mut *conn)
-    .await?;
-    let sql = format!(
-        "DELETE FROM {table} WHERE {} = ANY($1::text[]::{pk_type}[]) AND {} < $2::timestamptz",
-        ident(&target.primary_key),
-        ident(&target.timestamp_column)
-    );
-    let mut tx = conn.begin().await?;
-    let deleted = sqlx::query(AssertSqlSafe(sql))
-        .bind(&manifest.keys)
-        .bind(&manifest.cutoff)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    tx.commit().await?;
-    if deleted != manifest.rows {
-        tracing::warn!(
-            object = manifest.object,
-            deleted,
-            archived = manifest.rows,
-            "Fewer rows deleted than archived: some were deleted by someone else, or by an interrupted run."
-        );
+/// How an archived batch's rows are deleted: exactly the keys of its manifest, in one
+/// transaction.
+///
+/// The fast way deletes the batch's `(timestamp, key)` range and returns the keys it
+/// deleted; if any of them is not in the manifest (a row was inserted into the range after
+/// it was read), the transaction is rolled back and the manifest's keys are deleted one by
+/// one instead. Either way nothing that was not archived is deleted.
+struct Deletes {
+    by_range: String,
+    by_keys: String,
+}
+
+impl Deletes {
+    async fn prepare(conn: &mut PgConnection, target: &Target) -> Result<Self, Error> {
+        let table = format!("{}.{}", ident(&target.schema), ident(&target.table));
+        // Keys are cast to the primary key's own type, so that the deletes use its index.
+        let pk_type: String = sqlx::query_scalar(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+             WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped",
+        )
+        .bind(&table)
+        .bind(&target.primary_key)
+        .fetch_one(&mut *conn)
+        .await?;
+        let (ts, pk) = (ident(&target.timestamp_column), ident(&target.primary_key));
+        Ok(Self {
+            by_range: format!(
+                "DELETE FROM {table} WHERE {ts} >= $1::timestamptz AND {ts} <= $3::timestamptz \
+                 AND ({ts}, {pk}) >= ($1::timestamptz, $2::text::{pk_type}) \
+                 AND ({ts}, {pk}) <= ($3::timestamptz, $4::text::{pk_type}) \
+                 AND {ts} < $5::timestamptz RETURNING {pk}::text"
+            ),
+            by_keys: format!(
+                "DELETE FROM {table} WHERE {pk} = ANY($1::text[]::{pk_type}[]) AND {ts} < $2::timestamptz"
+            ),
+        })
     }
-    Ok(deleted)
+
+    /// Deletes `manifest`'s rows; returns how many were deleted.
+    async fn run(&self, conn: &mut PgConnection, manifest: &Manifest) -> Result<u64, Error> {
+        let mut tx = conn.begin().await?;
+        let gone: Vec<String> = sqlx::query_scalar(AssertSqlSafe(self.by_range.as_str()))
+            .bind(&manifest.first[0])
+            .bind(&manifest.first[1])
+            .bind(&manifest.last[0])
+            .bind(&manifest.last[1])
+            .bind(&manifest.cutoff)
+            .fetch_all(&mut *tx)
+            .await?;
+        let archived: std::collections::HashSet<&str> =
+            manifest.keys.iter().map(String::as_str).collect();
+        let deleted = if gone.iter().all(|k| archived.contains(k.as_str())) {
+            tx.commit().await?;
+            gone.len() as u64
+        } else {
+            tx.rollback().await?;
+            tracing::warn!(
+                object = manifest.object,
+                "Rows that were not archived appeared in the batch's key range; deleting the archived keys one by one."
+            );
+            let mut tx = conn.begin().await?;
+            let deleted = sqlx::query(AssertSqlSafe(self.by_keys.as_str()))
+                .bind(&manifest.keys)
+                .bind(&manifest.cutoff)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            deleted
+        };
+        if deleted != manifest.rows {
+            tracing::warn!(
+                object = manifest.object,
+                deleted,
+                archived = manifest.rows,
+                "Fewer rows deleted than archived: some were deleted by someone else, or by an interrupted run."
+            );
+        }
+        Ok(deleted)
+    }
 }
 
 /// Completes the batches of interrupted runs: manifests without a completion marker.
@@ -481,21 +554,24 @@ async fn recover(
     while let Some(meta) = listing.next().await {
         names.insert(meta?.location.to_string());
     }
+    let pending: Vec<(&String, &str)> = names
+        .iter()
+        .filter_map(|name| Some((name, name.strip_suffix(".manifest.json")?)))
+        .filter(|(_, object)| !names.contains(&format!("{object}.done")))
+        .collect();
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let deletes = Deletes::prepare(conn, target).await?;
     let mut recovered = 0;
-    for name in &names {
-        let Some(object) = name.strip_suffix(".manifest.json") else {
-            continue;
-        };
-        if names.contains(&format!("{object}.done")) {
-            continue;
-        }
+    for (name, object) in pending {
         let data = store.get(&Path::from(name.clone())).await?.bytes().await?;
         let manifest: Manifest = serde_json::from_slice(&data).map_err(|e| Error::Verify {
             key: name.clone(),
             message: format!("unreadable manifest: {e}"),
         })?;
         verify_object(store, &manifest.object, &manifest.sha256, manifest.rows).await?;
-        let deleted = delete_batch(conn, target, &manifest).await?;
+        let deleted = deletes.run(conn, &manifest).await?;
         store
             .put(
                 &Path::from(format!("{object}.done")),

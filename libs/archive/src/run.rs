@@ -26,7 +26,7 @@ pub const EXIT_LOCKED: u8 = 75;
 
 /// Databases archived at the same time.
 pub const DATABASES_IN_PARALLEL: usize = 4;
-/// Tables of one database archived at the same time, each on its own connection.
+/// Tables of one database archived at the same time, each on its own two connections.
 pub const TABLES_IN_PARALLEL: usize = 2;
 
 /// What a run does.
@@ -141,7 +141,8 @@ pub async fn run_database(
     codes.into_iter().max().unwrap_or(EXIT_OK)
 }
 
-/// Runs `command` on one table, on its own connection; returns its exit code.
+/// Runs `command` on one table, on its own connections (two to archive: one reads the next
+/// batch while the other deletes the last); returns its exit code.
 async fn run_table(
     db: &Database,
     password: Option<&Secret>,
@@ -153,7 +154,12 @@ async fn run_table(
     let table = format!("{}.{}", target.schema, target.table);
     let outcome = match connect(db, password).await {
         Ok(mut conn) => match command {
-            Command::Archive => pipeline::archive_table(&mut conn, store, options, target).await,
+            Command::Archive => match connect(db, password).await {
+                Ok(mut deleter) => {
+                    pipeline::archive_table(&mut conn, &mut deleter, store, options, target).await
+                }
+                Err(error) => Err(error.into()),
+            },
             Command::Verify => {
                 pipeline::verify_table(store, options, target)
                     .await

@@ -109,6 +109,11 @@ fn s3(endpoint: impl Into<String>, bucket: impl Into<String>) -> Arc<dyn ObjectS
     .unwrap()
 }
 
+/// The second connection of a run, which deletes archived batches.
+async fn deleter(url: &str) -> PgConnection {
+    PgConnection::connect(url).await.unwrap()
+}
+
 async fn checksum(conn: &mut PgConnection) -> String {
     sqlx::query_scalar(CHECKSUM).fetch_one(conn).await.unwrap()
 }
@@ -130,9 +135,15 @@ async fn archive_verify_delete_restore_round_trip() {
         500
     );
 
-    let report = pipeline::archive_table(&mut conn, &*s.store, &s.options, &s.target)
-        .await
-        .unwrap();
+    let report = pipeline::archive_table(
+        &mut conn,
+        &mut deleter(&s.url).await,
+        &*s.store,
+        &s.options,
+        &s.target,
+    )
+    .await
+    .unwrap();
     assert_eq!((report.rows, report.batches, report.recovered), (500, 5, 0));
     assert_eq!(count(&mut conn).await, 20, "only the recent rows stay");
     assert_eq!(
@@ -155,9 +166,15 @@ async fn archive_verify_delete_restore_round_trip() {
     );
 
     // A second run finds nothing to do and changes nothing.
-    let again = pipeline::archive_table(&mut conn, &*s.store, &s.options, &s.target)
-        .await
-        .unwrap();
+    let again = pipeline::archive_table(
+        &mut conn,
+        &mut deleter(&s.url).await,
+        &*s.store,
+        &s.options,
+        &s.target,
+    )
+    .await
+    .unwrap();
     assert_eq!(again.rows, 0);
 
     // Restore: identical rows, every type.
@@ -211,14 +228,26 @@ async fn interrupted_runs_are_completed_without_loss_or_duplicates() {
             failpoint: Some(point.to_owned()),
             ..s.options.clone()
         };
-        let err = pipeline::archive_table(&mut conn, &*s.store, &options, &s.target)
-            .await
-            .unwrap_err();
+        let err = pipeline::archive_table(
+            &mut conn,
+            &mut deleter(&s.url).await,
+            &*s.store,
+            &options,
+            &s.target,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, Error::Failpoint(_)), "{err}");
     }
-    let report = pipeline::archive_table(&mut conn, &*s.store, &s.options, &s.target)
-        .await
-        .unwrap();
+    let report = pipeline::archive_table(
+        &mut conn,
+        &mut deleter(&s.url).await,
+        &*s.store,
+        &s.options,
+        &s.target,
+    )
+    .await
+    .unwrap();
     assert!(report.recovered >= 1, "{report:?}");
     assert_eq!(count(&mut conn).await, 20);
     // Every archived key exactly once across all manifests, and all 500 of them.
@@ -244,6 +273,60 @@ async fn interrupted_runs_are_completed_without_loss_or_duplicates() {
     assert_eq!(checksum(&mut conn).await, original);
 }
 
+/// A row inserted into a batch's key range after the batch was read is not deleted with it:
+/// the range delete sees a key the manifest lacks, rolls back, and deletes by key instead.
+#[tokio::test]
+async fn a_row_inserted_into_an_archived_range_is_kept() {
+    let s = setup(120).await;
+    let mut conn = PgConnection::connect(&s.url).await.unwrap();
+    let options = Options {
+        failpoint: Some("manifest@1".to_owned()),
+        ..s.options.clone()
+    };
+    let err = pipeline::archive_table(
+        &mut conn,
+        &mut deleter(&s.url).await,
+        &*s.store,
+        &options,
+        &s.target,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::Failpoint(_)), "{err}");
+    // Batch 1 is archived and described but not deleted; a late row lands inside its range.
+    sqlx::raw_sql(
+        "INSERT INTO audit_log (id, created_at, actor)
+         SELECT 5000, created_at, 'late' FROM audit_log ORDER BY created_at, id OFFSET 10 LIMIT 1",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let report = pipeline::archive_table(
+        &mut conn,
+        &mut deleter(&s.url).await,
+        &*s.store,
+        &s.options,
+        &s.target,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.recovered, 1);
+    assert_eq!(count(&mut conn).await, 20);
+    let mut keys: Vec<i64> = pipeline::manifests(&*s.store, &s.options, &s.target)
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|m| m.keys.iter().map(|k| k.parse::<i64>().unwrap()))
+        .collect();
+    keys.sort_unstable();
+    let mut expected: Vec<i64> = (1..=500).collect();
+    expected.push(5000);
+    assert_eq!(
+        keys, expected,
+        "the late row was deleted without being archived"
+    );
+}
+
 /// Batches follow the typed order of `(timestamp, primary key)`, not the order of their text:
 /// as text, key 10 sorts before key 9, which once left 9 behind when a batch ended at 10.
 #[tokio::test]
@@ -257,9 +340,15 @@ async fn batches_follow_the_typed_key_order() {
     .execute(&mut conn)
     .await
     .unwrap();
-    let report = pipeline::archive_table(&mut conn, &*s.store, &s.options, &s.target)
-        .await
-        .unwrap();
+    let report = pipeline::archive_table(
+        &mut conn,
+        &mut deleter(&s.url).await,
+        &*s.store,
+        &s.options,
+        &s.target,
+    )
+    .await
+    .unwrap();
     assert_eq!((report.rows, report.batches), (4, 4));
     assert_eq!(count(&mut conn).await, 0, "a row was left behind");
     let mut firsts: Vec<String> = pipeline::manifests(&*s.store, &s.options, &s.target)
@@ -298,9 +387,15 @@ async fn a_second_run_cannot_take_the_lock() {
 async fn a_tampered_archive_fails_verification() {
     let s = setup(1000).await;
     let mut conn = PgConnection::connect(&s.url).await.unwrap();
-    pipeline::archive_table(&mut conn, &*s.store, &s.options, &s.target)
-        .await
-        .unwrap();
+    pipeline::archive_table(
+        &mut conn,
+        &mut deleter(&s.url).await,
+        &*s.store,
+        &s.options,
+        &s.target,
+    )
+    .await
+    .unwrap();
     let manifest = pipeline::manifests(&*s.store, &s.options, &s.target)
         .await
         .unwrap()
@@ -327,9 +422,15 @@ async fn storage_failures_delete_nothing_and_database_restarts_are_survived() {
     let original = checksum(&mut conn).await;
     // An S3 endpoint that refuses connections: the batch fails before anything is deleted.
     let dead = s3("http://127.0.0.1:9".to_owned(), "nowhere".to_owned());
-    let err = pipeline::archive_table(&mut conn, &*dead, &s.options, &s.target)
-        .await
-        .unwrap_err();
+    let err = pipeline::archive_table(
+        &mut conn,
+        &mut deleter(&s.url).await,
+        &*dead,
+        &s.options,
+        &s.target,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.kind(), "storage", "{err}");
     assert_eq!(
         checksum(&mut conn).await,
@@ -343,9 +444,15 @@ async fn storage_failures_delete_nothing_and_database_restarts_are_survived() {
         "no-such-bucket-for-the-archiver".to_owned(),
     );
     assert!(
-        pipeline::archive_table(&mut conn, &*missing, &s.options, &s.target)
-            .await
-            .is_err()
+        pipeline::archive_table(
+            &mut conn,
+            &mut deleter(&s.url).await,
+            &*missing,
+            &s.options,
+            &s.target
+        )
+        .await
+        .is_err()
     );
     assert_eq!(checksum(&mut conn).await, original);
 
@@ -356,9 +463,15 @@ async fn storage_failures_delete_nothing_and_database_restarts_are_survived() {
         ..s.options.clone()
     };
     assert!(
-        pipeline::archive_table(&mut conn, &*s.store, &options, &s.target)
-            .await
-            .is_err()
+        pipeline::archive_table(
+            &mut conn,
+            &mut deleter(&s.url).await,
+            &*s.store,
+            &options,
+            &s.target
+        )
+        .await
+        .is_err()
     );
     s._pg.restart().unwrap();
     assert!(
@@ -366,9 +479,15 @@ async fn storage_failures_delete_nothing_and_database_restarts_are_survived() {
         "the old connection is gone"
     );
     let mut conn = PgConnection::connect(&s.url).await.unwrap();
-    let report = pipeline::archive_table(&mut conn, &*s.store, &s.options, &s.target)
-        .await
-        .unwrap();
+    let report = pipeline::archive_table(
+        &mut conn,
+        &mut deleter(&s.url).await,
+        &*s.store,
+        &s.options,
+        &s.target,
+    )
+    .await
+    .unwrap();
     assert_eq!(report.recovered, 1);
     assert_eq!(count(&mut conn).await, 20);
     restore_table(&mut conn, &*s.store, &s.options, &s.target, Conflict::Fail)

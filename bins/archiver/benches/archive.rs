@@ -4,7 +4,8 @@
 //!
 //! Run with `cargo bench -p archiver --bench archive` (about a minute). Targets (issue 5):
 //! at least 0.5 of raw COPY's rows per second; peak RSS under 64 MiB.
-//! Set `BENCH_ROWS` to change the row count.
+//! Set `BENCH_ROWS` to change the row count, and `BENCH_UPSTREAM_ARCHIVER` to compare with the
+//! upstream Python archiver on the same rows (see [`upstream`]).
 
 #![allow(
     clippy::unwrap_used,
@@ -33,13 +34,9 @@ fn main() {
         .unwrap_or(1_000_000);
     let pg = TestPostgres::start().unwrap();
     pg.create_database("audit").unwrap();
-    psql(&pg, &format!(
-        "CREATE TABLE audit_log (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, actor text, action text, details jsonb);
-         INSERT INTO audit_log SELECT i, now() - interval '100 days' - make_interval(secs => i),
-           'user-' || (i % 1000), 'update', jsonb_build_object('resource', 'orders/' || i, 'ip', '10.0.' || (i % 255) || '.' || (i % 7), 'note', repeat('x', 60))
-         FROM generate_series(1, {rows}) i;
-         CREATE INDEX ON audit_log (created_at, id); ANALYZE audit_log;"
-    ));
+    psql(&pg, "CREATE TABLE audit_log (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, actor text, action text, details jsonb);
+         CREATE INDEX ON audit_log (created_at, id);");
+    load(&pg, rows);
     let row_bytes = psql(&pg, "SELECT avg(pg_column_size(t))::int FROM audit_log t");
 
     // Baseline: raw COPY of the same rows, read to the end by psql.
@@ -68,8 +65,8 @@ fn main() {
         "version: \"2.0\"\ns3:\n  endpoint: {}\n  bucket: {bucket}\n  prefix: archives\n  region: {}\ndefaults:\n  retention_days: 90\n  batch_size: 50000\ndatabases:\n  - name: audit\n    host: {}\n    user: postgres\n    tables:\n      - name: audit_log\n        timestamp_column: created_at\n        primary_key: id\n",
         moto.endpoint(), moto::REGION, pg.socket_dir().display()
     )).unwrap();
-    let started = Instant::now();
-    let mut child = Command::new(EXE)
+    let mut archiver = Command::new(EXE);
+    archiver
         .args([
             "--config",
             config.to_str().unwrap(),
@@ -81,27 +78,8 @@ fn main() {
         .env("BULWARK_ARCHIVER_HEALTH__LISTEN", "127.0.0.1:0")
         .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY_ID)
         .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_ACCESS_KEY)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut peak_kib = 0u64;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        let hwm = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("VmHWM:")
-                    .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
-            })
-            .unwrap_or(0);
-        peak_kib = peak_kib.max(hwm);
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let archive = started.elapsed();
-    assert!(status.success(), "the archiver failed: {status}");
+        .stdout(Stdio::null());
+    let (archive, peak_kib) = measure(archiver);
     assert_eq!(psql(&pg, "SELECT count(*) FROM audit_log"), "0");
 
     let rate = |d: Duration| rows as f64 / d.as_secs_f64();
@@ -140,7 +118,91 @@ fn main() {
         .map(|(phase, secs)| format!("{phase} {:.1} s", secs.parse::<f64>().unwrap_or(0.0)))
         .collect();
     println!("archiver phases: {}", phases.join(", "));
+    upstream(&pg, &moto, rows, rate(archive), peak_kib);
+}
+
+/// Fills `audit_log` with `rows` rows of about 200 bytes, all older than 90 days.
+fn load(pg: &TestPostgres, rows: u64) {
+    psql(pg, &format!(
+        "INSERT INTO audit_log SELECT i, now() - interval '100 days' - make_interval(secs => i),
+           'user-' || (i % 1000), 'update', jsonb_build_object('resource', 'orders/' || i, 'ip', '10.0.' || (i % 255) || '.' || (i % 7), 'note', repeat('x', 60))
+         FROM generate_series(1, {rows}) i;
+         ANALYZE audit_log;"
+    ));
+}
+
+/// Runs `command` to completion; its wall time and peak resident memory in KiB.
+fn measure(mut command: Command) -> (Duration, u64) {
+    let started = Instant::now();
+    let mut child = command.spawn().unwrap();
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        let hwm = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("VmHWM:")
+                    .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+            })
+            .unwrap_or(0);
+        peak_kib = peak_kib.max(hwm);
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{command:?} failed: {status}");
+    (started.elapsed(), peak_kib)
+}
+
+/// The upstream Python archiver (github.com/labsbykora/audit_table_archiver) on the same rows,
+/// the same PostgreSQL and the same moto, when `BENCH_UPSTREAM_ARCHIVER` names its `archiver`
+/// executable. It is never part of this repository; install it outside, for example:
+///
+/// ```text
+/// git clone https://github.com/labsbykora/audit_table_archiver /tmp/upstream-archiver/src
+/// python3 -m venv /tmp/upstream-archiver/venv
+/// /tmp/upstream-archiver/venv/bin/pip install -e /tmp/upstream-archiver/src
+/// BENCH_UPSTREAM_ARCHIVER=/tmp/upstream-archiver/venv/bin/archiver cargo bench -p archiver --bench archive
+/// ```
+fn upstream(pg: &TestPostgres, moto: &MotoServer, rows: u64, ours: f64, our_peak_kib: u64) {
+    let Ok(exe) = std::env::var("BENCH_UPSTREAM_ARCHIVER") else {
+        println!(
+            "upstream Python archiver: not run (set BENCH_UPSTREAM_ARCHIVER to its archiver executable; see the bench's source)"
+        );
+        return;
+    };
+    load(pg, rows);
+    let bucket = moto.create_unique_bucket("upstream").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    // Upstream builds `postgresql://user:password@host:port/db`; a percent-encoded socket
+    // directory as the host reaches the same unix socket as we do. Same batch size as ours.
+    let host = pg.socket_dir().display().to_string().replace('/', "%2F");
+    std::fs::write(&config, format!(
+        "version: \"2.0\"\ns3:\n  endpoint: {}\n  bucket: {bucket}\n  prefix: archives/\n  region: {}\n  encryption: none\n  access_key_id: {}\n  secret_access_key: {}\ndefaults:\n  retention_days: 90\n  batch_size: 50000\ndatabases:\n  - name: audit\n    host: \"{host}\"\n    port: 5432\n    user: postgres\n    password: unused-trust-auth\n    tables:\n      - name: audit_log\n        schema: public\n        timestamp_column: created_at\n        primary_key: id\n",
+        moto.endpoint(), moto::REGION, moto::ACCESS_KEY_ID, moto::SECRET_ACCESS_KEY
+    )).unwrap();
+    let mut command = Command::new(&exe);
+    command
+        .args(["--config", config.to_str().unwrap(), "--log-level", "WARN"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let (took, peak_kib) = measure(command);
+    let left: u64 = psql(pg, "SELECT count(*) FROM audit_log").parse().unwrap();
+    assert_eq!(left, 0, "the upstream archiver left {left} rows");
+    let theirs = rows as f64 / took.as_secs_f64();
     println!(
-        "the upstream Python archiver comparison (target >= 5x) is not part of this benchmark yet"
+        "upstream Python archiver: {theirs:.0} rows/s ({:.1} s), peak RSS {:.1} MiB; ours is {:.1}x faster (target >= 5x: {}) with {:.1}x less memory",
+        took.as_secs_f64(),
+        peak_kib as f64 / 1024.0,
+        ours / theirs,
+        if ours / theirs >= 5.0 {
+            "met"
+        } else {
+            "MISSED"
+        },
+        peak_kib as f64 / our_peak_kib.max(1) as f64
     );
 }

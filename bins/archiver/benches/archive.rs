@@ -118,7 +118,7 @@ fn main() {
         .map(|(phase, secs)| format!("{phase} {:.1} s", secs.parse::<f64>().unwrap_or(0.0)))
         .collect();
     println!("archiver phases: {}", phases.join(", "));
-    upstream(&pg, &moto, rows, rate(archive), peak_kib);
+    upstream(&pg, moto, rows, rate(archive), peak_kib);
 }
 
 /// Fills `audit_log` with `rows` rows of about 200 bytes, all older than 90 days.

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use bulwark_config::{Validate, Violation};
+use bulwark_config::{Duration, Validate, Violation};
 use serde::Deserialize;
 
 /// The whole config file.
@@ -35,6 +35,39 @@ pub struct S3 {
     pub region: Option<String>,
     #[serde(default)]
     pub storage_class: Option<String>,
+    /// Server-side encryption: `SSE-S3`, `SSE-KMS` or `none` (upstream's names); unset leaves
+    /// it to the bucket's default encryption.
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
+    /// The KMS key (id, alias or ARN) for `SSE-KMS`; unset uses the account's `aws/s3` key.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    /// Use an S3 Bucket Key with `SSE-KMS`; unset keeps the bucket's setting.
+    #[serde(default)]
+    pub bucket_key: Option<bool>,
+    /// How long one request may take, to the end of its response (default 30s).
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    /// How long connecting may take (default 5s).
+    #[serde(default)]
+    pub connect_timeout: Option<Duration>,
+    /// Retries of a failed request, with backoff (default 10).
+    #[serde(default)]
+    pub max_retries: Option<usize>,
+    /// No retry starts later than this after the first attempt (default 3m).
+    #[serde(default)]
+    pub retry_timeout: Option<Duration>,
+}
+
+/// `s3.encryption`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Encryption {
+    #[serde(rename = "none")]
+    None,
+    #[serde(rename = "SSE-S3", alias = "sse-s3", alias = "AES256")]
+    SseS3,
+    #[serde(rename = "SSE-KMS", alias = "sse-kms", alias = "aws:kms")]
+    SseKms,
 }
 
 /// Defaults for tables that do not set their own values.
@@ -181,6 +214,33 @@ impl Validate for Config {
         }
         if self.s3.bucket.trim().is_empty() {
             return Err(Violation::new("s3.bucket", "must not be empty"));
+        }
+        if self.s3.encryption != Some(Encryption::SseKms) {
+            if self.s3.kms_key_id.is_some() {
+                return Err(Violation::new("s3.kms_key_id", "needs encryption: SSE-KMS"));
+            }
+            if self.s3.bucket_key.is_some() {
+                return Err(Violation::new("s3.bucket_key", "needs encryption: SSE-KMS"));
+            }
+        }
+        if self
+            .s3
+            .kms_key_id
+            .as_deref()
+            .is_some_and(|k| k.trim().is_empty())
+        {
+            return Err(Violation::new(
+                "s3.kms_key_id",
+                "must not be empty: leave it out to use the account's aws/s3 key",
+            ));
+        }
+        for (field, value) in [
+            ("s3.timeout", self.s3.timeout),
+            ("s3.connect_timeout", self.s3.connect_timeout),
+        ] {
+            if value.is_some_and(|d| d.get().is_zero()) {
+                return Err(Violation::new(field, "must be more than 0s"));
+            }
         }
         check_retention("defaults.retention_days", self.defaults.retention_days)?;
         check_batch("defaults.batch_size", self.defaults.batch_size)?;

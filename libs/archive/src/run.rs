@@ -7,11 +7,12 @@ use std::sync::Arc;
 use futures::StreamExt;
 
 use bulwark_config::Secret;
+use bulwark_storage::S3Encryption;
 use object_store::ObjectStore;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, PgConnection};
 
-use crate::config::{Config, Database, Target};
+use crate::config::{Config, Database, Encryption, Target};
 use crate::pipeline::{self, Options, Report};
 use crate::restore::{self, Conflict};
 
@@ -78,6 +79,18 @@ pub fn store(config: &Config) -> Result<Arc<dyn ObjectStore>, bulwark_storage::E
             .endpoint
             .as_deref()
             .is_some_and(|e| e.starts_with("http://")),
+        encryption: match config.s3.encryption {
+            None | Some(Encryption::None) => None,
+            Some(Encryption::SseS3) => Some(S3Encryption::S3),
+            Some(Encryption::SseKms) => Some(S3Encryption::Kms {
+                key_id: config.s3.kms_key_id.clone(),
+                bucket_key: config.s3.bucket_key,
+            }),
+        },
+        timeout: config.s3.timeout.map(|d| d.get()),
+        connect_timeout: config.s3.connect_timeout.map(|d| d.get()),
+        max_retries: config.s3.max_retries,
+        retry_timeout: config.s3.retry_timeout.map(|d| d.get()),
         ..bulwark_storage::S3Options::default()
     })
 }

@@ -18,7 +18,7 @@ use object_store::{ObjectStore, local::LocalFileSystem};
 pub use bulwark_config::Secret;
 pub use connector::{HyperConnector, platform_roots};
 pub use object_store;
-pub use s3::{S3Credentials, S3Options, s3};
+pub use s3::{S3Credentials, S3Encryption, S3Options, s3};
 
 /// Why a store could not be set up.
 #[derive(Debug, thiserror::Error)]

@@ -3,10 +3,12 @@
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
+    time::Duration,
 };
 
 use bulwark_config::Secret;
-use object_store::{ObjectStore, aws::AmazonS3Builder};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 use rustls::{
     RootCertStore,
     pki_types::{CertificateDer, pem::PemObject},
@@ -37,6 +39,31 @@ pub struct S3Options {
     /// A PEM file of extra CA certificates to trust besides the platform's, for an endpoint
     /// with a private CA.
     pub ca_bundle: Option<PathBuf>,
+    /// Server-side encryption of the objects written; `None` leaves it to the bucket's default.
+    pub encryption: Option<S3Encryption>,
+    /// How long one request may take, from sending it to the end of the response body;
+    /// `None` is object_store's 30 s.
+    pub timeout: Option<Duration>,
+    /// How long connecting may take; `None` is object_store's 5 s.
+    pub connect_timeout: Option<Duration>,
+    /// How often a failed request (5xx, throttling, timeouts, connection errors) is retried,
+    /// with backoff; `None` is object_store's 10.
+    pub max_retries: Option<usize>,
+    /// No retry starts later than this after the first attempt; `None` is object_store's 3 min.
+    pub retry_timeout: Option<Duration>,
+}
+
+/// Server-side encryption of what is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum S3Encryption {
+    /// SSE-S3: keys managed by the storage service (`AES256`).
+    S3,
+    /// SSE-KMS: a KMS key, by id, alias or ARN, or the account's `aws/s3` key when `None`.
+    Kms {
+        key_id: Option<String>,
+        /// Use an S3 Bucket Key (fewer KMS calls); `None` keeps the bucket's setting.
+        bucket_key: Option<bool>,
+    },
 }
 
 /// An access key pair, and a session token for temporary credentials.
@@ -73,7 +100,16 @@ pub fn s3(options: &S3Options) -> Result<Arc<dyn ObjectStore>> {
         }
         None => AmazonS3Builder::from_env(),
     };
+    // Client options first: `with_client_options` replaces what `with_allow_http` set.
+    let mut client = ClientOptions::new();
+    if let Some(timeout) = options.timeout {
+        client = client.with_timeout(timeout);
+    }
+    if let Some(timeout) = options.connect_timeout {
+        client = client.with_connect_timeout(timeout);
+    }
     builder = builder
+        .with_client_options(client)
         .with_bucket_name(&options.bucket)
         .with_allow_http(options.allow_http)
         .with_virtual_hosted_style_request(options.virtual_hosted_style)
@@ -84,11 +120,42 @@ pub fn s3(options: &S3Options) -> Result<Arc<dyn ObjectStore>> {
     if let Some(region) = &options.region {
         builder = builder.with_region(region);
     }
+    let defaults = RetryConfig::default();
+    builder = builder.with_retry(RetryConfig {
+        backoff: BackoffConfig::default(),
+        max_retries: options.max_retries.unwrap_or(defaults.max_retries),
+        retry_timeout: options.retry_timeout.unwrap_or(defaults.retry_timeout),
+    });
+    match &options.encryption {
+        None => {}
+        Some(S3Encryption::S3) => {
+            builder = builder.with_config(sse_key(&options.bucket)?, "AES256");
+        }
+        Some(S3Encryption::Kms { key_id, bucket_key }) => {
+            builder = match key_id {
+                Some(key_id) => builder.with_sse_kms_encryption(key_id),
+                None => builder.with_config(sse_key(&options.bucket)?, "aws:kms"),
+            };
+            if let Some(enabled) = bucket_key {
+                builder = builder.with_bucket_key(*enabled);
+            }
+        }
+    }
     let store = builder.build().map_err(|source| Error::S3 {
         bucket: options.bucket.clone(),
         source,
     })?;
     Ok(Arc::new(store))
+}
+
+/// The `server_side_encryption` setting (object_store does not export its enum's variant).
+fn sse_key(bucket: &str) -> Result<AmazonS3ConfigKey> {
+    "aws_server_side_encryption"
+        .parse()
+        .map_err(|source| Error::S3 {
+            bucket: bucket.to_owned(),
+            source,
+        })
 }
 
 /// Adds every certificate in the PEM file at `path` to `roots`.

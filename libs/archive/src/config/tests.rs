@@ -84,6 +84,47 @@ fn bad_values_name_the_field() {
 }
 
 #[test]
+fn encryption_and_timeouts_are_read_and_checked() {
+    let with = |extra: &str| {
+        load(&SEED.replacen("  storage_class:", &format!("{extra}\n  storage_class:"), 1))
+    };
+    let c = with("  encryption: SSE-KMS\n  kms_key_id: alias/audit\n  bucket_key: true\n  timeout: 20s\n  connect_timeout: 2s\n  max_retries: 3\n  retry_timeout: 1m").unwrap();
+    assert_eq!(c.s3.encryption, Some(super::Encryption::SseKms));
+    assert_eq!(c.s3.kms_key_id.as_deref(), Some("alias/audit"));
+    assert_eq!(c.s3.bucket_key, Some(true));
+    assert_eq!(c.s3.timeout.map(|d| d.get().as_secs()), Some(20));
+    assert_eq!(c.s3.max_retries, Some(3));
+    assert_eq!(
+        with("  encryption: none").unwrap().s3.encryption,
+        Some(super::Encryption::None)
+    );
+    assert_eq!(
+        with("  encryption: SSE-S3").unwrap().s3.encryption,
+        Some(super::Encryption::SseS3)
+    );
+    for (extra, expect) in [
+        (
+            "  encryption: SSE-S3\n  kms_key_id: k",
+            "field `s3.kms_key_id`: needs encryption: SSE-KMS",
+        ),
+        (
+            "  bucket_key: true",
+            "field `s3.bucket_key`: needs encryption: SSE-KMS",
+        ),
+        (
+            "  encryption: SSE-KMS\n  kms_key_id: \"\"",
+            "field `s3.kms_key_id`: must not be empty",
+        ),
+        ("  encryption: AES-512", "unknown variant `AES-512`"),
+        ("  timeout: 0s", "field `s3.timeout`: must be more than 0s"),
+        ("  timeout: 30", "invalid duration"),
+    ] {
+        let e = with(extra).unwrap_err();
+        assert!(e.contains(expect), "{extra}: {e}");
+    }
+}
+
+#[test]
 fn select_filters_and_rejects_unknown_names() {
     let c = load(SEED).unwrap();
     assert_eq!(c.select(None, None).unwrap().len(), 1);

@@ -92,9 +92,43 @@ async fn setup(batch_size: u32) -> Setup {
     }
 }
 
+/// How a fake S3 endpoint misbehaves.
+#[derive(Clone, Copy)]
+enum Fake {
+    /// Accepts connections and reads requests, never answers.
+    Silent,
+    /// Answers every request with 503 Service Unavailable.
+    Unavailable,
+}
+
+/// A misbehaving S3 endpoint on loopback; its URL.
+fn fake_s3(fake: Fake) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut tcp in listener.incoming().flatten() {
+            if let Fake::Unavailable = fake {
+                let mut buf = [0u8; 65536];
+                let _ = tcp.read(&mut buf);
+                let _ = tcp.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+            held.push(tcp);
+        }
+    });
+    url
+}
+
 /// An S3 store on `endpoint` with moto's credentials.
 fn s3(endpoint: impl Into<String>, bucket: impl Into<String>) -> Arc<dyn ObjectStore> {
-    bulwark_storage::s3(&S3Options {
+    bulwark_storage::s3(&s3_options(endpoint, bucket)).unwrap()
+}
+
+fn s3_options(endpoint: impl Into<String>, bucket: impl Into<String>) -> S3Options {
+    S3Options {
         bucket: bucket.into(),
         endpoint: Some(endpoint.into()),
         region: Some(moto::REGION.to_owned()),
@@ -105,8 +139,7 @@ fn s3(endpoint: impl Into<String>, bucket: impl Into<String>) -> Arc<dyn ObjectS
             session_token: None,
         }),
         ..S3Options::default()
-    })
-    .unwrap()
+    }
 }
 
 /// The second connection of a run, which deletes archived batches.
@@ -437,6 +470,36 @@ async fn storage_failures_delete_nothing_and_database_restarts_are_survived() {
         original,
         "rows changed although nothing was stored"
     );
+
+    // A server that never answers, and one that answers every request with 503: the
+    // configured timeout and retries end the run, and nothing is deleted.
+    for (name, behaviour) in [("silent", Fake::Silent), ("failing", Fake::Unavailable)] {
+        let endpoint = fake_s3(behaviour);
+        let store = bulwark_storage::s3(&S3Options {
+            timeout: Some(std::time::Duration::from_millis(300)),
+            max_retries: Some(1),
+            retry_timeout: Some(std::time::Duration::from_secs(5)),
+            ..s3_options(endpoint, name.to_owned())
+        })
+        .unwrap();
+        let started = std::time::Instant::now();
+        let err = pipeline::archive_table(
+            &mut conn,
+            &mut deleter(&s.url).await,
+            &*store,
+            &s.options,
+            &s.target,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), "storage", "{name}: {err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{name}: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(checksum(&mut conn).await, original, "{name}: rows changed");
+    }
 
     // A bucket that does not exist: the same.
     let missing = s3(

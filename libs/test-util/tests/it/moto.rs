@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bulwark_storage::{
-    S3Credentials, S3Options, Secret,
+    S3Credentials, S3Encryption, S3Options, Secret,
     object_store::{self, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart, path::Path},
 };
 use bulwark_test_util::moto::{self, MotoServer};
@@ -132,5 +132,121 @@ fn moto_stops_when_dropped() {
     assert!(
         std::net::TcpStream::connect(&addr).is_err(),
         "moto still listens on {addr}"
+    );
+}
+
+/// The response headers of `HEAD` on `key`, through boto3 (an independent S3 client: moto
+/// refuses unsigned requests, and object_store does not return encryption headers).
+fn head(endpoint: &str, bucket: &str, key: &str) -> String {
+    let script = format!(
+        "import boto3\nc = boto3.client('s3', endpoint_url='{endpoint}', region_name='{}', aws_access_key_id='{}', aws_secret_access_key='{}')\nfor k, v in c.head_object(Bucket='{bucket}', Key='{key}')['ResponseMetadata']['HTTPHeaders'].items(): print(f'{{k}}: {{v}}')",
+        moto::REGION,
+        moto::ACCESS_KEY_ID,
+        moto::SECRET_ACCESS_KEY
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_ascii_lowercase()
+}
+
+#[tokio::test]
+async fn objects_are_written_with_the_configured_server_side_encryption() {
+    let moto = MotoServer::shared().unwrap();
+    let key_id = "arn:aws:kms:us-east-1:123456789012:key/bulwark-test";
+    for (encryption, expected) in [
+        (
+            S3Encryption::Kms {
+                key_id: Some(key_id.to_owned()),
+                bucket_key: Some(true),
+            },
+            vec![
+                "x-amz-server-side-encryption: aws:kms".to_owned(),
+                format!("x-amz-server-side-encryption-aws-kms-key-id: {key_id}"),
+                "x-amz-server-side-encryption-bucket-key-enabled: true".to_owned(),
+            ],
+        ),
+        (
+            S3Encryption::S3,
+            vec!["x-amz-server-side-encryption: aes256".to_owned()],
+        ),
+    ] {
+        let bucket = moto.create_unique_bucket("sse").unwrap();
+        let store = bulwark_storage::s3(&S3Options {
+            bucket: bucket.clone(),
+            endpoint: Some(moto.endpoint().to_owned()),
+            region: Some(moto::REGION.to_owned()),
+            allow_http: true,
+            credentials: Some(S3Credentials {
+                access_key_id: moto::ACCESS_KEY_ID.to_owned(),
+                secret_access_key: Secret::new(moto::SECRET_ACCESS_KEY),
+                session_token: None,
+            }),
+            encryption: Some(encryption.clone()),
+            ..S3Options::default()
+        })
+        .unwrap();
+        store
+            .put(&Path::from("a/b.jsonl.gz"), PutPayload::from("x"))
+            .await
+            .unwrap();
+        let headers = head(moto.endpoint(), &bucket, "a/b.jsonl.gz");
+        for line in expected {
+            assert!(
+                headers.contains(&line.to_ascii_lowercase()),
+                "{encryption:?}: no {line:?} in\n{headers}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_fails_within_the_timeouts() {
+    // Accepts connections and reads requests, but never responds.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for tcp in listener.incoming().flatten() {
+            held.push(tcp);
+        }
+    });
+    let store = bulwark_storage::s3(&S3Options {
+        bucket: "silent".to_owned(),
+        endpoint: Some(format!("http://{addr}")),
+        region: Some(moto::REGION.to_owned()),
+        allow_http: true,
+        credentials: Some(S3Credentials {
+            access_key_id: moto::ACCESS_KEY_ID.to_owned(),
+            secret_access_key: Secret::new(moto::SECRET_ACCESS_KEY),
+            session_token: None,
+        }),
+        timeout: Some(std::time::Duration::from_millis(300)),
+        max_retries: Some(2),
+        retry_timeout: Some(std::time::Duration::from_secs(5)),
+        ..S3Options::default()
+    })
+    .unwrap();
+    let started = std::time::Instant::now();
+    let error = store
+        .put(&Path::from("a"), PutPayload::from("x"))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    // Three attempts of 300 ms each, plus backoff; far below object_store's default 3 min.
+    assert!(
+        took >= std::time::Duration::from_millis(900) && took < std::time::Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert!(
+        error.to_string().to_lowercase().contains("timed out")
+            || error.to_string().to_lowercase().contains("timeout"),
+        "{error}"
     );
 }

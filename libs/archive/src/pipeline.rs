@@ -41,7 +41,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::config::Target;
-use crate::sql::{ident, literal, unescape};
+use crate::sql::{ident, literal, unescape, unescape_into};
 
 /// Why a table could not be archived.
 #[derive(Debug, thiserror::Error)]
@@ -304,45 +304,73 @@ struct Batch {
     last: [String; 2],
 }
 
+/// How much JSON is handed to the compressor at a time.
+const CHUNK: usize = 256 * 1024;
+
+/// Reads one batch with `copy`; the JSON lines are gzip'd on a blocking thread while the next
+/// rows arrive.
 async fn read_batch(conn: &mut PgConnection, copy: &str) -> Result<Batch, Error> {
     let started = Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let compressor = tokio::task::spawn_blocking(move || {
+        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        while let Some(chunk) = rx.blocking_recv() {
+            gz.write_all(&chunk)?;
+        }
+        gz.finish()
+    });
     let mut stream = conn.copy_out_raw(copy).await?;
-    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
     let mut keys = Vec::new();
-    let (mut first, mut last) = (None, [String::new(), String::new()]);
+    let mut first: Option<[String; 2]> = None;
+    let mut last_stamp: Vec<u8> = Vec::new();
+    let mut json: Vec<u8> = Vec::with_capacity(CHUNK + 64 * 1024);
     let mut pending: Vec<u8> = Vec::new();
-    let mut handle = |line: &[u8]| -> Result<(), Error> {
+    let mut handle = |line: &[u8], json: &mut Vec<u8>| -> Result<(), Error> {
         let mut fields = line.splitn(3, |b| *b == b'\t');
-        let (Some(k), Some(t), Some(json)) = (fields.next(), fields.next(), fields.next()) else {
+        let (Some(k), Some(t), Some(row)) = (fields.next(), fields.next(), fields.next()) else {
             return Err(Error::Copy("expected three fields".to_owned()));
         };
+        unescape_into(row, json);
+        json.push(b'\n');
         let key = String::from_utf8_lossy(&unescape(k)).into_owned();
-        let stamp = String::from_utf8_lossy(&unescape(t)).into_owned();
-        let mut row = unescape(json);
-        row.push(b'\n');
-        gz.write_all(&row).map_err(|e| Error::Copy(e.to_string()))?;
         if first.is_none() {
-            first = Some([stamp.clone(), key.clone()]);
+            let stamp = String::from_utf8_lossy(&unescape(t)).into_owned();
+            first = Some([stamp, key.clone()]);
         }
-        last = [stamp, key.clone()];
+        last_stamp.clear();
+        unescape_into(t, &mut last_stamp);
         keys.push(key);
         Ok(())
     };
+    let closed = || Error::Copy("the compressor stopped".to_owned());
     while let Some(chunk) = stream.next().await {
         pending.extend_from_slice(&chunk?);
         let mut start = 0;
         while let Some(end) = pending[start..].iter().position(|b| *b == b'\n') {
-            handle(&pending[start..start + end])?;
+            handle(&pending[start..start + end], &mut json)?;
             start += end + 1;
         }
         pending.drain(..start);
+        if json.len() >= CHUNK {
+            let full = std::mem::replace(&mut json, Vec::with_capacity(CHUNK + 64 * 1024));
+            tx.send(full).await.map_err(|_| closed())?;
+        }
     }
     if !pending.is_empty() {
-        handle(&pending)?;
+        handle(&pending, &mut json)?;
     }
     drop(stream);
-    let gzip = gz.finish().map_err(|e| Error::Copy(e.to_string()))?;
+    tx.send(json).await.map_err(|_| closed())?;
+    drop(tx);
+    let gzip = compressor
+        .await
+        .map_err(|_| closed())?
+        .map_err(|e| Error::Copy(e.to_string()))?;
     crate::metrics::phase("copy", started.elapsed());
+    let last = [
+        String::from_utf8_lossy(&last_stamp).into_owned(),
+        keys.last().cloned().unwrap_or_default(),
+    ];
     Ok(Batch {
         started,
         gzip,
@@ -449,10 +477,17 @@ pub async fn verify_object(
     if actual != sha256 {
         return Err(verify(format!("SHA-256 is {actual}, expected {sha256}")));
     }
-    let mut text = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&data[..]), &mut text)
-        .map_err(|e| verify(format!("not gzip: {e}")))?;
-    let lines = text.iter().filter(|b| **b == b'\n').count() as u64;
+    // Counted through a small buffer: a batch's JSON is many times its compressed size.
+    let mut gz = flate2::read::GzDecoder::new(&data[..]);
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut lines = 0u64;
+    loop {
+        match std::io::Read::read(&mut gz, &mut buffer) {
+            Ok(0) => break,
+            Ok(n) => lines += buffer[..n].iter().filter(|b| **b == b'\n').count() as u64,
+            Err(e) => return Err(verify(format!("not gzip: {e}"))),
+        }
+    }
     if lines != rows {
         return Err(verify(format!("{lines} rows, expected {rows}")));
     }

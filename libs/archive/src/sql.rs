@@ -14,24 +14,31 @@ pub(crate) fn literal(text: &str) -> String {
 /// Undoes COPY's text-format escapes of one field.
 pub(crate) fn unescape(field: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(field.len());
-    let mut bytes = field.iter().copied();
-    while let Some(b) = bytes.next() {
-        if b != b'\\' {
-            out.push(b);
-            continue;
-        }
-        match bytes.next() {
+    unescape_into(field, &mut out);
+    out
+}
+
+/// Undoes COPY's text-format escapes of one field, appending to `out`: runs without a
+/// backslash are copied whole.
+pub(crate) fn unescape_into(mut field: &[u8], out: &mut Vec<u8>) {
+    while let Some(at) = field.iter().position(|b| *b == b'\\') {
+        out.extend_from_slice(&field[..at]);
+        match field.get(at + 1) {
             Some(b'n') => out.push(b'\n'),
             Some(b't') => out.push(b'\t'),
             Some(b'r') => out.push(b'\r'),
             Some(b'b') => out.push(8),
             Some(b'f') => out.push(12),
             Some(b'v') => out.push(11),
-            Some(other) => out.push(other),
-            None => out.push(b'\\'),
+            Some(other) => out.push(*other),
+            None => {
+                out.push(b'\\');
+                return;
+            }
         }
+        field = &field[at + 2..];
     }
-    out
+    out.extend_from_slice(field);
 }
 
 /// Escapes one field for COPY's text format.

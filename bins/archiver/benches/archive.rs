@@ -39,23 +39,27 @@ fn main() {
     load(&pg, rows);
     let row_bytes = psql(&pg, "SELECT avg(pg_column_size(t))::int FROM audit_log t");
 
-    // Baseline: raw COPY of the same rows, read to the end by psql.
-    let started = Instant::now();
-    let out = Command::new("runuser")
-        .args(["-u", "postgres", "--", "psql", "-XAtq", "-h"])
-        .arg(pg.socket_dir())
-        .args([
-            "-d",
-            "audit",
-            "-c",
-            "COPY (SELECT * FROM audit_log ORDER BY created_at, id) TO STDOUT",
-        ])
-        .stdout(Stdio::piped())
-        .output()
-        .unwrap();
-    let copy = started.elapsed();
-    assert!(out.status.success());
-    let copy_bytes = out.stdout.len();
+    // Baseline: raw COPY of the same rows, read to the end by psql; the best of three runs
+    // (it varies by half between runs here), which makes our ratio the conservative one.
+    let (mut copy, mut copy_bytes) = (Duration::MAX, 0);
+    for _ in 0..3 {
+        let started = Instant::now();
+        let out = Command::new("runuser")
+            .args(["-u", "postgres", "--", "psql", "-XAtq", "-h"])
+            .arg(pg.socket_dir())
+            .args([
+                "-d",
+                "audit",
+                "-c",
+                "COPY (SELECT * FROM audit_log ORDER BY created_at, id) TO STDOUT",
+            ])
+            .stdout(Stdio::piped())
+            .output()
+            .unwrap();
+        copy = copy.min(started.elapsed());
+        assert!(out.status.success());
+        copy_bytes = out.stdout.len();
+    }
 
     let moto = MotoServer::shared().unwrap();
     let bucket = moto.create_unique_bucket("bench").unwrap();

@@ -248,9 +248,10 @@ pub async fn archive_table(
         if let Some(total) = total {
             progress(target, report.rows, u64::try_from(total).unwrap_or(0));
         }
+        // A SIGTERM during this batch drops the batch read ahead: it was only read.
+        let stopping = options.stop.as_ref().is_some_and(|s| s.is_cancelled());
         match next {
-            Some(next) => batch = next?,
-            None if full && stopping => {
+            _ if full && stopping => {
                 tracing::warn!(
                     database = target.database,
                     table = format!("{}.{}", target.schema, target.table),
@@ -258,6 +259,7 @@ pub async fn archive_table(
                 );
                 return Ok(report);
             }
+            Some(next) => batch = next?,
             None => break,
         }
     }

@@ -360,6 +360,42 @@ async fn a_row_inserted_into_an_archived_range_is_kept() {
     );
 }
 
+/// SIGTERM (the stop token) lets the batch in progress complete, then the run stops; the
+/// batch read ahead is dropped, and the next run goes on from there.
+#[tokio::test]
+async fn a_stop_completes_the_batch_in_progress_then_stops() {
+    let s = setup(100).await;
+    let mut conn = PgConnection::connect(&s.url).await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    stop.cancel();
+    let options = Options {
+        stop: Some(stop),
+        ..s.options.clone()
+    };
+    let report = pipeline::archive_table(
+        &mut conn,
+        &mut deleter(&s.url).await,
+        &*s.store,
+        &options,
+        &s.target,
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.batches, report.rows), (1, 100));
+    assert_eq!(count(&mut conn).await, 420);
+    let rest = pipeline::archive_table(
+        &mut conn,
+        &mut deleter(&s.url).await,
+        &*s.store,
+        &s.options,
+        &s.target,
+    )
+    .await
+    .unwrap();
+    assert_eq!((rest.rows, rest.recovered), (400, 0));
+    assert_eq!(count(&mut conn).await, 20);
+}
+
 /// Batches follow the typed order of `(timestamp, primary key)`, not the order of their text:
 /// as text, key 10 sorts before key 9, which once left 9 behind when a batch ended at 10.
 #[tokio::test]

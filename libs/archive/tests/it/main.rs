@@ -142,9 +142,15 @@ fn s3_options(endpoint: impl Into<String>, bucket: impl Into<String>) -> S3Optio
     }
 }
 
-/// The second connection of a run, which deletes archived batches.
-async fn deleter(url: &str) -> PgConnection {
-    PgConnection::connect(url).await.unwrap()
+/// One archive run of the test table on `conn`, with a second connection for deletes.
+async fn archive(
+    s: &Setup,
+    conn: &mut PgConnection,
+    store: &dyn ObjectStore,
+    options: &Options,
+) -> Result<pipeline::Report, Error> {
+    let mut deleter = PgConnection::connect(&s.url).await.unwrap();
+    pipeline::archive_table(conn, &mut deleter, store, options, &s.target).await
 }
 
 async fn checksum(conn: &mut PgConnection) -> String {
@@ -168,15 +174,7 @@ async fn archive_verify_delete_restore_round_trip() {
         500
     );
 
-    let report = pipeline::archive_table(
-        &mut conn,
-        &mut deleter(&s.url).await,
-        &*s.store,
-        &s.options,
-        &s.target,
-    )
-    .await
-    .unwrap();
+    let report = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
     assert_eq!((report.rows, report.batches, report.recovered), (500, 5, 0));
     assert_eq!(count(&mut conn).await, 20, "only the recent rows stay");
     assert_eq!(
@@ -199,15 +197,7 @@ async fn archive_verify_delete_restore_round_trip() {
     );
 
     // A second run finds nothing to do and changes nothing.
-    let again = pipeline::archive_table(
-        &mut conn,
-        &mut deleter(&s.url).await,
-        &*s.store,
-        &s.options,
-        &s.target,
-    )
-    .await
-    .unwrap();
+    let again = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
     assert_eq!(again.rows, 0);
 
     // Restore: identical rows, every type.
@@ -261,26 +251,12 @@ async fn interrupted_runs_are_completed_without_loss_or_duplicates() {
             failpoint: Some(point.to_owned()),
             ..s.options.clone()
         };
-        let err = pipeline::archive_table(
-            &mut conn,
-            &mut deleter(&s.url).await,
-            &*s.store,
-            &options,
-            &s.target,
-        )
-        .await
-        .unwrap_err();
+        let err = archive(&s, &mut conn, &*s.store, &options)
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::Failpoint(_)), "{err}");
     }
-    let report = pipeline::archive_table(
-        &mut conn,
-        &mut deleter(&s.url).await,
-        &*s.store,
-        &s.options,
-        &s.target,
-    )
-    .await
-    .unwrap();
+    let report = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
     assert!(report.recovered >= 1, "{report:?}");
     assert_eq!(count(&mut conn).await, 20);
     // Every archived key exactly once across all manifests, and all 500 of them.
@@ -316,15 +292,9 @@ async fn a_row_inserted_into_an_archived_range_is_kept() {
         failpoint: Some("manifest@1".to_owned()),
         ..s.options.clone()
     };
-    let err = pipeline::archive_table(
-        &mut conn,
-        &mut deleter(&s.url).await,
-        &*s.store,
-        &options,
-        &s.target,
-    )
-    .await
-    .unwrap_err();
+    let err = archive(&s, &mut conn, &*s.store, &options)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Failpoint(_)), "{err}");
     // Batch 1 is archived and described but not deleted; a late row lands inside its range.
     sqlx::raw_sql(
@@ -334,15 +304,7 @@ async fn a_row_inserted_into_an_archived_range_is_kept() {
     .execute(&mut conn)
     .await
     .unwrap();
-    let report = pipeline::archive_table(
-        &mut conn,
-        &mut deleter(&s.url).await,
-        &*s.store,
-        &s.options,
-        &s.target,
-    )
-    .await
-    .unwrap();
+    let report = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
     assert_eq!(report.recovered, 1);
     assert_eq!(count(&mut conn).await, 20);
     let mut keys: Vec<i64> = pipeline::manifests(&*s.store, &s.options, &s.target)
@@ -372,26 +334,10 @@ async fn a_stop_completes_the_batch_in_progress_then_stops() {
         stop: Some(stop),
         ..s.options.clone()
     };
-    let report = pipeline::archive_table(
-        &mut conn,
-        &mut deleter(&s.url).await,
-        &*s.store,
-        &options,
-        &s.target,
-    )
-    .await
-    .unwrap();
+    let report = archive(&s, &mut conn, &*s.store, &options).await.unwrap();
     assert_eq!((report.batches, report.rows), (1, 100));
     assert_eq!(count(&mut conn).await, 420);
-    let rest = pipeline::archive_table(
-        &mut conn,
-        &mut deleter(&s.url).await,
-        &*s.store,
-        &s.options,
-        &s.target,
-    )
-    .await
-    .unwrap();
+    let rest = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
     assert_eq!((rest.rows, rest.recovered), (400, 0));
     assert_eq!(count(&mut conn).await, 20);
 }
@@ -409,15 +355,7 @@ async fn batches_follow_the_typed_key_order() {
     .execute(&mut conn)
     .await
     .unwrap();
-    let report = pipeline::archive_table(
-        &mut conn,
-        &mut deleter(&s.url).await,
-        &*s.store,
-        &s.options,
-        &s.target,
-    )
-    .await
-    .unwrap();
+    let report = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
     assert_eq!((report.rows, report.batches), (4, 4));
     assert_eq!(count(&mut conn).await, 0, "a row was left behind");
     let mut firsts: Vec<String> = pipeline::manifests(&*s.store, &s.options, &s.target)
@@ -456,15 +394,7 @@ async fn a_second_run_cannot_take_the_lock() {
 async fn a_tampered_archive_fails_verification() {
     let s = setup(1000).await;
     let mut conn = PgConnection::connect(&s.url).await.unwrap();
-    pipeline::archive_table(
-        &mut conn,
-        &mut deleter(&s.url).await,
-        &*s.store,
-        &s.options,
-        &s.target,
-    )
-    .await
-    .unwrap();
+    archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
     let manifest = pipeline::manifests(&*s.store, &s.options, &s.target)
         .await
         .unwrap()
@@ -491,15 +421,9 @@ async fn storage_failures_delete_nothing_and_database_restarts_are_survived() {
     let original = checksum(&mut conn).await;
     // An S3 endpoint that refuses connections: the batch fails before anything is deleted.
     let dead = s3("http://127.0.0.1:9".to_owned(), "nowhere".to_owned());
-    let err = pipeline::archive_table(
-        &mut conn,
-        &mut deleter(&s.url).await,
-        &*dead,
-        &s.options,
-        &s.target,
-    )
-    .await
-    .unwrap_err();
+    let err = archive(&s, &mut conn, &*dead, &s.options)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), "storage", "{err}");
     assert_eq!(
         checksum(&mut conn).await,
@@ -519,15 +443,9 @@ async fn storage_failures_delete_nothing_and_database_restarts_are_survived() {
         })
         .unwrap();
         let started = std::time::Instant::now();
-        let err = pipeline::archive_table(
-            &mut conn,
-            &mut deleter(&s.url).await,
-            &*store,
-            &s.options,
-            &s.target,
-        )
-        .await
-        .unwrap_err();
+        let err = archive(&s, &mut conn, &*store, &s.options)
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), "storage", "{name}: {err}");
         assert!(
             started.elapsed() < std::time::Duration::from_secs(10),
@@ -542,17 +460,7 @@ async fn storage_failures_delete_nothing_and_database_restarts_are_survived() {
         MotoServer::shared().unwrap().endpoint().to_owned(),
         "no-such-bucket-for-the-archiver".to_owned(),
     );
-    assert!(
-        pipeline::archive_table(
-            &mut conn,
-            &mut deleter(&s.url).await,
-            &*missing,
-            &s.options,
-            &s.target
-        )
-        .await
-        .is_err()
-    );
+    assert!(archive(&s, &mut conn, &*missing, &s.options).await.is_err());
     assert_eq!(checksum(&mut conn).await, original);
 
     // The database restarts between runs (and mid-run, after one batch): a new connection
@@ -561,32 +469,14 @@ async fn storage_failures_delete_nothing_and_database_restarts_are_survived() {
         failpoint: Some("manifest@2".to_owned()),
         ..s.options.clone()
     };
-    assert!(
-        pipeline::archive_table(
-            &mut conn,
-            &mut deleter(&s.url).await,
-            &*s.store,
-            &options,
-            &s.target
-        )
-        .await
-        .is_err()
-    );
+    assert!(archive(&s, &mut conn, &*s.store, &options).await.is_err());
     s._pg.restart().unwrap();
     assert!(
         sqlx::query("SELECT 1").execute(&mut conn).await.is_err(),
         "the old connection is gone"
     );
     let mut conn = PgConnection::connect(&s.url).await.unwrap();
-    let report = pipeline::archive_table(
-        &mut conn,
-        &mut deleter(&s.url).await,
-        &*s.store,
-        &s.options,
-        &s.target,
-    )
-    .await
-    .unwrap();
+    let report = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
     assert_eq!(report.recovered, 1);
     assert_eq!(count(&mut conn).await, 20);
     restore_table(&mut conn, &*s.store, &s.options, &s.target, Conflict::Fail)

@@ -14,9 +14,14 @@ use futures::TryStreamExt;
 fn store(prefix: &str) -> Arc<dyn ObjectStore> {
     let moto = MotoServer::shared().unwrap();
     let bucket = moto.create_unique_bucket(prefix).unwrap();
-    bulwark_storage::s3(&S3Options {
+    bulwark_storage::s3(&options(moto.endpoint(), bucket)).unwrap()
+}
+
+/// Options for `bucket` on `endpoint` with moto's credentials.
+fn options(endpoint: &str, bucket: String) -> S3Options {
+    S3Options {
         bucket,
-        endpoint: Some(moto.endpoint().to_owned()),
+        endpoint: Some(endpoint.to_owned()),
         region: Some(moto::REGION.to_owned()),
         allow_http: true,
         credentials: Some(S3Credentials {
@@ -25,8 +30,7 @@ fn store(prefix: &str) -> Arc<dyn ObjectStore> {
             session_token: None,
         }),
         ..S3Options::default()
-    })
-    .unwrap()
+    }
 }
 
 async fn list(store: &dyn ObjectStore, prefix: &str) -> Vec<String> {
@@ -179,17 +183,8 @@ async fn objects_are_written_with_the_configured_server_side_encryption() {
     ] {
         let bucket = moto.create_unique_bucket("sse").unwrap();
         let store = bulwark_storage::s3(&S3Options {
-            bucket: bucket.clone(),
-            endpoint: Some(moto.endpoint().to_owned()),
-            region: Some(moto::REGION.to_owned()),
-            allow_http: true,
-            credentials: Some(S3Credentials {
-                access_key_id: moto::ACCESS_KEY_ID.to_owned(),
-                secret_access_key: Secret::new(moto::SECRET_ACCESS_KEY),
-                session_token: None,
-            }),
             encryption: Some(encryption.clone()),
-            ..S3Options::default()
+            ..options(moto.endpoint(), bucket.clone())
         })
         .unwrap();
         store
@@ -218,19 +213,10 @@ async fn a_server_that_never_answers_fails_within_the_timeouts() {
         }
     });
     let store = bulwark_storage::s3(&S3Options {
-        bucket: "silent".to_owned(),
-        endpoint: Some(format!("http://{addr}")),
-        region: Some(moto::REGION.to_owned()),
-        allow_http: true,
-        credentials: Some(S3Credentials {
-            access_key_id: moto::ACCESS_KEY_ID.to_owned(),
-            secret_access_key: Secret::new(moto::SECRET_ACCESS_KEY),
-            session_token: None,
-        }),
         timeout: Some(std::time::Duration::from_millis(300)),
         max_retries: Some(2),
         retry_timeout: Some(std::time::Duration::from_secs(5)),
-        ..S3Options::default()
+        ..options(&format!("http://{addr}"), "silent".to_owned())
     })
     .unwrap();
     let started = std::time::Instant::now();

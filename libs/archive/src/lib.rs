@@ -3,6 +3,7 @@
 //! and proves they arrived before deleting them (`pipeline`, `restore`).
 
 pub mod config;
+mod jsonl;
 pub mod metrics;
 pub mod pipeline;
 pub mod restore;

@@ -4,8 +4,9 @@
 //! Per table and run: one server-side cutoff (`now() - retention`), then batches in keyset
 //! order `(timestamp, primary key)`. Each batch is
 //!
-//! 1. streamed out with `COPY (SELECT pk::text, ts::text, row_to_json(t)) TO STDOUT` into
-//!    gzip'd JSON lines (every PostgreSQL type round-trips through `json_populate_record`);
+//! 1. streamed out with `COPY (SELECT * ...) TO STDOUT` and turned into gzip'd JSON lines
+//!    (see [`crate::jsonl`]; every PostgreSQL type round-trips through
+//!    `json_populate_record`);
 //! 2. uploaded create-only to a key derived from the data (`prefix/db/schema.table/year=/
 //!    month=/day=/<first>_<last>.jsonl.gz`), so a rerun of the same batch finds the same key;
 //!    an existing object with the same SHA-256 is the same batch from a crashed run;
@@ -41,7 +42,8 @@ use sha2::{Digest, Sha256};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::config::Target;
-use crate::sql::{ident, literal, unescape, unescape_into};
+use crate::jsonl::{Columns, Kind};
+use crate::sql::{ident, literal};
 
 /// Why a table could not be archived.
 #[derive(Debug, thiserror::Error)]
@@ -171,9 +173,7 @@ pub async fn archive_table(
     target: &Target,
 ) -> Result<Report, Error> {
     for conn in [&mut *reader, &mut *deleter] {
-        sqlx::raw_sql("SET statement_timeout = '15min'; SET lock_timeout = '30s'")
-            .execute(&mut *conn)
-            .await?;
+        sqlx::raw_sql(SESSION).execute(&mut *conn).await?;
     }
     let mut report = Report {
         recovered: recover(deleter, store, options, target).await?,
@@ -198,7 +198,8 @@ pub async fn archive_table(
         None
     };
     let deletes = Deletes::prepare(deleter, target).await?;
-    let mut batch = read_batch(reader, &batch_query(target, &cutoff, None)).await?;
+    let layout = Layout::read(reader, target).await?;
+    let mut batch = read_batch(reader, &batch_query(target, &cutoff, None), &layout).await?;
     while !batch.keys.is_empty() {
         let started = batch.started;
         let full = batch.keys.len() as u64 >= u64::from(target.batch_size);
@@ -221,7 +222,7 @@ pub async fn archive_table(
         };
         let read_next = async {
             match &next {
-                Some(copy) => Some(read_batch(&mut *reader, copy).await),
+                Some(copy) => Some(read_batch(&mut *reader, copy, &layout).await),
                 None => None,
             }
         };
@@ -270,6 +271,49 @@ pub async fn archive_table(
     Ok(report)
 }
 
+/// Settings of both connections of a run: values print in the forms their input functions
+/// read back (and the same way on both), and no statement or lock wait runs away.
+const SESSION: &str = "SET statement_timeout = '15min'; SET lock_timeout = '30s'; \
+    SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'; \
+    SET extra_float_digits = 1";
+
+/// A table's columns as COPY sends them, and where its key and timestamp are among them.
+struct Layout {
+    columns: Columns,
+    pk: usize,
+    ts: usize,
+}
+
+impl Layout {
+    async fn read(conn: &mut PgConnection, target: &Target) -> Result<Self, Error> {
+        let table = format!("{}.{}", ident(&target.schema), ident(&target.table));
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT a.attname::text, t.typname::text FROM pg_attribute a \
+             JOIN pg_type t ON t.oid = a.atttypid \
+             WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attnum",
+        )
+        .bind(&table)
+        .fetch_all(&mut *conn)
+        .await?;
+        let find = |name: &str| {
+            rows.iter()
+                .position(|(n, _)| n == name)
+                .ok_or_else(|| Error::Copy(format!("{table} has no column {name:?}")))
+        };
+        let (pk, ts) = (find(&target.primary_key)?, find(&target.timestamp_column)?);
+        let columns: Vec<(String, Kind)> = rows
+            .iter()
+            .map(|(name, typname)| (name.clone(), Kind::of(typname)))
+            .collect();
+        Ok(Self {
+            columns: Columns::new(&columns),
+            pk,
+            ts,
+        })
+    }
+}
+
 /// The COPY statement of the batch after `after` (the first batch for `None`).
 fn batch_query(target: &Target, cutoff: &str, after: Option<&[String; 2]>) -> String {
     let (table, ts, pk) = (
@@ -286,10 +330,10 @@ fn batch_query(target: &Target, cutoff: &str, after: Option<&[String; 2]>) -> St
             )
         })
         .unwrap_or_default();
-    // The ORDER BY names the table's columns (`t.`): bare names would resolve to the
-    // `::text` output columns and sort as text.
+    // The ORDER BY names the table's columns (`t.`): with an output column of the same name
+    // and another type (as `pk::text` once was), a bare name would sort by the output.
     format!(
-        "COPY (SELECT {pk}::text, {ts}::text, row_to_json(t)::text FROM {table} t \
+        "COPY (SELECT * FROM {table} t \
          WHERE {ts} < {}::timestamptz{keyset} ORDER BY t.{ts}, t.{pk} LIMIT {}) TO STDOUT",
         literal(cutoff),
         target.batch_size
@@ -311,7 +355,7 @@ const CHUNK: usize = 256 * 1024;
 
 /// Reads one batch with `copy`; the JSON lines are gzip'd on a blocking thread while the next
 /// rows arrive.
-async fn read_batch(conn: &mut PgConnection, copy: &str) -> Result<Batch, Error> {
+async fn read_batch(conn: &mut PgConnection, copy: &str, layout: &Layout) -> Result<Batch, Error> {
     let started = Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let compressor = tokio::task::spawn_blocking(move || {
@@ -324,23 +368,26 @@ async fn read_batch(conn: &mut PgConnection, copy: &str) -> Result<Batch, Error>
     let mut stream = conn.copy_out_raw(copy).await?;
     let mut keys = Vec::new();
     let mut first: Option<[String; 2]> = None;
-    let mut last_stamp: Vec<u8> = Vec::new();
+    let mut last_stamp = String::new();
     let mut json: Vec<u8> = Vec::with_capacity(CHUNK + 64 * 1024);
     let mut pending: Vec<u8> = Vec::new();
+    let mut fields = Vec::new();
     let mut handle = |line: &[u8], json: &mut Vec<u8>| -> Result<(), Error> {
-        let mut fields = line.splitn(3, |b| *b == b'\t');
-        let (Some(k), Some(t), Some(row)) = (fields.next(), fields.next(), fields.next()) else {
-            return Err(Error::Copy("expected three fields".to_owned()));
+        layout
+            .columns
+            .row(line, json, &mut fields)
+            .map_err(|e| Error::Copy(e.to_string()))?;
+        let text = |i: usize| {
+            fields[i]
+                .as_deref()
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .ok_or_else(|| Error::Copy("a NULL key or timestamp".to_owned()))
         };
-        unescape_into(row, json);
-        json.push(b'\n');
-        let key = String::from_utf8_lossy(&unescape(k)).into_owned();
+        let (key, stamp) = (text(layout.pk)?, text(layout.ts)?);
         if first.is_none() {
-            let stamp = String::from_utf8_lossy(&unescape(t)).into_owned();
-            first = Some([stamp, key.clone()]);
+            first = Some([stamp.clone(), key.clone()]);
         }
-        last_stamp.clear();
-        unescape_into(t, &mut last_stamp);
+        last_stamp = stamp;
         keys.push(key);
         Ok(())
     };
@@ -369,10 +416,7 @@ async fn read_batch(conn: &mut PgConnection, copy: &str) -> Result<Batch, Error>
         .map_err(|_| closed())?
         .map_err(|e| Error::Copy(e.to_string()))?;
     crate::metrics::phase("copy", started.elapsed());
-    let last = [
-        String::from_utf8_lossy(&last_stamp).into_owned(),
-        keys.last().cloned().unwrap_or_default(),
-    ];
+    let last = [last_stamp, keys.last().cloned().unwrap_or_default()];
     Ok(Batch {
         started,
         gzip,

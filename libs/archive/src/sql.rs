@@ -11,13 +11,6 @@ pub(crate) fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// Undoes COPY's text-format escapes of one field.
-pub(crate) fn unescape(field: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(field.len());
-    unescape_into(field, &mut out);
-    out
-}
-
 /// Undoes COPY's text-format escapes of one field, appending to `out`: runs without a
 /// backslash are copied whole.
 pub(crate) fn unescape_into(mut field: &[u8], out: &mut Vec<u8>) {
@@ -66,6 +59,12 @@ mod tests {
         let mut escaped = Vec::new();
         escape(raw, &mut escaped);
         assert_eq!(escaped, b"a\\\\b\\tc\\nd");
-        assert_eq!(unescape(&escaped), raw);
+        let mut back = Vec::new();
+        unescape_into(&escaped, &mut back);
+        assert_eq!(back, raw);
+        // Every escape COPY writes, and a trailing lone backslash kept as it is.
+        let mut all = Vec::new();
+        unescape_into(b"\\n\\t\\r\\b\\f\\v\\\\x\\", &mut all);
+        assert_eq!(all, b"\n\t\r\x08\x0c\x0b\\x\\");
     }
 }

@@ -26,12 +26,18 @@ CREATE TABLE audit_log (
     payload bytea,
     tags text[],
     flag boolean,
-    note text
+    note text,
+    ratio double precision,
+    span interval,
+    uid uuid,
+    small smallint,
+    doc json
 );
 CREATE INDEX ON audit_log (created_at, id);
 ";
 
-/// 500 old rows of every type (with NULLs and awkward text) and 20 recent ones.
+/// 500 old rows of every type (with NULLs, awkward text, NaN and infinities) and 20 recent
+/// ones.
 const ROWS: &str = "
 INSERT INTO audit_log
 SELECT i,
@@ -42,7 +48,12 @@ SELECT i,
        CASE WHEN i % 4 = 0 THEN NULL ELSE decode(md5(i::text), 'hex') || '\\x00ff'::bytea END,
        CASE WHEN i % 6 = 0 THEN NULL ELSE ARRAY['a', 'b,c', E'd\"e'] END,
        i % 2 = 0,
-       repeat('n', i % 10)
+       repeat('n', i % 10),
+       CASE i % 5 WHEN 0 THEN 'NaN'::float8 WHEN 1 THEN 'Infinity' WHEN 2 THEN '-Infinity' WHEN 3 THEN 1e300 / i ELSE 0.1 * i END,
+       make_interval(days => i, secs => i / 7.0),
+       md5(i::text)::uuid,
+       (i % 100 - 50)::smallint,
+       CASE WHEN i % 9 = 0 THEN NULL ELSE ('{\"k\": ' || i || ', \"s\": \"a\\\"b\"}')::json END
 FROM generate_series(1, 500) AS i;
 INSERT INTO audit_log
 SELECT i, now() - make_interval(days => 1), 'recent', NULL, 1, NULL, NULL, true, ''

@@ -1,0 +1,167 @@
+//! Rows of `COPY ... TO STDOUT` (text format) as JSON lines, one object per row keyed by
+//! column name.
+//!
+//! PostgreSQL sends each value in its text form, which is the form its input functions read
+//! back; restore hands every line to `json_populate_record`, so any type round-trips. The
+//! JSON types follow `row_to_json` where it matters to readers: integers, floats and numerics
+//! are numbers (unless NaN or infinite), booleans are `true`/`false`, `json` and `jsonb` are
+//! embedded, NULL is `null`, and everything else is a string of its text form.
+//! Converting here instead of in `row_to_json` halves the database's share of the work.
+
+/// How a column's text form becomes JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `int2`, `int4`, `int8`, `float4`, `float8`, `numeric`: a number, or a string for NaN
+    /// and infinities.
+    Number,
+    /// `bool`: PostgreSQL prints `t` or `f`.
+    Bool,
+    /// `json`, `jsonb`: already JSON.
+    Json,
+    /// Anything else: a string.
+    Text,
+}
+
+impl Kind {
+    /// The kind of a column of the type named `typname` (`pg_type.typname`).
+    pub(crate) fn of(typname: &str) -> Self {
+        match typname {
+            "int2" | "int4" | "int8" | "float4" | "float8" | "numeric" => Kind::Number,
+            "bool" => Kind::Bool,
+            "json" | "jsonb" => Kind::Json,
+            _ => Kind::Text,
+        }
+    }
+}
+
+/// The columns of a table, in order, with their JSON keys written out once.
+#[derive(Debug, Clone)]
+pub(crate) struct Columns {
+    /// `"name":` for each column, the first with `{` before it, the others with `,`.
+    keys: Vec<Vec<u8>>,
+    kinds: Vec<Kind>,
+}
+
+/// A line that is not a row of the expected columns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a COPY row has {found} fields, the table has {expected} columns")]
+pub(crate) struct FieldCount {
+    pub(crate) found: usize,
+    pub(crate) expected: usize,
+}
+
+impl Columns {
+    /// Columns named `names` of the given kinds.
+    pub(crate) fn new(columns: &[(String, Kind)]) -> Self {
+        let keys = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| {
+                let mut key = vec![if i == 0 { b'{' } else { b',' }];
+                string(name.as_bytes(), &mut key);
+                key.push(b':');
+                key
+            })
+            .collect();
+        Self {
+            keys,
+            kinds: columns.iter().map(|(_, kind)| *kind).collect(),
+        }
+    }
+
+    /// How many columns there are.
+    pub(crate) fn len(&self) -> usize {
+        self.kinds.len()
+    }
+
+    /// True for a table without columns.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+    }
+
+    /// Appends the JSON line (with its newline) of one COPY text row to `out`; `fields`
+    /// receives each field's unescaped text (`None` for NULL), to read keys from.
+    pub(crate) fn row(
+        &self,
+        line: &[u8],
+        out: &mut Vec<u8>,
+        fields: &mut Vec<Option<Vec<u8>>>,
+    ) -> Result<(), FieldCount> {
+        fields.clear();
+        fields.extend(line.split(|b| *b == b'\t').map(|raw| {
+            (raw != b"\\N").then(|| {
+                let mut text = Vec::with_capacity(raw.len());
+                crate::sql::unescape_into(raw, &mut text);
+                text
+            })
+        }));
+        if fields.len() != self.len() {
+            return Err(FieldCount {
+                found: fields.len(),
+                expected: self.len(),
+            });
+        }
+        for ((key, kind), field) in self.keys.iter().zip(&self.kinds).zip(fields.iter()) {
+            out.extend_from_slice(key);
+            match (field, kind) {
+                (None, _) => out.extend_from_slice(b"null"),
+                (Some(text), Kind::Number) if is_json_number(text) => out.extend_from_slice(text),
+                (Some(text), Kind::Bool) if text == b"t" => out.extend_from_slice(b"true"),
+                (Some(text), Kind::Bool) if text == b"f" => out.extend_from_slice(b"false"),
+                (Some(text), Kind::Json) => out.extend_from_slice(text),
+                (Some(text), _) => string(text, out),
+            }
+        }
+        if self.is_empty() {
+            out.push(b'{');
+        }
+        out.extend_from_slice(b"}\n");
+        Ok(())
+    }
+}
+
+/// True when PostgreSQL's text for a number is also a JSON number (not `NaN`, `Infinity`).
+fn is_json_number(text: &[u8]) -> bool {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    digits.first().is_some_and(u8::is_ascii_digit)
+        && digits
+            .iter()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+}
+
+/// Appends `text` as a JSON string; runs that need no escape are copied whole. Bytes that
+/// are not UTF-8 (a `SQL_ASCII` database) become U+FFFD, as JSON must be UTF-8.
+fn string(text: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    for chunk in text.utf8_chunks() {
+        let mut rest = chunk.valid().as_bytes();
+        while let Some(at) = rest
+            .iter()
+            .position(|b| *b < 0x20 || *b == b'"' || *b == b'\\')
+        {
+            out.extend_from_slice(&rest[..at]);
+            match rest[at] {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                control => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.extend_from_slice(b"\\u00");
+                    out.push(HEX[usize::from(control >> 4)]);
+                    out.push(HEX[usize::from(control & 0xf)]);
+                }
+            }
+            rest = &rest[at + 1..];
+        }
+        out.extend_from_slice(rest);
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{fffd}".as_bytes());
+        }
+    }
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,81 @@
+//! Tests: COPY text rows become valid JSON lines with the right JSON types.
+
+use super::{Columns, FieldCount, Kind};
+
+fn columns() -> Columns {
+    Columns::new(&[
+        ("id".to_owned(), Kind::of("int8")),
+        ("ok".to_owned(), Kind::of("bool")),
+        ("doc".to_owned(), Kind::of("jsonb")),
+        ("amount".to_owned(), Kind::of("numeric")),
+        ("note \"q\"".to_owned(), Kind::of("text")),
+        ("at".to_owned(), Kind::of("timestamptz")),
+    ])
+}
+
+fn line(row: &[u8]) -> serde_json::Value {
+    let mut out = Vec::new();
+    let mut fields = Vec::new();
+    columns().row(row, &mut out, &mut fields).unwrap();
+    assert_eq!(out.last(), Some(&b'\n'));
+    serde_json::from_slice(&out).unwrap()
+}
+
+#[test]
+fn values_keep_their_json_types() {
+    let v = line(b"42\tt\t{\"a\": [1, 2]}\t12.50\tplain\t2026-01-02 03:04:05.5+00");
+    assert_eq!(
+        v,
+        serde_json::json!({"id": 42, "ok": true, "doc": {"a": [1, 2]}, "amount": 12.50,
+            "note \"q\"": "plain", "at": "2026-01-02 03:04:05.5+00"})
+    );
+    // Numerics keep every digit: the number is the database's own text.
+    let mut out = Vec::new();
+    columns()
+        .row(
+            b"1\tf\t{}\t12345678901234567890.0123456789\tx\ty",
+            &mut out,
+            &mut Vec::new(),
+        )
+        .unwrap();
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .contains("\"amount\":12345678901234567890.0123456789,")
+    );
+}
+
+#[test]
+fn nulls_specials_and_escapes() {
+    let v = line(b"\\N\tf\t\\N\tNaN\ttab\\there \\\\ back \"quote\"\\nnew \x01\t\\N");
+    assert_eq!(v["id"], serde_json::Value::Null);
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["doc"], serde_json::Value::Null);
+    assert_eq!(v["amount"], "NaN");
+    assert_eq!(v["note \"q\""], "tab\there \\ back \"quote\"\nnew \u{1}");
+    for special in ["Infinity", "-Infinity"] {
+        let row = format!("1\tt\t1\t{special}\tx\ty");
+        assert_eq!(line(row.as_bytes())["amount"], special);
+    }
+}
+
+#[test]
+fn invalid_utf8_becomes_the_replacement_character() {
+    let v = line(b"1\tt\t1\t1\tbad \xff byte\ty");
+    assert_eq!(v["note \"q\""], "bad \u{fffd} byte");
+}
+
+#[test]
+fn a_row_with_the_wrong_number_of_fields_is_an_error() {
+    let mut out = Vec::new();
+    let err = columns()
+        .row(b"1\tt", &mut out, &mut Vec::new())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        FieldCount {
+            found: 2,
+            expected: 6
+        }
+    );
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bulwark_archive::config::Config;
-use bulwark_archive::pipeline::Options;
+use bulwark_archive::pipeline::{MAX_BATCH_BYTES, Options};
 use bulwark_archive::restore::Conflict;
 use bulwark_archive::run::{self, Command};
 use bulwark_config::{EXIT_USAGE, Loader, ProcessEnv, Secret};
@@ -131,6 +131,7 @@ async fn run(
             failpoint: None,
             stop: Some(health.shutdown.token()),
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            max_batch_bytes: MAX_BATCH_BYTES,
         };
         code = run::run_all(config, targets, passwords, &*store, &options, command).await;
     }

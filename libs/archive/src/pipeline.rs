@@ -87,6 +87,53 @@ pub struct Options {
     pub stop: Option<tokio_util::sync::CancellationToken>,
     /// Draw a progress bar per table on standard error (an interactive terminal).
     pub progress: bool,
+    /// The most JSON a batch should hold, whatever its row count: batches of wide rows get
+    /// fewer rows, so that memory stays bounded. `0` means [`MAX_BATCH_BYTES`].
+    pub max_batch_bytes: u64,
+}
+
+/// The default most JSON per batch: 64 MiB, about 8 MiB gzip'd.
+pub const MAX_BATCH_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Rows sampled to size a table's first batch.
+const SAMPLE_ROWS: u32 = 100;
+
+/// The row count of a table's first batch, from the JSON width of its first rows due.
+async fn first_limit(
+    conn: &mut PgConnection,
+    target: &Target,
+    options: &Options,
+    cutoff: &str,
+) -> Result<u32, Error> {
+    let sql = format!(
+        "SELECT count(*), coalesce(sum(octet_length(row_to_json(t)::text)), 0)::bigint FROM \
+         (SELECT * FROM {}.{} t WHERE {ts} < $1::timestamptz ORDER BY t.{ts}, t.{pk} LIMIT {SAMPLE_ROWS}) t",
+        ident(&target.schema),
+        ident(&target.table),
+        ts = ident(&target.timestamp_column),
+        pk = ident(&target.primary_key),
+    );
+    let (rows, bytes): (i64, i64) = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(cutoff)
+        .fetch_one(conn)
+        .await?;
+    let (rows, bytes) = (
+        u64::try_from(rows).unwrap_or(0),
+        u64::try_from(bytes).unwrap_or(0),
+    );
+    Ok(next_limit(target, options, rows, bytes))
+}
+
+/// The row count of the batch after one of `rows` rows and `bytes` bytes of JSON.
+fn next_limit(target: &Target, options: &Options, rows: u64, bytes: u64) -> u32 {
+    let cap = match options.max_batch_bytes {
+        0 => MAX_BATCH_BYTES,
+        cap => cap,
+    };
+    let per_row = (bytes / rows.max(1)).max(1);
+    u32::try_from(cap / per_row)
+        .unwrap_or(u32::MAX)
+        .clamp(1, target.batch_size)
 }
 
 /// The record of one archived batch, written before its rows are deleted.
@@ -199,12 +246,21 @@ pub async fn archive_table(
     };
     let deletes = Deletes::prepare(deleter, target).await?;
     let layout = Layout::read(reader, target).await?;
-    let mut batch = read_batch(reader, &batch_query(target, &cutoff, None), &layout).await?;
+    let mut limit = first_limit(reader, target, options, &cutoff).await?;
+    let cap = match options.max_batch_bytes {
+        0 => MAX_BATCH_BYTES,
+        cap => cap,
+    };
+    let first = batch_query(target, &cutoff, None, limit);
+    let mut batch = read_batch(reader, &first, &layout, cap).await?;
     while !batch.keys.is_empty() {
         let started = batch.started;
-        let full = batch.keys.len() as u64 >= u64::from(target.batch_size);
+        let rows = batch.keys.len() as u64;
+        let full = batch.cut || rows >= u64::from(limit);
+        limit = next_limit(target, options, rows, batch.json_bytes);
         let stopping = options.stop.as_ref().is_some_and(|s| s.is_cancelled());
-        let next = (full && !stopping).then(|| batch_query(target, &cutoff, Some(&batch.last)));
+        let next =
+            (full && !stopping).then(|| batch_query(target, &cutoff, Some(&batch.last), limit));
         let number = report.batches + 1;
         let finish = async {
             let manifest = store_batch(store, options, target, &cutoff, batch, number).await?;
@@ -222,7 +278,7 @@ pub async fn archive_table(
         };
         let read_next = async {
             match &next {
-                Some(copy) => Some(read_batch(&mut *reader, copy, &layout).await),
+                Some(copy) => Some(read_batch(&mut *reader, copy, &layout, cap).await),
                 None => None,
             }
         };
@@ -315,7 +371,7 @@ impl Layout {
 }
 
 /// The COPY statement of the batch after `after` (the first batch for `None`).
-fn batch_query(target: &Target, cutoff: &str, after: Option<&[String; 2]>) -> String {
+fn batch_query(target: &Target, cutoff: &str, after: Option<&[String; 2]>, limit: u32) -> String {
     let (table, ts, pk) = (
         format!("{}.{}", ident(&target.schema), ident(&target.table)),
         ident(&target.timestamp_column),
@@ -336,7 +392,7 @@ fn batch_query(target: &Target, cutoff: &str, after: Option<&[String; 2]>) -> St
         "COPY (SELECT * FROM {table} t \
          WHERE {ts} < {}::timestamptz{keyset} ORDER BY t.{ts}, t.{pk} LIMIT {}) TO STDOUT",
         literal(cutoff),
-        target.batch_size
+        limit
     )
 }
 
@@ -344,6 +400,11 @@ fn batch_query(target: &Target, cutoff: &str, after: Option<&[String; 2]>) -> St
 struct Batch {
     /// When reading it began.
     started: Instant,
+    /// The size of its JSON lines, before compression.
+    json_bytes: u64,
+    /// It was cut short at the byte cap: more rows may follow even if it has fewer than the
+    /// limit.
+    cut: bool,
     gzip: Vec<u8>,
     keys: Vec<String>,
     first: [String; 2],
@@ -355,7 +416,12 @@ const CHUNK: usize = 256 * 1024;
 
 /// Reads one batch with `copy`; the JSON lines are gzip'd on a blocking thread while the next
 /// rows arrive.
-async fn read_batch(conn: &mut PgConnection, copy: &str, layout: &Layout) -> Result<Batch, Error> {
+async fn read_batch(
+    conn: &mut PgConnection,
+    copy: &str,
+    layout: &Layout,
+    cap: u64,
+) -> Result<Batch, Error> {
     let started = Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let compressor = tokio::task::spawn_blocking(move || {
@@ -371,6 +437,7 @@ async fn read_batch(conn: &mut PgConnection, copy: &str, layout: &Layout) -> Res
     let mut last_stamp = String::new();
     let mut json: Vec<u8> = Vec::with_capacity(CHUNK + 64 * 1024);
     let mut pending: Vec<u8> = Vec::new();
+    let mut json_bytes = 0u64;
     let mut fields = Vec::new();
     let mut handle = |line: &[u8], json: &mut Vec<u8>| -> Result<(), Error> {
         layout
@@ -392,23 +459,38 @@ async fn read_batch(conn: &mut PgConnection, copy: &str, layout: &Layout) -> Res
         Ok(())
     };
     let closed = || Error::Copy("the compressor stopped".to_owned());
-    while let Some(chunk) = stream.next().await {
+    // Rows stop being taken once the batch holds `cap` bytes of JSON; the rest of the COPY
+    // is read and dropped (sqlx 0.9 does not discard an unfinished COPY as documented: the
+    // next statement fails with "expected CopyOutResponse, got CopyDone"), and those rows
+    // begin the next batch. Batches are sized from the rows before them, so cuts are rare.
+    let mut cut = false;
+    'stream: while let Some(chunk) = stream.next().await {
         pending.extend_from_slice(&chunk?);
         let mut start = 0;
         while let Some(end) = pending[start..].iter().position(|b| *b == b'\n') {
             handle(&pending[start..start + end], &mut json)?;
             start += end + 1;
+            if json_bytes + json.len() as u64 >= cap {
+                cut = true;
+                break 'stream;
+            }
         }
         pending.drain(..start);
         if json.len() >= CHUNK {
+            json_bytes += json.len() as u64;
             let full = std::mem::replace(&mut json, Vec::with_capacity(CHUNK + 64 * 1024));
             tx.send(full).await.map_err(|_| closed())?;
         }
     }
-    if !pending.is_empty() {
+    if cut {
+        while let Some(chunk) = stream.next().await {
+            chunk?;
+        }
+    } else if !pending.is_empty() {
         handle(&pending, &mut json)?;
     }
     drop(stream);
+    json_bytes += json.len() as u64;
     tx.send(json).await.map_err(|_| closed())?;
     drop(tx);
     let gzip = compressor
@@ -419,6 +501,8 @@ async fn read_batch(conn: &mut PgConnection, copy: &str, layout: &Layout) -> Res
     let last = [last_stamp, keys.last().cloned().unwrap_or_default()];
     Ok(Batch {
         started,
+        json_bytes,
+        cut,
         gzip,
         first: first.unwrap_or_default(),
         last,

@@ -99,6 +99,7 @@ async fn setup(batch_size: u32) -> Setup {
             failpoint: None,
             stop: None,
             progress: true,
+            max_batch_bytes: 0,
         },
     }
 }
@@ -350,6 +351,54 @@ async fn a_stop_completes_the_batch_in_progress_then_stops() {
     assert_eq!(count(&mut conn).await, 420);
     let rest = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
     assert_eq!((rest.rows, rest.recovered), (400, 0));
+    assert_eq!(count(&mut conn).await, 20);
+}
+
+/// Wide rows get smaller batches: no batch holds much more JSON than `max_batch_bytes`,
+/// whatever `batch_size` says, and every row is still archived once.
+#[tokio::test]
+async fn batches_of_wide_rows_are_bounded_by_bytes() {
+    let s = setup(10_000).await;
+    let mut conn = PgConnection::connect(&s.url).await.unwrap();
+    sqlx::raw_sql("UPDATE audit_log SET note = repeat('w', 20000) WHERE id % 10 <> 0")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let width: std::collections::HashMap<i64, u64> = sqlx::query_as::<_, (i64, i32)>(
+        "SELECT id, octet_length(row_to_json(t)::text) FROM audit_log t",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(id, w)| (id, u64::try_from(w).unwrap()))
+    .collect();
+    let cap = 200_000;
+    let options = Options {
+        max_batch_bytes: cap,
+        ..s.options.clone()
+    };
+    let report = archive(&s, &mut conn, &*s.store, &options).await.unwrap();
+    assert_eq!(report.rows, 500);
+    // Rows are about 18 KB of JSON: about 11 to a batch. Batches are sized from the rows
+    // before them and cut short at the cap when narrow rows are followed by wide ones.
+    assert!(report.batches >= 30, "{report:?}");
+    let manifests = pipeline::manifests(&*s.store, &s.options, &s.target)
+        .await
+        .unwrap();
+    // Each batch's JSON, from each row's width (`row_to_json` is within a few bytes of ours).
+    for m in &manifests {
+        let json: u64 = m
+            .keys
+            .iter()
+            .map(|k| width[&k.parse::<i64>().unwrap()] + 16)
+            .sum();
+        assert!(
+            json <= cap + 21_000,
+            "a batch of {} rows holds {json} bytes of JSON",
+            m.rows
+        );
+    }
     assert_eq!(count(&mut conn).await, 20);
 }
 

@@ -92,6 +92,16 @@ pub struct Options {
     pub max_batch_bytes: u64,
 }
 
+impl Options {
+    /// The most JSON a batch should hold.
+    fn batch_bytes(&self) -> u64 {
+        match self.max_batch_bytes {
+            0 => MAX_BATCH_BYTES,
+            cap => cap,
+        }
+    }
+}
+
 /// The default most JSON per batch: 64 MiB, about 8 MiB gzip'd.
 pub const MAX_BATCH_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -126,10 +136,7 @@ async fn first_limit(
 
 /// The row count of the batch after one of `rows` rows and `bytes` bytes of JSON.
 fn next_limit(target: &Target, options: &Options, rows: u64, bytes: u64) -> u32 {
-    let cap = match options.max_batch_bytes {
-        0 => MAX_BATCH_BYTES,
-        cap => cap,
-    };
+    let cap = options.batch_bytes();
     let per_row = (bytes / rows.max(1)).max(1);
     u32::try_from(cap / per_row)
         .unwrap_or(u32::MAX)
@@ -247,10 +254,7 @@ pub async fn archive_table(
     let deletes = Deletes::prepare(deleter, target).await?;
     let layout = Layout::read(reader, target).await?;
     let mut limit = first_limit(reader, target, options, &cutoff).await?;
-    let cap = match options.max_batch_bytes {
-        0 => MAX_BATCH_BYTES,
-        cap => cap,
-    };
+    let cap = options.batch_bytes();
     let first = batch_query(target, &cutoff, None, limit);
     let mut batch = read_batch(reader, &first, &layout, cap).await?;
     while !batch.keys.is_empty() {

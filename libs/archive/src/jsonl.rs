@@ -42,6 +42,22 @@ pub(crate) struct Columns {
     kinds: Vec<Kind>,
 }
 
+/// The unescaped fields of the last row, kept in one buffer that rows reuse.
+#[derive(Debug, Default)]
+pub(crate) struct Fields {
+    text: Vec<u8>,
+    /// Each field's span in `text`; `None` for NULL.
+    spans: Vec<Option<(usize, usize)>>,
+}
+
+impl Fields {
+    /// Field `i`'s text, `None` for NULL or a field that is not there.
+    pub(crate) fn get(&self, i: usize) -> Option<&[u8]> {
+        let (start, end) = (*self.spans.get(i)?)?;
+        self.text.get(start..end)
+    }
+}
+
 /// A line that is not a row of the expected columns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a COPY row has {found} fields, the table has {expected} columns")]
@@ -80,30 +96,33 @@ impl Columns {
     }
 
     /// Appends the JSON line (with its newline) of one COPY text row to `out`; `fields`
-    /// receives each field's unescaped text (`None` for NULL), to read keys from.
+    /// receives each field's unescaped text, to read keys from.
     pub(crate) fn row(
         &self,
         line: &[u8],
         out: &mut Vec<u8>,
-        fields: &mut Vec<Option<Vec<u8>>>,
+        fields: &mut Fields,
     ) -> Result<(), FieldCount> {
-        fields.clear();
-        fields.extend(line.split(|b| *b == b'\t').map(|raw| {
-            (raw != b"\\N").then(|| {
-                let mut text = Vec::with_capacity(raw.len());
-                crate::sql::unescape_into(raw, &mut text);
-                text
-            })
-        }));
-        if fields.len() != self.len() {
+        fields.text.clear();
+        fields.spans.clear();
+        for raw in line.split(|b| *b == b'\t') {
+            if raw == b"\\N" {
+                fields.spans.push(None);
+            } else {
+                let start = fields.text.len();
+                crate::sql::unescape_into(raw, &mut fields.text);
+                fields.spans.push(Some((start, fields.text.len())));
+            }
+        }
+        if fields.spans.len() != self.len() {
             return Err(FieldCount {
-                found: fields.len(),
+                found: fields.spans.len(),
                 expected: self.len(),
             });
         }
-        for ((key, kind), field) in self.keys.iter().zip(&self.kinds).zip(fields.iter()) {
+        for (i, (key, kind)) in self.keys.iter().zip(&self.kinds).enumerate() {
             out.extend_from_slice(key);
-            match (field, kind) {
+            match (fields.get(i), kind) {
                 (None, _) => out.extend_from_slice(b"null"),
                 (Some(text), Kind::Number) if is_json_number(text) => out.extend_from_slice(text),
                 (Some(text), Kind::Bool) if text == b"t" => out.extend_from_slice(b"true"),

@@ -42,7 +42,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::config::Target;
-use crate::jsonl::{Columns, Kind};
+use crate::jsonl::{Columns, Fields, Kind};
 use crate::sql::{ident, literal};
 
 /// Why a table could not be archived.
@@ -438,27 +438,24 @@ async fn read_batch(
     let mut stream = conn.copy_out_raw(copy).await?;
     let mut keys = Vec::new();
     let mut first: Option<[String; 2]> = None;
-    let mut last_stamp = String::new();
+    let mut last_stamp: Vec<u8> = Vec::new();
     let mut json: Vec<u8> = Vec::with_capacity(CHUNK + 64 * 1024);
     let mut pending: Vec<u8> = Vec::new();
     let mut json_bytes = 0u64;
-    let mut fields = Vec::new();
+    let mut fields = Fields::default();
     let mut handle = |line: &[u8], json: &mut Vec<u8>| -> Result<(), Error> {
         layout
             .columns
             .row(line, json, &mut fields)
             .map_err(|e| Error::Copy(e.to_string()))?;
-        let text = |i: usize| {
-            fields[i]
-                .as_deref()
-                .map(|t| String::from_utf8_lossy(t).into_owned())
-                .ok_or_else(|| Error::Copy("a NULL key or timestamp".to_owned()))
-        };
-        let (key, stamp) = (text(layout.pk)?, text(layout.ts)?);
+        let null = || Error::Copy("a NULL key or timestamp".to_owned());
+        let key = String::from_utf8_lossy(fields.get(layout.pk).ok_or_else(null)?).into_owned();
+        let stamp = fields.get(layout.ts).ok_or_else(null)?;
         if first.is_none() {
-            first = Some([stamp.clone(), key.clone()]);
+            first = Some([String::from_utf8_lossy(stamp).into_owned(), key.clone()]);
         }
-        last_stamp = stamp;
+        last_stamp.clear();
+        last_stamp.extend_from_slice(stamp);
         keys.push(key);
         Ok(())
     };
@@ -502,7 +499,10 @@ async fn read_batch(
         .map_err(|_| closed())?
         .map_err(|e| Error::Copy(e.to_string()))?;
     crate::metrics::phase("copy", started.elapsed());
-    let last = [last_stamp, keys.last().cloned().unwrap_or_default()];
+    let last = [
+        String::from_utf8_lossy(&last_stamp).into_owned(),
+        keys.last().cloned().unwrap_or_default(),
+    ];
     Ok(Batch {
         started,
         json_bytes,

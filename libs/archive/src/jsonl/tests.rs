@@ -1,6 +1,6 @@
 //! Tests: COPY text rows become valid JSON lines with the right JSON types.
 
-use super::{Columns, FieldCount, Kind};
+use super::{Columns, FieldCount, Fields, Kind};
 
 fn columns() -> Columns {
     Columns::new(&[
@@ -15,7 +15,7 @@ fn columns() -> Columns {
 
 fn line(row: &[u8]) -> serde_json::Value {
     let mut out = Vec::new();
-    let mut fields = Vec::new();
+    let mut fields = Fields::default();
     columns().row(row, &mut out, &mut fields).unwrap();
     assert_eq!(out.last(), Some(&b'\n'));
     serde_json::from_slice(&out).unwrap()
@@ -35,7 +35,7 @@ fn values_keep_their_json_types() {
         .row(
             b"1\tf\t{}\t12345678901234567890.0123456789\tx\ty",
             &mut out,
-            &mut Vec::new(),
+            &mut Fields::default(),
         )
         .unwrap();
     assert!(
@@ -69,7 +69,7 @@ fn invalid_utf8_becomes_the_replacement_character() {
 fn a_row_with_the_wrong_number_of_fields_is_an_error() {
     let mut out = Vec::new();
     let err = columns()
-        .row(b"1\tt", &mut out, &mut Vec::new())
+        .row(b"1\tt", &mut out, &mut Fields::default())
         .unwrap_err();
     assert_eq!(
         err,
@@ -78,4 +78,25 @@ fn a_row_with_the_wrong_number_of_fields_is_an_error() {
             expected: 6
         }
     );
+}
+
+#[test]
+fn fields_hold_the_unescaped_text_of_the_last_row() {
+    let mut fields = Fields::default();
+    let mut out = Vec::new();
+    columns()
+        .row(b"7\tt\t{}\t1\tfirst\ty", &mut out, &mut fields)
+        .unwrap();
+    columns()
+        .row(
+            b"42\t\\N\t{}\t1\ta\\tb\t2026-01-02 03:04:05+00",
+            &mut out,
+            &mut fields,
+        )
+        .unwrap();
+    assert_eq!(fields.get(0), Some(&b"42"[..]));
+    assert_eq!(fields.get(1), None);
+    assert_eq!(fields.get(4), Some(&b"a\tb"[..]));
+    assert_eq!(fields.get(5), Some(&b"2026-01-02 03:04:05+00"[..]));
+    assert_eq!(fields.get(6), None);
 }

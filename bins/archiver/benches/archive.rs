@@ -181,10 +181,11 @@ fn upstream(pg: &TestPostgres, moto: &MotoServer, rows: u64, ours: f64, our_peak
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
     // Upstream builds `postgresql://user:password@host:port/db`; a percent-encoded socket
-    // directory as the host reaches the same unix socket as we do. Same batch size as ours.
+    // directory as the host reaches the same unix socket as we do. Same batch size as ours;
+    // its metrics and health servers off (they would bind ports 8000 and 8001).
     let host = pg.socket_dir().display().to_string().replace('/', "%2F");
     std::fs::write(&config, format!(
-        "version: \"2.0\"\ns3:\n  endpoint: {}\n  bucket: {bucket}\n  prefix: archives/\n  region: {}\n  encryption: none\n  access_key_id: {}\n  secret_access_key: {}\ndefaults:\n  retention_days: 90\n  batch_size: 50000\ndatabases:\n  - name: audit\n    host: \"{host}\"\n    port: 5432\n    user: postgres\n    password: unused-trust-auth\n    tables:\n      - name: audit_log\n        schema: public\n        timestamp_column: created_at\n        primary_key: id\n",
+        "version: \"2.0\"\ns3:\n  endpoint: {}\n  bucket: {bucket}\n  prefix: archives/\n  region: {}\n  encryption: none\n  access_key_id: {}\n  secret_access_key: {}\ndefaults:\n  retention_days: 90\n  batch_size: 50000\ndatabases:\n  - name: audit\n    host: \"{host}\"\n    port: 5432\n    user: postgres\n    password: unused-trust-auth\n    tables:\n      - name: audit_log\n        schema: public\n        timestamp_column: created_at\n        primary_key: id\nmonitoring:\n  metrics_enabled: false\n  health_check_enabled: false\n",
         moto.endpoint(), moto::REGION, moto::ACCESS_KEY_ID, moto::SECRET_ACCESS_KEY
     )).unwrap();
     let mut command = Command::new(&exe);

@@ -148,38 +148,11 @@ fn is_json_number(text: &[u8]) -> bool {
             .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
 }
 
-/// Appends `text` as a JSON string; runs that need no escape are copied whole. Bytes that
-/// are not UTF-8 (a `SQL_ASCII` database) become U+FFFD, as JSON must be UTF-8.
+/// Appends `text` as a JSON string. Bytes that are not UTF-8 (a `SQL_ASCII` database) become
+/// U+FFFD, as JSON must be UTF-8.
 fn string(text: &[u8], out: &mut Vec<u8>) {
-    out.push(b'"');
-    for chunk in text.utf8_chunks() {
-        let mut rest = chunk.valid().as_bytes();
-        while let Some(at) = rest
-            .iter()
-            .position(|b| *b < 0x20 || *b == b'"' || *b == b'\\')
-        {
-            out.extend_from_slice(&rest[..at]);
-            match rest[at] {
-                b'"' => out.extend_from_slice(b"\\\""),
-                b'\\' => out.extend_from_slice(b"\\\\"),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                b'\t' => out.extend_from_slice(b"\\t"),
-                control => {
-                    const HEX: &[u8; 16] = b"0123456789abcdef";
-                    out.extend_from_slice(b"\\u00");
-                    out.push(HEX[usize::from(control >> 4)]);
-                    out.push(HEX[usize::from(control & 0xf)]);
-                }
-            }
-            rest = &rest[at + 1..];
-        }
-        out.extend_from_slice(rest);
-        if !chunk.invalid().is_empty() {
-            out.extend_from_slice("\u{fffd}".as_bytes());
-        }
-    }
-    out.push(b'"');
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, &*String::from_utf8_lossy(text));
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! One archiver run over the selected tables: object storage from the config, one run lock
-//! per database on a dedicated connection, tables one after another with failures isolated,
+//! per database on a dedicated connection, tables a few at a time with failures isolated,
 //! and the exit code a CronJob reports.
 
 use std::sync::Arc;

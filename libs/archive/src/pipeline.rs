@@ -251,8 +251,8 @@ pub async fn archive_table(
     } else {
         None
     };
-    let deletes = Deletes::prepare(deleter, target).await?;
     let layout = Layout::read(reader, target).await?;
+    let deletes = Deletes::new(target, &layout);
     let mut limit = first_limit(reader, target, options, &cutoff).await?;
     let cap = options.batch_bytes();
     let first = batch_query(target, &cutoff, None, limit);
@@ -337,18 +337,22 @@ const SESSION: &str = "SET statement_timeout = '15min'; SET lock_timeout = '30s'
     SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'; \
     SET extra_float_digits = 1";
 
-/// A table's columns as COPY sends them, and where its key and timestamp are among them.
+/// A table's columns as COPY sends them, where its key and timestamp are among them, and
+/// the key's type.
 struct Layout {
     columns: Columns,
     pk: usize,
     ts: usize,
+    /// As `format_type` prints it, such as `bigint` or `character varying(64)`.
+    pk_type: String,
 }
 
 impl Layout {
     async fn read(conn: &mut PgConnection, target: &Target) -> Result<Self, Error> {
         let table = format!("{}.{}", ident(&target.schema), ident(&target.table));
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT a.attname::text, t.typname::text FROM pg_attribute a \
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT a.attname::text, t.typname::text, format_type(a.atttypid, a.atttypmod) \
+             FROM pg_attribute a \
              JOIN pg_type t ON t.oid = a.atttypid \
              WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY a.attnum",
@@ -358,18 +362,19 @@ impl Layout {
         .await?;
         let find = |name: &str| {
             rows.iter()
-                .position(|(n, _)| n == name)
+                .position(|(n, _, _)| n == name)
                 .ok_or_else(|| Error::Copy(format!("{table} has no column {name:?}")))
         };
         let (pk, ts) = (find(&target.primary_key)?, find(&target.timestamp_column)?);
         let columns: Vec<(String, Kind)> = rows
             .iter()
-            .map(|(name, typname)| (name.clone(), Kind::of(typname)))
+            .map(|(name, typname, _)| (name.clone(), Kind::of(typname)))
             .collect();
         Ok(Self {
             columns: Columns::new(&columns),
             pk,
             ts,
+            pk_type: rows[pk].2.clone(),
         })
     }
 }
@@ -641,19 +646,12 @@ struct Deletes {
 }
 
 impl Deletes {
-    async fn prepare(conn: &mut PgConnection, target: &Target) -> Result<Self, Error> {
+    fn new(target: &Target, layout: &Layout) -> Self {
         let table = format!("{}.{}", ident(&target.schema), ident(&target.table));
         // Keys are cast to the primary key's own type, so that the deletes use its index.
-        let pk_type: String = sqlx::query_scalar(
-            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
-             WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped",
-        )
-        .bind(&table)
-        .bind(&target.primary_key)
-        .fetch_one(&mut *conn)
-        .await?;
+        let pk_type = &layout.pk_type;
         let (ts, pk) = (ident(&target.timestamp_column), ident(&target.primary_key));
-        Ok(Self {
+        Self {
             by_range: format!(
                 "DELETE FROM {table} WHERE {ts} >= $1::timestamptz AND {ts} <= $3::timestamptz \
                  AND ({ts}, {pk}) >= ($1::timestamptz, $2::text::{pk_type}) \
@@ -663,7 +661,7 @@ impl Deletes {
             by_keys: format!(
                 "DELETE FROM {table} WHERE {pk} = ANY($1::text[]::{pk_type}[]) AND {ts} < $2::timestamptz"
             ),
-        })
+        }
     }
 
     /// Deletes `manifest`'s rows; returns how many were deleted.
@@ -731,7 +729,7 @@ async fn recover(
     if pending.is_empty() {
         return Ok(0);
     }
-    let deletes = Deletes::prepare(conn, target).await?;
+    let deletes = Deletes::new(target, &Layout::read(conn, target).await?);
     let mut recovered = 0;
     for (name, object) in pending {
         let data = store.get(&Path::from(name.clone())).await?.bytes().await?;

@@ -24,6 +24,23 @@ pub const SECRET_ACCESS_KEY: &str = "testing";
 /// moto's default region; buckets need no location constraint there.
 pub const REGION: &str = "us-east-1";
 
+/// S3 client options for `bucket` at `endpoint` (a moto server's, or a misbehaving
+/// stand-in's) with moto's region and credentials, over plain HTTP.
+pub fn s3_options(endpoint: &str, bucket: impl Into<String>) -> bulwark_storage::S3Options {
+    bulwark_storage::S3Options {
+        bucket: bucket.into(),
+        endpoint: Some(endpoint.to_owned()),
+        region: Some(REGION.to_owned()),
+        allow_http: true,
+        credentials: Some(bulwark_storage::S3Credentials {
+            access_key_id: ACCESS_KEY_ID.to_owned(),
+            secret_access_key: bulwark_storage::Secret::new(SECRET_ACCESS_KEY),
+            session_token: None,
+        }),
+        ..bulwark_storage::S3Options::default()
+    }
+}
+
 /// The Python to run moto with: the first `python3` on PATH, so that CI can put a virtual
 /// environment with moto first.
 const PYTHON: &str = "python3";

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use bulwark_archive::config::Target;
 use bulwark_archive::pipeline::{self, Error, Options};
 use bulwark_archive::restore::{Conflict, restore_table};
-use bulwark_config::Secret;
-use bulwark_storage::{S3Credentials, S3Options};
+use bulwark_storage::S3Options;
 use bulwark_test_util::moto::{self, MotoServer};
 use bulwark_test_util::postgres::TestPostgres;
 use object_store::ObjectStore;
@@ -79,7 +78,7 @@ async fn setup(batch_size: u32) -> Setup {
     sqlx::raw_sql(ROWS).execute(&mut conn).await.unwrap();
     let moto = MotoServer::shared().unwrap();
     let bucket = moto.create_unique_bucket("archive").unwrap();
-    let store = s3(moto.endpoint().to_owned(), bucket);
+    let store = s3(moto.endpoint(), bucket);
     Setup {
         _pg: pg,
         url,
@@ -135,23 +134,8 @@ fn fake_s3(fake: Fake) -> String {
 }
 
 /// An S3 store on `endpoint` with moto's credentials.
-fn s3(endpoint: impl Into<String>, bucket: impl Into<String>) -> Arc<dyn ObjectStore> {
-    bulwark_storage::s3(&s3_options(endpoint, bucket)).unwrap()
-}
-
-fn s3_options(endpoint: impl Into<String>, bucket: impl Into<String>) -> S3Options {
-    S3Options {
-        bucket: bucket.into(),
-        endpoint: Some(endpoint.into()),
-        region: Some(moto::REGION.to_owned()),
-        allow_http: true,
-        credentials: Some(S3Credentials {
-            access_key_id: moto::ACCESS_KEY_ID.to_owned(),
-            secret_access_key: Secret::new(moto::SECRET_ACCESS_KEY),
-            session_token: None,
-        }),
-        ..S3Options::default()
-    }
+fn s3(endpoint: &str, bucket: impl Into<String>) -> Arc<dyn ObjectStore> {
+    bulwark_storage::s3(&moto::s3_options(endpoint, bucket)).unwrap()
 }
 
 /// One archive run of the test table on `conn`, with a second connection for deletes.
@@ -480,7 +464,7 @@ async fn storage_failures_delete_nothing_and_database_restarts_are_survived() {
     let mut conn = PgConnection::connect(&s.url).await.unwrap();
     let original = checksum(&mut conn).await;
     // An S3 endpoint that refuses connections: the batch fails before anything is deleted.
-    let dead = s3("http://127.0.0.1:9".to_owned(), "nowhere".to_owned());
+    let dead = s3("http://127.0.0.1:9", "nowhere");
     let err = archive(&s, &mut conn, &*dead, &s.options)
         .await
         .unwrap_err();
@@ -499,7 +483,7 @@ async fn storage_failures_delete_nothing_and_database_restarts_are_survived() {
             timeout: Some(std::time::Duration::from_millis(300)),
             max_retries: Some(1),
             retry_timeout: Some(std::time::Duration::from_secs(5)),
-            ..s3_options(endpoint, name.to_owned())
+            ..moto::s3_options(&endpoint, name)
         })
         .unwrap();
         let started = std::time::Instant::now();
@@ -517,7 +501,7 @@ async fn storage_failures_delete_nothing_and_database_restarts_are_survived() {
 
     // A bucket that does not exist: the same.
     let missing = s3(
-        MotoServer::shared().unwrap().endpoint().to_owned(),
+        MotoServer::shared().unwrap().endpoint(),
         "no-such-bucket-for-the-archiver".to_owned(),
     );
     assert!(archive(&s, &mut conn, &*missing, &s.options).await.is_err());

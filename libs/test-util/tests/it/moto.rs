@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bulwark_storage::{
-    S3Credentials, S3Encryption, S3Options, Secret,
+    S3Encryption, S3Options,
     object_store::{self, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart, path::Path},
 };
 use bulwark_test_util::moto::{self, MotoServer};
@@ -14,23 +14,7 @@ use futures::TryStreamExt;
 fn store(prefix: &str) -> Arc<dyn ObjectStore> {
     let moto = MotoServer::shared().unwrap();
     let bucket = moto.create_unique_bucket(prefix).unwrap();
-    bulwark_storage::s3(&options(moto.endpoint(), bucket)).unwrap()
-}
-
-/// Options for `bucket` on `endpoint` with moto's credentials.
-fn options(endpoint: &str, bucket: String) -> S3Options {
-    S3Options {
-        bucket,
-        endpoint: Some(endpoint.to_owned()),
-        region: Some(moto::REGION.to_owned()),
-        allow_http: true,
-        credentials: Some(S3Credentials {
-            access_key_id: moto::ACCESS_KEY_ID.to_owned(),
-            secret_access_key: Secret::new(moto::SECRET_ACCESS_KEY),
-            session_token: None,
-        }),
-        ..S3Options::default()
-    }
+    bulwark_storage::s3(&moto::s3_options(moto.endpoint(), bucket)).unwrap()
 }
 
 async fn list(store: &dyn ObjectStore, prefix: &str) -> Vec<String> {
@@ -184,7 +168,7 @@ async fn objects_are_written_with_the_configured_server_side_encryption() {
         let bucket = moto.create_unique_bucket("sse").unwrap();
         let store = bulwark_storage::s3(&S3Options {
             encryption: Some(encryption.clone()),
-            ..options(moto.endpoint(), bucket.clone())
+            ..moto::s3_options(moto.endpoint(), bucket.clone())
         })
         .unwrap();
         store
@@ -216,7 +200,7 @@ async fn a_server_that_never_answers_fails_within_the_timeouts() {
         timeout: Some(std::time::Duration::from_millis(300)),
         max_retries: Some(2),
         retry_timeout: Some(std::time::Duration::from_secs(5)),
-        ..options(&format!("http://{addr}"), "silent".to_owned())
+        ..moto::s3_options(&format!("http://{addr}"), "silent")
     })
     .unwrap();
     let started = std::time::Instant::now();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bulwark_archive::config::Config;
-use bulwark_archive::pipeline::{MAX_BATCH_BYTES, Options};
+use bulwark_archive::pipeline::{MAX_BATCH_BYTES, Options, PART_SIZE};
 use bulwark_archive::restore::Conflict;
 use bulwark_archive::run::{self, Command};
 use bulwark_config::{EXIT_USAGE, Loader, ProcessEnv, Secret};
@@ -132,6 +132,7 @@ async fn run(
             stop: Some(health.shutdown.token()),
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             max_batch_bytes: MAX_BATCH_BYTES,
+            part_size: PART_SIZE,
         };
         code = run::run_all(config, targets, passwords, &*store, &options, command).await;
     }

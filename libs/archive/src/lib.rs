@@ -5,6 +5,7 @@
 pub mod config;
 mod jsonl;
 pub mod metrics;
+pub mod object;
 pub mod pipeline;
 pub mod restore;
 pub mod run;

@@ -6,11 +6,14 @@
 //!
 //! 1. streamed out with `COPY (SELECT * ...) TO STDOUT` and turned into gzip'd JSON lines
 //!    (see [`crate::jsonl`]; every PostgreSQL type round-trips through
-//!    `json_populate_record`);
-//! 2. uploaded create-only to a key derived from the data (`prefix/db/schema.table/year=/
-//!    month=/day=/<first>_<last>.jsonl.gz`), so a rerun of the same batch finds the same key;
-//!    an existing object with the same SHA-256 is the same batch from a crashed run;
-//! 3. read back: SHA-256 and row count must match what was read from the table;
+//!    `json_populate_record`), kept in memory up to one upload part and spilled to an
+//!    unlinked temporary file beyond (see [`crate::object`]);
+//! 2. uploaded to a key derived from the data (`prefix/db/schema.table/year=/month=/day=/
+//!    <first>_<last>.jsonl.gz`), so a rerun of the same batch finds the same key: create-only
+//!    in one request when small, as a multipart upload when spilled. An object already there
+//!    without a manifest is the unfinished upload of a crashed run (its rows were not
+//!    deleted) and is replaced; one with a manifest must hold the same bytes (step 3);
+//! 3. read back as a stream: SHA-256 and row count must match what was read from the table;
 //! 4. described by a manifest (`<key>.manifest.json`: checksum, count, key range, the
 //!    primary keys), written before anything is deleted;
 //! 5. deleted by exactly those primary keys (and the cutoff), in one transaction (see
@@ -28,14 +31,11 @@
 use std::io::Write;
 use std::time::Instant;
 
-use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use futures::StreamExt;
 use object_store::path::Path;
-use object_store::{
-    Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
-};
+use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 // Every dynamic statement quotes identifiers with `sql::ident` and values are bound.
@@ -43,6 +43,8 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::config::Target;
 use crate::jsonl::{Columns, Fields, Kind};
+use crate::object::{Body, Spill, Upload, read_checked};
+pub use crate::object::{MIN_PART_SIZE, PART_SIZE};
 use crate::sql::{ident, literal};
 
 /// Why a table could not be archived.
@@ -90,9 +92,19 @@ pub struct Options {
     /// The most JSON a batch should hold, whatever its row count: batches of wide rows get
     /// fewer rows, so that memory stays bounded. `0` means [`MAX_BATCH_BYTES`].
     pub max_batch_bytes: u64,
+    /// The size of one part of a multipart upload, and the most of a batch's compressed
+    /// bytes kept in memory. `0` means [`PART_SIZE`]; S3 wants at least 5 MiB.
+    pub part_size: usize,
 }
 
 impl Options {
+    fn part_size(&self) -> usize {
+        match self.part_size {
+            0 => PART_SIZE,
+            size => size,
+        }
+    }
+
     /// The most JSON a batch should hold.
     fn batch_bytes(&self) -> u64 {
         match self.max_batch_bytes {
@@ -254,9 +266,9 @@ pub async fn archive_table(
     let layout = Layout::read(reader, target).await?;
     let deletes = Deletes::new(target, &layout);
     let mut limit = first_limit(reader, target, options, &cutoff).await?;
-    let cap = options.batch_bytes();
+    let (cap, part_size) = (options.batch_bytes(), options.part_size());
     let first = batch_query(target, &cutoff, None, limit);
-    let mut batch = read_batch(reader, &first, &layout, cap).await?;
+    let mut batch = read_batch(reader, &first, &layout, cap, part_size).await?;
     while !batch.keys.is_empty() {
         let started = batch.started;
         let rows = batch.keys.len() as u64;
@@ -282,7 +294,7 @@ pub async fn archive_table(
         };
         let read_next = async {
             match &next {
-                Some(copy) => Some(read_batch(&mut *reader, copy, &layout, cap).await),
+                Some(copy) => Some(read_batch(&mut *reader, copy, &layout, cap, part_size).await),
                 None => None,
             }
         };
@@ -414,7 +426,10 @@ struct Batch {
     /// It was cut short at the byte cap: more rows may follow even if it has fewer than the
     /// limit.
     cut: bool,
-    gzip: Vec<u8>,
+    /// Its gzip'd JSON lines, their SHA-256 and length.
+    body: Body,
+    sha256: String,
+    bytes: u64,
     keys: Vec<String>,
     first: [String; 2],
     last: [String; 2],
@@ -424,21 +439,22 @@ struct Batch {
 const CHUNK: usize = 256 * 1024;
 
 /// Reads one batch with `copy`; the JSON lines are gzip'd on a blocking thread while the next
-/// rows arrive.
+/// rows arrive, into memory up to `part_size` bytes and into a temporary file beyond.
 async fn read_batch(
     conn: &mut PgConnection,
     copy: &str,
     layout: &Layout,
     cap: u64,
+    part_size: usize,
 ) -> Result<Batch, Error> {
     let started = Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let compressor = tokio::task::spawn_blocking(move || {
-        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        let mut gz = GzEncoder::new(Spill::new(part_size), Compression::fast());
         while let Some(chunk) = rx.blocking_recv() {
             gz.write_all(&chunk)?;
         }
-        gz.finish()
+        gz.finish()?.finish()
     });
     let mut stream = conn.copy_out_raw(copy).await?;
     let mut keys = Vec::new();
@@ -499,7 +515,7 @@ async fn read_batch(
     json_bytes += json.len() as u64;
     tx.send(json).await.map_err(|_| closed())?;
     drop(tx);
-    let gzip = compressor
+    let (body, sha256, bytes) = compressor
         .await
         .map_err(|_| closed())?
         .map_err(|e| Error::Copy(e.to_string()))?;
@@ -512,7 +528,9 @@ async fn read_batch(
         started,
         json_bytes,
         cut,
-        gzip,
+        body,
+        sha256,
+        bytes,
         first: first.unwrap_or_default(),
         last,
         keys,
@@ -533,8 +551,7 @@ async fn store_batch(
         &batch.first,
         &batch.last,
     );
-    let sha256 = hex(&Sha256::digest(&batch.gzip));
-    let bytes = batch.gzip.len() as u64;
+    let (sha256, bytes) = (batch.sha256, batch.bytes);
     let path = Path::from(object.clone());
     let mut attributes = Attributes::new();
     attributes.insert(Attribute::ContentType, "application/x-ndjson".into());
@@ -542,29 +559,14 @@ async fn store_batch(
     if let Some(class) = &options.storage_class {
         attributes.insert(Attribute::StorageClass, class.clone().into());
     }
-    let put = PutOptions {
-        mode: PutMode::Create,
+    let upload = Upload {
+        store,
+        path: &path,
         attributes,
-        ..PutOptions::default()
+        part_size: options.part_size(),
     };
     let uploading = Instant::now();
-    let payload = PutPayload::from(Bytes::from(batch.gzip));
-    let mut result = store.put_opts(&path, payload.clone(), put).await;
-    if let Err(object_store::Error::NotImplemented { .. }) = result {
-        // Stores without object attributes (a local directory): content type and storage
-        // class do not apply there.
-        let plain = PutOptions {
-            mode: PutMode::Create,
-            ..PutOptions::default()
-        };
-        result = store.put_opts(&path, payload, plain).await;
-    }
-    match result {
-        Ok(_) => {}
-        // The same batch from an interrupted run: fine if it is the same bytes (checked below).
-        Err(object_store::Error::AlreadyExists { .. }) => {}
-        Err(e) => return Err(e.into()),
-    }
+    upload_batch(store, &upload, &object, batch.body).await?;
     crate::metrics::phase("upload", uploading.elapsed());
     failpoint(options, "uploaded", number)?;
     let rows = batch.keys.len() as u64;
@@ -596,41 +598,56 @@ async fn store_batch(
     Ok(manifest)
 }
 
-/// Reads `key` back and checks its SHA-256 and its number of JSON lines.
+/// Uploads a batch's body to `object`, unless the same batch is there already.
+///
+/// A small body goes create-only in one request; a spilled one as a multipart upload, after
+/// a look at what is there (the run lock keeps other archivers out of the table's prefix).
+/// An object that is there with a manifest is left alone (verification then decides whether
+/// it is this batch); one without a manifest is the upload of a run that crashed before
+/// deleting anything, and is replaced.
+async fn upload_batch(
+    store: &dyn ObjectStore,
+    upload: &Upload<'_>,
+    object: &str,
+    body: Body,
+) -> Result<(), Error> {
+    let exists = |result: object_store::Result<object_store::ObjectMeta>| match result {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(Error::from(e)),
+    };
+    let body = match body {
+        Body::Memory(bytes) => match upload.put(Body::Memory(bytes.clone()), true).await {
+            Ok(()) => return Ok(()),
+            Err(Error::Store(object_store::Error::AlreadyExists { .. })) => Body::Memory(bytes),
+            Err(e) => return Err(e),
+        },
+        Body::File(file) => {
+            if !exists(store.head(upload.path).await)? {
+                return upload.put(Body::File(file), false).await;
+            }
+            Body::File(file)
+        }
+    };
+    let manifest = Path::from(format!("{object}.manifest.json"));
+    if exists(store.head(&manifest).await)? {
+        return Ok(());
+    }
+    tracing::warn!(
+        object,
+        "Replacing an archive that a crashed run uploaded but never recorded."
+    );
+    upload.put(body, false).await
+}
+
+/// Reads `key` back and checks its SHA-256 and its number of JSON lines, as a stream.
 pub async fn verify_object(
     store: &dyn ObjectStore,
     key: &str,
     sha256: &str,
     rows: u64,
 ) -> Result<(), Error> {
-    let data = store
-        .get(&Path::from(key.to_owned()))
-        .await?
-        .bytes()
-        .await?;
-    let actual = hex(&Sha256::digest(&data));
-    let verify = |message: String| Error::Verify {
-        key: key.to_owned(),
-        message,
-    };
-    if actual != sha256 {
-        return Err(verify(format!("SHA-256 is {actual}, expected {sha256}")));
-    }
-    // Counted through a small buffer: a batch's JSON is many times its compressed size.
-    let mut gz = flate2::read::GzDecoder::new(&data[..]);
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut lines = 0u64;
-    loop {
-        match std::io::Read::read(&mut gz, &mut buffer) {
-            Ok(0) => break,
-            Ok(n) => lines += buffer[..n].iter().filter(|b| **b == b'\n').count() as u64,
-            Err(e) => return Err(verify(format!("not gzip: {e}"))),
-        }
-    }
-    if lines != rows {
-        return Err(verify(format!("{lines} rows, expected {rows}")));
-    }
-    Ok(())
+    read_checked(store, key, sha256, rows, |_| {}).await
 }
 
 /// How an archived batch's rows are deleted: exactly the keys of its manifest, in one

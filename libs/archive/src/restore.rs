@@ -1,8 +1,8 @@
 //! Restoring archives into a table: each archive is read and verified against its manifest,
-//! loaded with `COPY FROM STDIN` into a temporary table, and inserted with
+//! streamed (inflated and checked on the way) with `COPY FROM STDIN` into a temporary table, and inserted with
 //! `json_populate_record`, so every column comes back with its own type.
 
-use flate2::read::GzDecoder;
+use futures::StreamExt;
 use object_store::ObjectStore;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
@@ -10,7 +10,8 @@ use object_store::path::Path;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::config::Target;
-use crate::pipeline::{Error, Options, manifests, verify_object};
+use crate::object::Unzip;
+use crate::pipeline::{Error, Options, manifests};
 use crate::sql::{escape, ident};
 
 /// What to do with a row whose primary key is already in the table.
@@ -39,6 +40,17 @@ impl std::str::FromStr for Conflict {
     }
 }
 
+/// How much COPY text is sent to PostgreSQL at a time.
+const COPY_CHUNK: usize = 1024 * 1024;
+
+/// Appends one JSON line to `copy` as a line of COPY text.
+fn copy_line(copy: &mut Vec<u8>, line: &[u8]) {
+    if !line.is_empty() {
+        escape(line, copy);
+        copy.push(b'\n');
+    }
+}
+
 /// Restores every archive of `target`; returns the number of rows inserted.
 pub async fn restore_table(
     conn: &mut PgConnection,
@@ -51,24 +63,8 @@ pub async fn restore_table(
     let pk = ident(&target.primary_key);
     let mut inserted = 0;
     for manifest in manifests(store, options, target).await? {
-        verify_object(store, &manifest.object, &manifest.sha256, manifest.rows).await?;
-        let data = store
-            .get(&Path::from(manifest.object.clone()))
-            .await?
-            .bytes()
-            .await?;
-        let mut text = Vec::new();
-        std::io::Read::read_to_end(&mut GzDecoder::new(&data[..]), &mut text).map_err(|e| {
-            Error::Verify {
-                key: manifest.object.clone(),
-                message: format!("not gzip: {e}"),
-            }
-        })?;
-        let mut copy = Vec::with_capacity(text.len() + text.len() / 8);
-        for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            escape(line, &mut copy);
-            copy.push(b'\n');
-        }
+        // One pass over the object: its lines go into COPY as they are inflated, and the
+        // transaction commits only if the whole object matched its manifest.
         let mut tx = conn.begin().await?;
         sqlx::query("CREATE TEMP TABLE bulwark_restore (doc json) ON COMMIT DROP")
             .execute(&mut *tx)
@@ -76,8 +72,35 @@ pub async fn restore_table(
         let mut sink = tx
             .copy_in_raw("COPY bulwark_restore (doc) FROM STDIN")
             .await?;
-        sink.send(copy).await?;
-        sink.finish().await?;
+        let streamed = async {
+            let mut stream = store
+                .get(&Path::from(manifest.object.clone()))
+                .await?
+                .into_stream();
+            let mut unzip = Unzip::new();
+            let mut copy = Vec::with_capacity(COPY_CHUNK + COPY_CHUNK / 4);
+            while let Some(chunk) = stream.next().await {
+                unzip.push(&chunk?, &mut |line| copy_line(&mut copy, line));
+                if copy.len() >= COPY_CHUNK {
+                    sink.send(std::mem::take(&mut copy)).await?;
+                }
+            }
+            let finished = unzip.finish(&mut |line| copy_line(&mut copy, line));
+            Unzip::check(&manifest.object, finished, &manifest.sha256, manifest.rows)?;
+            Ok::<_, Error>(copy)
+        }
+        .await;
+        match streamed {
+            Ok(rest) => {
+                sink.send(rest).await?;
+                sink.finish().await?;
+            }
+            Err(e) => {
+                // Nothing of this archive is kept: the COPY and its transaction are dropped.
+                let _ = sink.abort(e.to_string()).await;
+                return Err(e);
+            }
+        }
         let rows =
             format!("SELECT (json_populate_record(NULL::{table}, doc)).* FROM bulwark_restore");
         if conflict == Conflict::Overwrite {

@@ -12,7 +12,7 @@ use bulwark_archive::restore::{Conflict, restore_table};
 use bulwark_storage::S3Options;
 use bulwark_test_util::moto::{self, MotoServer};
 use bulwark_test_util::postgres::TestPostgres;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 use sqlx::{Connection, PgConnection};
 
 const SCHEMA: &str = "
@@ -99,6 +99,7 @@ async fn setup(batch_size: u32) -> Setup {
             stop: None,
             progress: true,
             max_batch_bytes: 0,
+            part_size: 0,
         },
     }
 }
@@ -386,6 +387,100 @@ async fn batches_of_wide_rows_are_bounded_by_bytes() {
     assert_eq!(count(&mut conn).await, 20);
 }
 
+/// A batch larger than one part goes as a multipart upload from a temporary file, and comes
+/// back intact. The upload of a run that crashed before writing a manifest is replaced even
+/// when the rows of its range changed since (nothing was deleted on its strength).
+#[tokio::test]
+async fn large_batches_go_in_parts_and_crashed_uploads_are_replaced() {
+    let s = setup(100_000).await;
+    let mut conn = PgConnection::connect(&s.url).await.unwrap();
+    // About 48 KB of random hex per old row: 24 MB of JSON that gzip halves at best.
+    sqlx::raw_sql(
+        "UPDATE audit_log SET note = (SELECT string_agg(md5(random()::text || id || g), '') \
+         FROM generate_series(1, 1500) g) WHERE id <= 500",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let options = Options {
+        part_size: pipeline::MIN_PART_SIZE,
+        max_batch_bytes: 256 * 1024 * 1024,
+        ..s.options.clone()
+    };
+    let crash = Options {
+        failpoint: Some("uploaded@1".to_owned()),
+        ..options.clone()
+    };
+    let err = archive(&s, &mut conn, &*s.store, &crash).await.unwrap_err();
+    assert!(matches!(err, Error::Failpoint(_)), "{err}");
+    assert_eq!(
+        count(&mut conn).await,
+        520,
+        "nothing is deleted before a manifest"
+    );
+    // A row inside the crashed batch changes: the rerun's object differs from the orphan.
+    sqlx::raw_sql("UPDATE audit_log SET actor = 'changed' WHERE id = 250")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let original = checksum(&mut conn).await;
+    let report = archive(&s, &mut conn, &*s.store, &options).await.unwrap();
+    assert_eq!((report.rows, report.batches), (500, 1), "{report:?}");
+    assert!(
+        report.bytes > 2 * pipeline::MIN_PART_SIZE as u64,
+        "{report:?}"
+    );
+    let manifests = pipeline::manifests(&*s.store, &s.options, &s.target)
+        .await
+        .unwrap();
+    let object = s
+        .store
+        .head(&object_store::path::Path::from(manifests[0].object.clone()))
+        .await
+        .unwrap();
+    // S3 gives a multipart object an ETag of `"<digest>-<parts>"`.
+    let etag = object.e_tag.unwrap_or_default();
+    assert!(
+        etag.trim_matches('"').contains('-'),
+        "not multipart: {etag}"
+    );
+    assert_eq!(object.size, report.bytes);
+    pipeline::verify_table(&*s.store, &s.options, &s.target)
+        .await
+        .unwrap();
+    restore_table(&mut conn, &*s.store, &s.options, &s.target, Conflict::Fail)
+        .await
+        .unwrap();
+    assert_eq!(checksum(&mut conn).await, original);
+}
+
+/// The same for a small batch, uploaded create-only in one request.
+#[tokio::test]
+async fn a_small_upload_of_a_crashed_run_is_replaced() {
+    let s = setup(120).await;
+    let mut conn = PgConnection::connect(&s.url).await.unwrap();
+    let crash = Options {
+        failpoint: Some("uploaded@1".to_owned()),
+        ..s.options.clone()
+    };
+    let err = archive(&s, &mut conn, &*s.store, &crash).await.unwrap_err();
+    assert!(matches!(err, Error::Failpoint(_)), "{err}");
+    sqlx::raw_sql(
+        "UPDATE audit_log SET actor = 'changed' WHERE id = \
+         (SELECT id FROM audit_log ORDER BY created_at, id OFFSET 50 LIMIT 1)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let original = checksum(&mut conn).await;
+    let report = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
+    assert_eq!(report.rows, 500, "{report:?}");
+    restore_table(&mut conn, &*s.store, &s.options, &s.target, Conflict::Fail)
+        .await
+        .unwrap();
+    assert_eq!(checksum(&mut conn).await, original);
+}
+
 /// Batches follow the typed order of `(timestamp, primary key)`, not the order of their text:
 /// as text, key 10 sorts before key 9, which once left 9 behind when a batch ended at 10.
 #[tokio::test]
@@ -456,6 +551,13 @@ async fn a_tampered_archive_fails_verification() {
         .unwrap_err();
     assert!(matches!(err, Error::Verify { .. }), "{err}");
     assert!(err.to_string().contains("SHA-256"), "{err}");
+    // Restore checks as it streams and keeps nothing of an archive that fails.
+    let before = count(&mut conn).await;
+    let err = restore_table(&mut conn, &*s.store, &s.options, &s.target, Conflict::Fail)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("SHA-256"), "{err}");
+    assert_eq!(count(&mut conn).await, before);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Benchmark: the archiver on 1,000,000 rows of about 200 bytes, end to end (COPY, gzip,
 //! upload to moto, read back, manifest, delete), against a raw `COPY ... TO STDOUT` of the
-//! same rows read in the same run; and the archiver's peak memory.
+//! same rows read in the same run; and the archiver's peak memory, on those rows and on wide
+//! rows that gzip cannot shrink much.
 //!
 //! Run with `cargo bench -p archiver --bench archive` (about a minute). Targets (issue 5):
 //! at least 0.5 of raw COPY's rows per second; peak RSS under 64 MiB.
@@ -64,25 +65,7 @@ fn main() {
     let moto = MotoServer::shared().unwrap();
     let bucket = moto.create_unique_bucket("bench").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.yaml");
-    std::fs::write(&config, format!(
-        "version: \"2.0\"\ns3:\n  endpoint: {}\n  bucket: {bucket}\n  prefix: archives\n  region: {}\ndefaults:\n  retention_days: 90\n  batch_size: 50000\ndatabases:\n  - name: audit\n    host: {}\n    user: postgres\n    tables:\n      - name: audit_log\n        timestamp_column: created_at\n        primary_key: id\n",
-        moto.endpoint(), moto::REGION, pg.socket_dir().display()
-    )).unwrap();
-    let mut archiver = Command::new(EXE);
-    archiver
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "--log-level",
-            "warn",
-            "--metrics-file",
-        ])
-        .arg(dir.path().join("metrics.prom"))
-        .env("BULWARK_ARCHIVER_HEALTH__LISTEN", "127.0.0.1:0")
-        .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_ACCESS_KEY)
-        .stdout(Stdio::null());
+    let (archiver, metrics) = archiver_command(&pg, moto, &bucket, dir.path(), 50_000);
     let (archive, peak_kib) = measure(archiver);
     assert_eq!(psql(&pg, "SELECT count(*) FROM audit_log"), "0");
 
@@ -114,7 +97,7 @@ fn main() {
         }
     );
     // Where the time went, from the archiver's own phase histogram.
-    let metrics = std::fs::read_to_string(dir.path().join("metrics.prom")).unwrap_or_default();
+    let metrics = std::fs::read_to_string(metrics).unwrap_or_default();
     let phases: Vec<String> = metrics
         .lines()
         .filter_map(|l| l.strip_prefix("archiver_phase_duration_seconds_sum{phase=\""))
@@ -122,7 +105,87 @@ fn main() {
         .map(|(phase, secs)| format!("{phase} {:.1} s", secs.parse::<f64>().unwrap_or(0.0)))
         .collect();
     println!("archiver phases: {}", phases.join(", "));
+    wide(&pg, moto);
     upstream(&pg, moto, rows, rate(archive), peak_kib);
+}
+
+/// Peak memory on rows gzip cannot shrink much: `BENCH_WIDE_ROWS` (default 20,000) rows of
+/// about 8 KB of random hex, so batches of about 64 MiB of JSON that stay over 30 MiB
+/// gzip'd, spilled to temporary files and uploaded in parts.
+fn wide(pg: &TestPostgres, moto: &MotoServer) {
+    let rows: u64 = std::env::var("BENCH_WIDE_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    psql(
+        pg,
+        &format!(
+        "INSERT INTO audit_log SELECT i, now() - interval '100 days' - make_interval(secs => i),
+           'user-' || (i % 1000), 'upload', jsonb_build_object('blob',
+             (SELECT string_agg(md5(random()::text || i || g), '') FROM generate_series(1, 256) g))
+         FROM generate_series(1, {rows}) i;
+         ANALYZE audit_log;"
+    ),
+    );
+    let json_mib = psql(
+        pg,
+        "SELECT sum(octet_length(row_to_json(t)::text)) / 1048576 FROM audit_log t",
+    );
+    let bucket = moto.create_unique_bucket("wide").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (archiver, metrics) = archiver_command(pg, moto, &bucket, dir.path(), 50_000);
+    let (took, peak_kib) = measure(archiver);
+    assert_eq!(psql(pg, "SELECT count(*) FROM audit_log"), "0");
+    let uploaded = std::fs::read_to_string(metrics)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("archiver_bytes_uploaded_total{"))
+        .filter_map(|l| l.rsplit_once(' '))
+        .map(|(_, v)| v.parse::<f64>().unwrap_or(0.0))
+        .sum::<f64>();
+    println!(
+        "wide rows: {rows} rows, {json_mib} MiB of JSON, {:.0} MiB gzip'd, in {:.1} s; peak RSS {:.1} MiB (target < 64 MiB: {})",
+        uploaded / 1048576.0,
+        took.as_secs_f64(),
+        peak_kib as f64 / 1024.0,
+        if peak_kib < 64 * 1024 {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
+}
+
+/// The archiver on the benchmark table with `batch_size`, writing to `bucket`; the command
+/// and the file its metrics go to.
+fn archiver_command(
+    pg: &TestPostgres,
+    moto: &MotoServer,
+    bucket: &str,
+    dir: &std::path::Path,
+    batch_size: u32,
+) -> (Command, std::path::PathBuf) {
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, format!(
+        "version: \"2.0\"\ns3:\n  endpoint: {}\n  bucket: {bucket}\n  prefix: archives\n  region: {}\ndefaults:\n  retention_days: 90\n  batch_size: {batch_size}\ndatabases:\n  - name: audit\n    host: {}\n    user: postgres\n    tables:\n      - name: audit_log\n        timestamp_column: created_at\n        primary_key: id\n",
+        moto.endpoint(), moto::REGION, pg.socket_dir().display()
+    )).unwrap();
+    let metrics = dir.join("metrics.prom");
+    let mut archiver = Command::new(EXE);
+    archiver
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--log-level",
+            "warn",
+            "--metrics-file",
+        ])
+        .arg(&metrics)
+        .env("BULWARK_ARCHIVER_HEALTH__LISTEN", "127.0.0.1:0")
+        .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_ACCESS_KEY)
+        .stdout(Stdio::null());
+    (archiver, metrics)
 }
 
 /// Fills `audit_log` with `rows` rows of about 200 bytes, all older than 90 days.

@@ -244,10 +244,10 @@ impl Unzip {
     fn take_lines(&mut self, each: &mut impl FnMut(&[u8])) {
         let out = self.inflate.get_mut();
         let mut start = 0;
-        while let Some(end) = out[start..].iter().position(|b| *b == b'\n') {
-            each(&out[start..start + end]);
+        for end in memchr::memchr_iter(b'\n', out) {
+            each(&out[start..end]);
             self.lines += 1;
-            start += end + 1;
+            start = end + 1;
         }
         out.drain(..start);
     }

@@ -489,7 +489,7 @@ async fn read_batch(
     'stream: while let Some(chunk) = stream.next().await {
         pending.extend_from_slice(&chunk?);
         let mut start = 0;
-        while let Some(end) = pending[start..].iter().position(|b| *b == b'\n') {
+        while let Some(end) = memchr::memchr(b'\n', &pending[start..]) {
             handle(&pending[start..start + end], &mut json)?;
             start += end + 1;
             if json_bytes + json.len() as u64 >= cap {

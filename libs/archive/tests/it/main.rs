@@ -150,6 +150,28 @@ async fn archive(
     pipeline::archive_table(conn, &mut deleter, store, options, &s.target).await
 }
 
+/// A run of the test table with `options` that stops at failpoint `point`.
+async fn crash_at(s: &Setup, conn: &mut PgConnection, options: &Options, point: &str) {
+    let options = Options {
+        failpoint: Some(point.to_owned()),
+        ..options.clone()
+    };
+    let err = archive(s, conn, &*s.store, &options).await.unwrap_err();
+    assert!(matches!(err, Error::Failpoint(_)), "{err}");
+}
+
+/// Every archive verifies, and restoring them all gives back `original`: archive plus table
+/// equal what the table held.
+async fn assert_restores_to(s: &Setup, conn: &mut PgConnection, original: &str) {
+    pipeline::verify_table(&*s.store, &s.options, &s.target)
+        .await
+        .unwrap();
+    restore_table(conn, &*s.store, &s.options, &s.target, Conflict::Fail)
+        .await
+        .unwrap();
+    assert_eq!(checksum(conn).await, original);
+}
+
 async fn checksum(conn: &mut PgConnection) -> String {
     sqlx::query_scalar(CHECKSUM).fetch_one(conn).await.unwrap()
 }
@@ -244,14 +266,7 @@ async fn interrupted_runs_are_completed_without_loss_or_duplicates() {
         "manifest@1",
         "deleted@2",
     ] {
-        let options = Options {
-            failpoint: Some(point.to_owned()),
-            ..s.options.clone()
-        };
-        let err = archive(&s, &mut conn, &*s.store, &options)
-            .await
-            .unwrap_err();
-        assert!(matches!(err, Error::Failpoint(_)), "{err}");
+        crash_at(&s, &mut conn, &s.options, point).await;
     }
     let report = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
     assert!(report.recovered >= 1, "{report:?}");
@@ -269,14 +284,7 @@ async fn interrupted_runs_are_completed_without_loss_or_duplicates() {
     keys.dedup();
     assert_eq!(before, keys.len(), "a row was archived twice");
     assert_eq!(keys, (1..=500).collect::<Vec<_>>());
-    pipeline::verify_table(&*s.store, &s.options, &s.target)
-        .await
-        .unwrap();
-    // Archive plus table equal the original.
-    restore_table(&mut conn, &*s.store, &s.options, &s.target, Conflict::Fail)
-        .await
-        .unwrap();
-    assert_eq!(checksum(&mut conn).await, original);
+    assert_restores_to(&s, &mut conn, &original).await;
 }
 
 /// A row inserted into a batch's key range after the batch was read is not deleted with it:
@@ -285,14 +293,7 @@ async fn interrupted_runs_are_completed_without_loss_or_duplicates() {
 async fn a_row_inserted_into_an_archived_range_is_kept() {
     let s = setup(120).await;
     let mut conn = PgConnection::connect(&s.url).await.unwrap();
-    let options = Options {
-        failpoint: Some("manifest@1".to_owned()),
-        ..s.options.clone()
-    };
-    let err = archive(&s, &mut conn, &*s.store, &options)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Failpoint(_)), "{err}");
+    crash_at(&s, &mut conn, &s.options, "manifest@1").await;
     // Batch 1 is archived and described but not deleted; a late row lands inside its range.
     sqlx::raw_sql(
         "INSERT INTO audit_log (id, created_at, actor)
@@ -407,12 +408,7 @@ async fn large_batches_go_in_parts_and_crashed_uploads_are_replaced() {
         max_batch_bytes: 256 * 1024 * 1024,
         ..s.options.clone()
     };
-    let crash = Options {
-        failpoint: Some("uploaded@1".to_owned()),
-        ..options.clone()
-    };
-    let err = archive(&s, &mut conn, &*s.store, &crash).await.unwrap_err();
-    assert!(matches!(err, Error::Failpoint(_)), "{err}");
+    crash_at(&s, &mut conn, &options, "uploaded@1").await;
     assert_eq!(
         count(&mut conn).await,
         520,
@@ -445,13 +441,7 @@ async fn large_batches_go_in_parts_and_crashed_uploads_are_replaced() {
         "not multipart: {etag}"
     );
     assert_eq!(object.size, report.bytes);
-    pipeline::verify_table(&*s.store, &s.options, &s.target)
-        .await
-        .unwrap();
-    restore_table(&mut conn, &*s.store, &s.options, &s.target, Conflict::Fail)
-        .await
-        .unwrap();
-    assert_eq!(checksum(&mut conn).await, original);
+    assert_restores_to(&s, &mut conn, &original).await;
 }
 
 /// The same for a small batch, uploaded create-only in one request.
@@ -459,12 +449,7 @@ async fn large_batches_go_in_parts_and_crashed_uploads_are_replaced() {
 async fn a_small_upload_of_a_crashed_run_is_replaced() {
     let s = setup(120).await;
     let mut conn = PgConnection::connect(&s.url).await.unwrap();
-    let crash = Options {
-        failpoint: Some("uploaded@1".to_owned()),
-        ..s.options.clone()
-    };
-    let err = archive(&s, &mut conn, &*s.store, &crash).await.unwrap_err();
-    assert!(matches!(err, Error::Failpoint(_)), "{err}");
+    crash_at(&s, &mut conn, &s.options, "uploaded@1").await;
     sqlx::raw_sql(
         "UPDATE audit_log SET actor = 'changed' WHERE id = \
          (SELECT id FROM audit_log ORDER BY created_at, id OFFSET 50 LIMIT 1)",
@@ -475,10 +460,7 @@ async fn a_small_upload_of_a_crashed_run_is_replaced() {
     let original = checksum(&mut conn).await;
     let report = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
     assert_eq!(report.rows, 500, "{report:?}");
-    restore_table(&mut conn, &*s.store, &s.options, &s.target, Conflict::Fail)
-        .await
-        .unwrap();
-    assert_eq!(checksum(&mut conn).await, original);
+    assert_restores_to(&s, &mut conn, &original).await;
 }
 
 /// Batches follow the typed order of `(timestamp, primary key)`, not the order of their text:

@@ -90,7 +90,8 @@ pub struct Options {
     /// Draw a progress bar per table on standard error (an interactive terminal).
     pub progress: bool,
     /// The most JSON a batch should hold, whatever its row count: batches of wide rows get
-    /// fewer rows, so that memory stays bounded. `0` means [`MAX_BATCH_BYTES`].
+    /// fewer rows, so that objects, spill files and the time a batch takes stay bounded.
+    /// `0` means [`MAX_BATCH_BYTES`].
     pub max_batch_bytes: u64,
     /// The size of one part of a multipart upload, and the most of a batch's compressed
     /// bytes kept in memory. `0` means [`PART_SIZE`]; S3 wants at least 5 MiB.

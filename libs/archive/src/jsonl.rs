@@ -105,13 +105,17 @@ impl Columns {
     ) -> Result<(), FieldCount> {
         fields.text.clear();
         fields.spans.clear();
-        for raw in line.split(|b| *b == b'\t') {
+        let mut start = 0;
+        let ends = memchr::memchr_iter(b'\t', line).chain(std::iter::once(line.len()));
+        for end in ends {
+            let raw = &line[start..end];
+            start = end + 1;
             if raw == b"\\N" {
                 fields.spans.push(None);
             } else {
-                let start = fields.text.len();
+                let at = fields.text.len();
                 crate::sql::unescape_into(raw, &mut fields.text);
-                fields.spans.push(Some((start, fields.text.len())));
+                fields.spans.push(Some((at, fields.text.len())));
             }
         }
         if fields.spans.len() != self.len() {

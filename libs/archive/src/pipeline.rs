@@ -239,6 +239,24 @@ pub async fn archive_table(
     options: &Options,
     target: &Target,
 ) -> Result<Report, Error> {
+    let result = archive_batches(reader, deleter, store, options, target).await;
+    if result.is_err() {
+        // A batch's transactions may be open on either connection: end them, so that the
+        // connections can be used again (a broken one fails here too, which is fine).
+        for conn in [reader, deleter] {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(conn).await;
+        }
+    }
+    result
+}
+
+async fn archive_batches(
+    reader: &mut PgConnection,
+    deleter: &mut PgConnection,
+    store: &dyn ObjectStore,
+    options: &Options,
+    target: &Target,
+) -> Result<Report, Error> {
     for conn in [&mut *reader, &mut *deleter] {
         sqlx::raw_sql(SESSION).execute(&mut *conn).await?;
     }
@@ -270,6 +288,7 @@ pub async fn archive_table(
     let (cap, part_size) = (options.batch_bytes(), options.part_size());
     let first = batch_query(target, &cutoff, None, limit);
     let mut batch = read_batch(reader, &first, &layout, cap, part_size).await?;
+    hand_over(reader, deleter, &batch).await?;
     while !batch.keys.is_empty() {
         let started = batch.started;
         let rows = batch.keys.len() as u64;
@@ -282,7 +301,7 @@ pub async fn archive_table(
         let finish = async {
             let manifest = store_batch(store, options, target, &cutoff, batch, number).await?;
             let deleting = Instant::now();
-            deletes.run(&mut *deleter, &manifest).await?;
+            deletes.run_in_snapshot(&mut *deleter, &manifest).await?;
             crate::metrics::phase("delete", deleting.elapsed());
             failpoint(options, "deleted", number)?;
             store
@@ -331,9 +350,15 @@ pub async fn archive_table(
                     table = format!("{}.{}", target.schema, target.table),
                     "Stopping after the current batch (SIGTERM); the next run goes on from here."
                 );
+                if let Some(Ok(_)) = next {
+                    sqlx::raw_sql("ROLLBACK").execute(&mut *reader).await?;
+                }
                 return Ok(report);
             }
-            Some(next) => batch = next?,
+            Some(next) => {
+                batch = next?;
+                hand_over(reader, deleter, &batch).await?;
+            }
             None => break,
         }
     }
@@ -392,6 +417,25 @@ impl Layout {
     }
 }
 
+/// Ends the reader's transaction of `batch`, after the deleter has begun its own in the same
+/// snapshot (when there is anything to delete): the delete then sees exactly the rows the
+/// batch read, and neither a row inserted into its range since nor one changed since.
+async fn hand_over(
+    reader: &mut PgConnection,
+    deleter: &mut PgConnection,
+    batch: &Batch,
+) -> Result<(), Error> {
+    if !batch.keys.is_empty() {
+        let begin = format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT {}",
+            literal(&batch.snapshot)
+        );
+        sqlx::raw_sql(AssertSqlSafe(begin)).execute(deleter).await?;
+    }
+    sqlx::raw_sql("COMMIT").execute(reader).await?;
+    Ok(())
+}
+
 /// The COPY statement of the batch after `after` (the first batch for `None`).
 fn batch_query(target: &Target, cutoff: &str, after: Option<&[String; 2]>, limit: u32) -> String {
     let (table, ts, pk) = (
@@ -429,6 +473,8 @@ struct Batch {
     cut: bool,
     /// Its gzip'd JSON lines, their SHA-256 and length.
     body: Body,
+    /// The snapshot it was read in, exported from the reader's open transaction.
+    snapshot: String,
     sha256: String,
     bytes: u64,
     keys: Vec<String>,
@@ -457,6 +503,13 @@ async fn read_batch(
         }
         gz.finish()?.finish()
     });
+    // The batch is read in a snapshot that the deleter takes over (see `hand_over`).
+    let snapshot: String = sqlx::raw_sql(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT pg_export_snapshot()",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .and_then(|row| sqlx::Row::try_get(&row, 0))?;
     let mut stream = conn.copy_out_raw(copy).await?;
     let mut keys = Vec::new();
     let mut first: Option<[String; 2]> = None;
@@ -532,6 +585,7 @@ async fn read_batch(
         body,
         sha256,
         bytes,
+        snapshot,
         first: first.unwrap_or_default(),
         last,
         keys,
@@ -661,6 +715,8 @@ pub async fn verify_object(
 struct Deletes {
     by_range: String,
     by_keys: String,
+    /// The range delete without `RETURNING`, for the snapshot the batch was read in.
+    in_snapshot: String,
 }
 
 impl Deletes {
@@ -669,16 +725,60 @@ impl Deletes {
         // Keys are cast to the primary key's own type, so that the deletes use its index.
         let pk_type = &layout.pk_type;
         let (ts, pk) = (ident(&target.timestamp_column), ident(&target.primary_key));
+        let range = format!(
+            "DELETE FROM {table} WHERE {ts} >= $1::timestamptz AND {ts} <= $3::timestamptz \
+             AND ({ts}, {pk}) >= ($1::timestamptz, $2::text::{pk_type}) \
+             AND ({ts}, {pk}) <= ($3::timestamptz, $4::text::{pk_type}) \
+             AND {ts} < $5::timestamptz"
+        );
         Self {
-            by_range: format!(
-                "DELETE FROM {table} WHERE {ts} >= $1::timestamptz AND {ts} <= $3::timestamptz \
-                 AND ({ts}, {pk}) >= ($1::timestamptz, $2::text::{pk_type}) \
-                 AND ({ts}, {pk}) <= ($3::timestamptz, $4::text::{pk_type}) \
-                 AND {ts} < $5::timestamptz RETURNING {pk}::text"
-            ),
+            by_range: format!("{range} RETURNING {pk}::text"),
+            in_snapshot: range,
             by_keys: format!(
                 "DELETE FROM {table} WHERE {pk} = ANY($1::text[]::{pk_type}[]) AND {ts} < $2::timestamptz"
             ),
+        }
+    }
+
+    /// Deletes `manifest`'s rows on `conn`, whose transaction is in the snapshot the batch was
+    /// read in (see `hand_over`), and commits. Rows of the range visible there are exactly
+    /// the batch's, so its range is deleted without returning keys; if any of them changed
+    /// since (a serialization failure) or the count differs, the transaction is rolled back
+    /// and [`Deletes::run`] deletes by keys.
+    async fn run_in_snapshot(
+        &self,
+        conn: &mut PgConnection,
+        manifest: &Manifest,
+    ) -> Result<u64, Error> {
+        let deleted = sqlx::query(AssertSqlSafe(self.in_snapshot.as_str()))
+            .bind(&manifest.first[0])
+            .bind(&manifest.first[1])
+            .bind(&manifest.last[0])
+            .bind(&manifest.last[1])
+            .bind(&manifest.cutoff)
+            .execute(&mut *conn)
+            .await;
+        match deleted {
+            Ok(done) if done.rows_affected() == manifest.rows => {
+                sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
+                Ok(done.rows_affected())
+            }
+            Ok(_) => {
+                sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
+                self.run(conn, manifest).await
+            }
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("40001") => {
+                sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
+                tracing::warn!(
+                    object = manifest.object,
+                    "Rows of the batch changed after it was read; deleting the archived keys."
+                );
+                self.run(conn, manifest).await
+            }
+            Err(e) => {
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+                Err(e.into())
+            }
         }
     }
 

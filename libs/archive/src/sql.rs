@@ -14,7 +14,7 @@ pub(crate) fn literal(text: &str) -> String {
 /// Undoes COPY's text-format escapes of one field, appending to `out`: runs without a
 /// backslash are copied whole.
 pub(crate) fn unescape_into(mut field: &[u8], out: &mut Vec<u8>) {
-    while let Some(at) = field.iter().position(|b| *b == b'\\') {
+    while let Some(at) = memchr::memchr(b'\\', field) {
         out.extend_from_slice(&field[..at]);
         match field.get(at + 1) {
             Some(b'n') => out.push(b'\n'),

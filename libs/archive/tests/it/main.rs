@@ -12,8 +12,13 @@ use bulwark_archive::restore::{Conflict, restore_table};
 use bulwark_storage::S3Options;
 use bulwark_test_util::moto::{self, MotoServer};
 use bulwark_test_util::postgres::TestPostgres;
-use object_store::{ObjectStore, ObjectStoreExt};
-use sqlx::{Connection, PgConnection};
+use futures::stream::BoxStream;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 const SCHEMA: &str = "
 CREATE TABLE audit_log (
@@ -385,6 +390,121 @@ async fn batches_of_wide_rows_are_bounded_by_bytes() {
             m.rows
         );
     }
+    assert_eq!(count(&mut conn).await, 20);
+}
+
+/// An object store that runs one SQL statement when the first manifest is written: between
+/// a batch's COPY and its delete, as another client of the table could.
+#[derive(Debug)]
+struct Meddler {
+    inner: Arc<dyn ObjectStore>,
+    url: String,
+    sql: std::sync::Mutex<Option<String>>,
+}
+
+impl std::fmt::Display for Meddler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Meddler({})", self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for Meddler {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        let sql = match location.as_ref().ends_with(".manifest.json") {
+            true => self.sql.lock().unwrap().take(),
+            false => None,
+        };
+        if let Some(sql) = sql {
+            let mut conn = PgConnection::connect(&self.url).await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        self.inner.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+/// The delete of a batch works in the snapshot the batch was read in: a row inserted into
+/// the batch's range after the COPY is kept, and a row changed after the COPY makes the
+/// delete fall back to the archived keys, without an error either way.
+#[tokio::test]
+async fn the_delete_sees_only_what_the_batch_read() {
+    let s = setup(120).await;
+    let mut conn = PgConnection::connect(&s.url).await.unwrap();
+    let late = "INSERT INTO audit_log (id, created_at, actor) \
+        SELECT 5000, created_at, 'late' FROM audit_log ORDER BY created_at, id OFFSET 10 LIMIT 1";
+    let store = Meddler {
+        inner: s.store.clone(),
+        url: s.url.clone(),
+        sql: std::sync::Mutex::new(Some(late.to_owned())),
+    };
+    let report = archive(&s, &mut conn, &store, &s.options).await.unwrap();
+    assert_eq!(report.rows, 500, "{report:?}");
+    let kept: Vec<i64> = sqlx::query_scalar("SELECT id FROM audit_log WHERE actor = 'late'")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        kept,
+        [5000],
+        "the late row was deleted without being archived"
+    );
+    let next = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
+    assert_eq!(next.rows, 1, "{next:?}");
+
+    // A row of the first batch changes after it was read.
+    let s = setup(120).await;
+    let mut conn = PgConnection::connect(&s.url).await.unwrap();
+    let change = "UPDATE audit_log SET small = 7 WHERE id = \
+        (SELECT id FROM audit_log ORDER BY created_at, id OFFSET 10 LIMIT 1)";
+    let store = Meddler {
+        inner: s.store.clone(),
+        url: s.url.clone(),
+        sql: std::sync::Mutex::new(Some(change.to_owned())),
+    };
+    let report = archive(&s, &mut conn, &store, &s.options).await.unwrap();
+    assert_eq!(report.rows, 500, "{report:?}");
     assert_eq!(count(&mut conn).await, 20);
 }
 

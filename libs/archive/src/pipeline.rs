@@ -16,7 +16,8 @@
 //! 3. read back as a stream: SHA-256 and row count must match what was read from the table;
 //! 4. described by a manifest (`<key>.manifest.json`: checksum, count, key range, the
 //!    primary keys), written before anything is deleted;
-//! 5. deleted by exactly those primary keys (and the cutoff), in one transaction (see
+//! 5. deleted, exactly the rows the batch read, in one transaction: in the snapshot the
+//!    batch's COPY ran in, handed from the reading connection to the deleting one (see
 //!    [`Deletes`]);
 //! 6. marked complete (`<key>.done`).
 //!
@@ -708,7 +709,10 @@ pub async fn verify_object(
 /// How an archived batch's rows are deleted: exactly the keys of its manifest, in one
 /// transaction.
 ///
-/// The fast way deletes the batch's `(timestamp, key)` range and returns the keys it
+/// A batch of this run is deleted by its `(timestamp, key)` range in the snapshot it was
+/// read in ([`Deletes::run_in_snapshot`]): rows inserted since are not visible there, and a
+/// row changed since fails the delete, which then falls back to [`Deletes::run`]. That
+/// one (also for batches of an interrupted run) deletes the range and returns the keys it
 /// deleted; if any of them is not in the manifest (a row was inserted into the range after
 /// it was read), the transaction is rolled back and the manifest's keys are deleted one by
 /// one instead. Either way nothing that was not archived is deleted.

@@ -10,3 +10,6 @@ pub mod pipeline;
 pub mod restore;
 pub mod run;
 mod sql;
+
+// Only for its `std` feature: see the workspace's Cargo.toml.
+use crc32fast as _;

@@ -3,7 +3,7 @@
 //! same rows read in the same run; and the archiver's peak memory, on those rows and on wide
 //! rows that gzip cannot shrink much.
 //!
-//! Run with `cargo bench -p archiver --bench archive` (about a minute). Targets (issue 5):
+//! Run with `cargo bench -p archiver --bench archive` (about two minutes). Targets (issue 5):
 //! at least 0.5 of raw COPY's rows per second; peak RSS under 64 MiB.
 //! Set `BENCH_ROWS` to change the row count, and `BENCH_UPSTREAM_ARCHIVER` to compare with the
 //! upstream Python archiver on the same rows (see [`upstream`]).
@@ -62,12 +62,33 @@ fn main() {
         copy_bytes = out.stdout.len();
     }
 
+    // The archiver, best of three as well: each run starts from the same rows, loaded again
+    // into the vacuumed table; its CPU and metrics are those of the best run, its peak
+    // memory the highest of all.
     let moto = MotoServer::shared().unwrap();
-    let bucket = moto.create_unique_bucket("bench").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (archiver, metrics) = archiver_command(&pg, moto, &bucket, dir.path(), 50_000);
-    let (archive, peak_kib) = measure(archiver);
-    assert_eq!(psql(&pg, "SELECT count(*) FROM audit_log"), "0");
+    let (mut best, mut peak_kib, mut metrics) = (None::<Run>, 0, String::new());
+    for round in 0..3 {
+        if round > 0 {
+            psql(&pg, "VACUUM audit_log");
+            load(&pg, rows);
+        }
+        let bucket = moto.create_unique_bucket("bench").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (archiver, metrics_file) = archiver_command(&pg, moto, &bucket, dir.path(), 50_000);
+        let run = measure(archiver);
+        assert_eq!(psql(&pg, "SELECT count(*) FROM audit_log"), "0");
+        peak_kib = peak_kib.max(run.peak_kib);
+        if best.as_ref().is_none_or(|b| run.wall < b.wall) {
+            metrics = std::fs::read_to_string(metrics_file).unwrap_or_default();
+            best = Some(run);
+        }
+    }
+    let Some(Run {
+        wall: archive, cpu, ..
+    }) = best
+    else {
+        unreachable!("three rounds ran")
+    };
 
     let rate = |d: Duration| rows as f64 / d.as_secs_f64();
     println!(
@@ -75,7 +96,7 @@ fn main() {
         copy_bytes / (1024 * 1024)
     );
     println!(
-        "end to end: archiver {:.0} rows/s ({:.1} s), raw COPY TO STDOUT {:.0} rows/s ({:.1} s); ratio {:.2} (target >= 0.5: {})",
+        "end to end (best of 3 each): archiver {:.0} rows/s ({:.2} s), raw COPY TO STDOUT {:.0} rows/s ({:.2} s); ratio {:.2} (target >= 0.5: {})",
         rate(archive),
         archive.as_secs_f64(),
         rate(copy),
@@ -88,7 +109,7 @@ fn main() {
         }
     );
     println!(
-        "peak RSS {:.1} MiB (target < 64 MiB: {})",
+        "archiver CPU {cpu:.2} s (user + system); peak RSS {:.1} MiB (target < 64 MiB: {})",
         peak_kib as f64 / 1024.0,
         if peak_kib < 64 * 1024 {
             "met"
@@ -97,14 +118,18 @@ fn main() {
         }
     );
     // Where the time went, from the archiver's own phase histogram.
-    let metrics = std::fs::read_to_string(metrics).unwrap_or_default();
     let phases: Vec<String> = metrics
         .lines()
         .filter_map(|l| l.strip_prefix("archiver_phase_duration_seconds_sum{phase=\""))
         .filter_map(|l| l.split_once("\"} "))
         .map(|(phase, secs)| format!("{phase} {:.1} s", secs.parse::<f64>().unwrap_or(0.0)))
         .collect();
-    println!("archiver phases: {}", phases.join(", "));
+    println!(
+        "archiver phases: {}; {:.1} MiB gzip'd ({:.1}x smaller than COPY text)",
+        phases.join(", "),
+        uploaded(&metrics) / 1048576.0,
+        copy_bytes as f64 / uploaded(&metrics).max(1.0)
+    );
     wide(&pg, moto);
     upstream(&pg, moto, rows, rate(archive), peak_kib);
 }
@@ -134,15 +159,13 @@ fn wide(pg: &TestPostgres, moto: &MotoServer) {
     let bucket = moto.create_unique_bucket("wide").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (archiver, metrics) = archiver_command(pg, moto, &bucket, dir.path(), 50_000);
-    let (took, peak_kib) = measure(archiver);
+    let Run {
+        wall: took,
+        peak_kib,
+        ..
+    } = measure(archiver);
     assert_eq!(psql(pg, "SELECT count(*) FROM audit_log"), "0");
-    let uploaded = std::fs::read_to_string(metrics)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.strip_prefix("archiver_bytes_uploaded_total{"))
-        .filter_map(|l| l.rsplit_once(' '))
-        .map(|(_, v)| v.parse::<f64>().unwrap_or(0.0))
-        .sum::<f64>();
+    let uploaded = uploaded(&std::fs::read_to_string(metrics).unwrap_or_default());
     println!(
         "wide rows: {rows} rows, {json_mib} MiB of JSON, {:.0} MiB gzip'd, in {:.1} s; peak RSS {:.1} MiB (target < 64 MiB: {})",
         uploaded / 1048576.0,
@@ -154,6 +177,16 @@ fn wide(pg: &TestPostgres, moto: &MotoServer) {
             "MISSED"
         }
     );
+}
+
+/// The archive bytes uploaded, from the archiver's metrics.
+fn uploaded(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("archiver_bytes_uploaded_total{"))
+        .filter_map(|l| l.rsplit_once(' '))
+        .map(|(_, v)| v.parse::<f64>().unwrap_or(0.0))
+        .sum()
 }
 
 /// The archiver on the benchmark table with `batch_size`, writing to `bucket`; the command
@@ -198,17 +231,28 @@ fn load(pg: &TestPostgres, rows: u64) {
     ));
 }
 
-/// Runs `command` to completion; its wall time and peak resident memory in KiB.
-fn measure(mut command: Command) -> (Duration, u64) {
+/// What [`measure`] saw of a run.
+struct Run {
+    wall: Duration,
+    peak_kib: u64,
+    /// User plus system CPU seconds, as last read before the process ended (to within the
+    /// 20 ms between reads).
+    cpu: f64,
+}
+
+/// Runs `command` to completion, reading its peak resident memory and CPU time from /proc.
+fn measure(mut command: Command) -> Run {
     let started = Instant::now();
     let mut child = command.spawn().unwrap();
-    let mut peak_kib = 0u64;
+    let (mut peak_kib, mut ticks) = (0u64, 0u64);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        let hwm = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-            .unwrap_or_default()
+        let proc = |file: &str| {
+            std::fs::read_to_string(format!("/proc/{}/{file}", child.id())).unwrap_or_default()
+        };
+        let hwm = proc("status")
             .lines()
             .find_map(|l| {
                 l.strip_prefix("VmHWM:")
@@ -216,10 +260,28 @@ fn measure(mut command: Command) -> (Duration, u64) {
             })
             .unwrap_or(0);
         peak_kib = peak_kib.max(hwm);
+        // Fields 14 and 15 of /proc/PID/stat (after the parenthesised name): utime, stime.
+        let stat = proc("stat");
+        let used: u64 = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| {
+                rest.split_whitespace()
+                    .skip(11)
+                    .take(2)
+                    .map(|t| t.parse::<u64>().unwrap_or(0))
+                    .sum()
+            })
+            .unwrap_or(0);
+        ticks = ticks.max(used);
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{command:?} failed: {status}");
-    (started.elapsed(), peak_kib)
+    Run {
+        wall: started.elapsed(),
+        peak_kib,
+        // The kernel's clock tick for these fields is 100 Hz on Linux.
+        cpu: ticks as f64 / 100.0,
+    }
 }
 
 /// The upstream Python archiver (github.com/labsbykora/audit_table_archiver) on the same rows,
@@ -257,7 +319,11 @@ fn upstream(pg: &TestPostgres, moto: &MotoServer, rows: u64, ours: f64, our_peak
         .current_dir(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let (took, peak_kib) = measure(command);
+    let Run {
+        wall: took,
+        peak_kib,
+        ..
+    } = measure(command);
     let left: u64 = psql(pg, "SELECT count(*) FROM audit_log").parse().unwrap();
     assert_eq!(left, 0, "the upstream archiver left {left} rows");
     let theirs = rows as f64 / took.as_secs_f64();

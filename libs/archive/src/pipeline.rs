@@ -463,6 +463,14 @@ fn batch_query(target: &Target, cutoff: &str, after: Option<&[String; 2]>, limit
     )
 }
 
+/// A field as text: PostgreSQL sends UTF-8, so the lossy conversion is only a fallback.
+fn text(field: &[u8]) -> String {
+    match std::str::from_utf8(field) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(field).into_owned(),
+    }
+}
+
 /// One batch as read from the table.
 struct Batch {
     /// When reading it began.
@@ -525,10 +533,10 @@ async fn read_batch(
             .row(line, json, &mut fields)
             .map_err(|e| Error::Copy(e.to_string()))?;
         let null = || Error::Copy("a NULL key or timestamp".to_owned());
-        let key = String::from_utf8_lossy(fields.get(layout.pk).ok_or_else(null)?).into_owned();
+        let key = text(fields.get(layout.pk).ok_or_else(null)?);
         let stamp = fields.get(layout.ts).ok_or_else(null)?;
         if first.is_none() {
-            first = Some([String::from_utf8_lossy(stamp).into_owned(), key.clone()]);
+            first = Some([text(stamp), key.clone()]);
         }
         last_stamp.clear();
         last_stamp.extend_from_slice(stamp);
@@ -542,17 +550,26 @@ async fn read_batch(
     // begin the next batch. Batches are sized from the rows before them, so cuts are rare.
     let mut cut = false;
     'stream: while let Some(chunk) = stream.next().await {
-        pending.extend_from_slice(&chunk?);
+        let chunk = chunk?;
+        // PostgreSQL sends a row per CopyData message: whole rows are read where they arrived,
+        // anything else is gathered in `pending` first.
+        let whole = pending.is_empty() && chunk.last() == Some(&b'\n');
+        if !whole {
+            pending.extend_from_slice(&chunk);
+        }
+        let data: &[u8] = if whole { &chunk } else { &pending };
         let mut start = 0;
-        while let Some(end) = memchr::memchr(b'\n', &pending[start..]) {
-            handle(&pending[start..start + end], &mut json)?;
+        while let Some(end) = memchr::memchr(b'\n', &data[start..]) {
+            handle(&data[start..start + end], &mut json)?;
             start += end + 1;
             if json_bytes + json.len() as u64 >= cap {
                 cut = true;
                 break 'stream;
             }
         }
-        pending.drain(..start);
+        if !whole {
+            pending.drain(..start);
+        }
         if json.len() >= CHUNK {
             json_bytes += json.len() as u64;
             let full = std::mem::replace(&mut json, Vec::with_capacity(CHUNK + 64 * 1024));

@@ -371,8 +371,11 @@ async fn archive_batches(
 }
 
 /// Settings of both connections of a run: values print in the forms their input functions
-/// read back (and the same way on both), and no statement or lock wait runs away.
+/// read back (and the same way on both), and no statement or lock wait runs away. The
+/// deleter holds a batch's snapshot open while the batch is uploaded and verified, which a
+/// server-wide `idle_in_transaction_session_timeout` must not cut short.
 const SESSION: &str = "SET statement_timeout = '15min'; SET lock_timeout = '30s'; \
+    SET idle_in_transaction_session_timeout = 0; \
     SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'; \
     SET extra_float_digits = 1";
 

@@ -508,6 +508,27 @@ async fn the_delete_sees_only_what_the_batch_read() {
     assert_eq!(count(&mut conn).await, 20);
 }
 
+/// The deleter holds each batch's snapshot open while the batch is uploaded: a server that
+/// ends idle transactions quickly does not end ours.
+#[tokio::test]
+async fn a_slow_upload_outlasts_the_servers_idle_transaction_timeout() {
+    let s = setup(250).await;
+    let mut conn = PgConnection::connect(&s.url).await.unwrap();
+    sqlx::raw_sql("ALTER DATABASE audit SET idle_in_transaction_session_timeout = '100ms'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let store = Meddler {
+        inner: s.store.clone(),
+        url: s.url.clone(),
+        sql: std::sync::Mutex::new(Some("SELECT pg_sleep(0.5)".to_owned())),
+    };
+    let mut conn = PgConnection::connect(&s.url).await.unwrap();
+    let report = archive(&s, &mut conn, &store, &s.options).await.unwrap();
+    assert_eq!(report.rows, 500, "{report:?}");
+    assert_eq!(count(&mut conn).await, 20);
+}
+
 /// A batch larger than one part goes as a multipart upload from a temporary file, and comes
 /// back intact. The upload of a run that crashed before writing a manifest is replaced even
 /// when the rows of its range changed since (nothing was deleted on its strength).

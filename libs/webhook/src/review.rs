@@ -1,7 +1,6 @@
 //! The `admission.k8s.io/v1` AdmissionReview codec: the request the API server sends, the
 //! response it expects. Pure; malformed input is an error naming what was wrong, never a panic.
 
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -119,7 +118,6 @@ pub fn allow(uid: &str, patch: &[bulwark_inject::Operation], warnings: &[String]
     // The patch is the bulk of the response: serialise it once and write its base64 straight
     // into the body (base64 needs no JSON escaping), instead of escaping a copy of it again.
     let json = bulwark_inject::patch::to_json(patch);
-    let engine = &base64::engine::general_purpose::STANDARD;
     let mut out = Vec::with_capacity(256 + json.len().div_ceil(3) * 4);
     out.extend_from_slice(b"{\"apiVersion\":\"");
     out.extend_from_slice(API_VERSION.as_bytes());
@@ -127,13 +125,7 @@ pub fn allow(uid: &str, patch: &[bulwark_inject::Operation], warnings: &[String]
     // Writing strings into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut out, uid);
     out.extend_from_slice(b",\"allowed\":true,\"patchType\":\"JSONPatch\",\"patch\":\"");
-    let start = out.len();
-    out.resize(
-        start + base64::encoded_len(json.len(), true).unwrap_or(0),
-        0,
-    );
-    let written = engine.encode_slice(&json, &mut out[start..]).unwrap_or(0);
-    out.truncate(start + written);
+    crate::b64::encode_into(&json, &mut out);
     out.push(b'"');
     if !warnings.is_empty() {
         out.extend_from_slice(b",\"warnings\":");

@@ -76,7 +76,17 @@ impl Write for Spill {
             None => {
                 self.memory.extend_from_slice(buf);
                 if self.memory.len() > self.part_size {
-                    let mut file = BufWriter::with_capacity(256 * 1024, tempfile::tempfile()?);
+                    let file = tempfile::tempfile().map_err(|e| {
+                        std::io::Error::new(
+                            e.kind(),
+                            format!(
+                                "a batch over {} bytes gzip'd goes to a temporary file in {} (TMPDIR), which failed: {e}",
+                                self.part_size,
+                                std::env::temp_dir().display()
+                            ),
+                        )
+                    })?;
+                    let mut file = BufWriter::with_capacity(256 * 1024, file);
                     file.write_all(&self.memory)?;
                     self.memory = Vec::new();
                     self.file = Some(file);
@@ -190,7 +200,7 @@ async fn send_parts(
             (file, read.map(|_| part))
         })
         .await
-        .map_err(|e| Error::Copy(format!("reading the spilled batch: {e}")))?;
+        .map_err(|e| Error::Compress(format!("reading the spilled batch: {e}")))?;
         file = back;
         let part = part.map_err(io_error)?;
         if part.is_empty() {
@@ -202,7 +212,7 @@ async fn send_parts(
 }
 
 fn io_error(e: std::io::Error) -> Error {
-    Error::Copy(format!("the spilled batch: {e}"))
+    Error::Compress(format!("the spilled batch: {e}"))
 }
 
 /// A gzip'd object read back as a stream: its SHA-256, and its lines as they are inflated.

@@ -59,6 +59,8 @@ pub enum Error {
     Verify { key: String, message: String },
     #[error("unexpected COPY output: {0}")]
     Copy(String),
+    #[error("compressing the batch: {0}")]
+    Compress(String),
     #[error("stopped at failpoint {0}")]
     Failpoint(String),
 }
@@ -71,6 +73,7 @@ impl Error {
             Error::Store(_) => "storage",
             Error::Verify { .. } => "verification",
             Error::Copy(_) => "copy",
+            Error::Compress(_) => "compress",
             Error::Failpoint(_) => "failpoint",
         }
     }
@@ -373,9 +376,11 @@ async fn archive_batches(
 /// Settings of both connections of a run: values print in the forms their input functions
 /// read back (and the same way on both), and no statement or lock wait runs away. The
 /// deleter holds a batch's snapshot open while the batch is uploaded and verified, which a
-/// server-wide `idle_in_transaction_session_timeout` must not cut short.
+/// server-wide `idle_in_transaction_session_timeout` must not cut short. Notices are not
+/// sent: the run acts on errors only, and the `ROLLBACK` that ends a failed batch on both
+/// connections would otherwise log "there is no transaction in progress" for one of them.
 const SESSION: &str = "SET statement_timeout = '15min'; SET lock_timeout = '30s'; \
-    SET idle_in_transaction_session_timeout = 0; \
+    SET idle_in_transaction_session_timeout = 0; SET client_min_messages = error; \
     SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'; \
     SET extra_float_digits = 1";
 
@@ -464,6 +469,16 @@ fn batch_query(target: &Target, cutoff: &str, after: Option<&[String; 2]>, limit
         literal(cutoff),
         limit
     )
+}
+
+/// Why the compressor of a batch stopped taking JSON.
+async fn compressor_failure(
+    compressor: tokio::task::JoinHandle<std::io::Result<(Body, String, u64)>>,
+) -> Error {
+    match compressor.await {
+        Ok(Err(e)) => Error::Compress(e.to_string()),
+        _ => Error::Compress("the compressor stopped".to_owned()),
+    }
 }
 
 /// A field as text: PostgreSQL sends UTF-8, so the lossy conversion is only a fallback.
@@ -576,7 +591,9 @@ async fn read_batch(
         if json.len() >= CHUNK {
             json_bytes += json.len() as u64;
             let full = std::mem::replace(&mut json, Vec::with_capacity(CHUNK + 64 * 1024));
-            tx.send(full).await.map_err(|_| closed())?;
+            if tx.send(full).await.is_err() {
+                return Err(compressor_failure(compressor).await);
+            }
         }
     }
     if cut {
@@ -588,12 +605,14 @@ async fn read_batch(
     }
     drop(stream);
     json_bytes += json.len() as u64;
-    tx.send(json).await.map_err(|_| closed())?;
+    if tx.send(json).await.is_err() {
+        return Err(compressor_failure(compressor).await);
+    }
     drop(tx);
     let (body, sha256, bytes) = compressor
         .await
         .map_err(|_| closed())?
-        .map_err(|e| Error::Copy(e.to_string()))?;
+        .map_err(|e| Error::Compress(e.to_string()))?;
     crate::metrics::phase("copy", started.elapsed());
     let last = [
         String::from_utf8_lossy(&last_stamp).into_owned(),

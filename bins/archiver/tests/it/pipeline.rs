@@ -160,3 +160,36 @@ fn sigkill_at_any_point_loses_and_duplicates_nothing() {
         "only {kills} runs were killed before the table was archived"
     );
 }
+
+/// A batch too large for memory goes to a temporary file; where none can be made, the table
+/// fails with an error that says where and why, and nothing is deleted. With a usable
+/// directory the same batch goes up as a multipart upload.
+#[test]
+fn a_batch_that_cannot_spill_fails_clearly_and_deletes_nothing() {
+    let w = world(100_000);
+    // About 48 KB of random hex per old row: about 15 MiB gzip'd, over one 8 MiB part.
+    psql(
+        &w.pg,
+        "UPDATE audit_log SET actor = (SELECT string_agg(md5(random()::text || id || g), '') \
+         FROM generate_series(1, 1500) g) WHERE id <= 600",
+    );
+    let original = psql(&w.pg, CHECKSUM);
+    let missing = "/nonexistent/bulwark-spill";
+    let mut env = env();
+    env.push(("TMPDIR", missing));
+    let args = ["--config", w.config.path().to_str().unwrap()];
+    let (code, out) = run_to_exit(Path::new(EXE), &args, &env);
+    assert_eq!(code, Some(3), "a table failed: {out}");
+    assert!(!out.contains("\"level\":\"warn\""), "{out}");
+    assert!(
+        out.contains(&format!("temporary file in {missing} (TMPDIR)")),
+        "{out}"
+    );
+    assert_eq!(psql(&w.pg, CHECKSUM), original, "nothing may change");
+
+    let (code, out) = archiver(&w, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(psql(&w.pg, "SELECT count(*) FROM audit_log"), "10");
+    let (code, out) = archiver(&w, &["verify"]);
+    assert_eq!(code, Some(0), "{out}");
+}

@@ -661,7 +661,7 @@ async fn store_batch(
         part_size: options.part_size(),
     };
     let uploading = Instant::now();
-    upload_batch(store, &upload, &object, batch.body).await?;
+    upload_batch(&upload, &object, batch.body).await?;
     crate::metrics::phase("upload", uploading.elapsed());
     failpoint(options, "uploaded", number)?;
     let rows = batch.keys.len() as u64;
@@ -700,12 +700,8 @@ async fn store_batch(
 /// An object that is there with a manifest is left alone (verification then decides whether
 /// it is this batch); one without a manifest is the upload of a run that crashed before
 /// deleting anything, and is replaced.
-async fn upload_batch(
-    store: &dyn ObjectStore,
-    upload: &Upload<'_>,
-    object: &str,
-    body: Body,
-) -> Result<(), Error> {
+async fn upload_batch(upload: &Upload<'_>, object: &str, body: Body) -> Result<(), Error> {
+    let store = upload.store;
     let exists = |result: object_store::Result<object_store::ObjectMeta>| match result {
         Ok(_) => Ok(true),
         Err(object_store::Error::NotFound { .. }) => Ok(false),

@@ -122,6 +122,9 @@ impl Options {
 /// The default most JSON per batch: 64 MiB, about 8 MiB gzip'd.
 pub const MAX_BATCH_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The first batch of a table holds this fraction of the rows of the others.
+const FIRST_BATCH_SHARE: u32 = 4;
+
 /// Rows sampled to size a table's first batch.
 const SAMPLE_ROWS: u32 = 100;
 
@@ -288,7 +291,10 @@ async fn archive_batches(
     };
     let layout = Layout::read(reader, target).await?;
     let deletes = Deletes::new(target, &layout);
-    let mut limit = first_limit(reader, target, options, &cutoff).await?;
+    // The first batch is a quarter of the others: nothing overlaps its read, and the batches
+    // after it overlap their reads with the uploads and deletes before them.
+    let mut limit =
+        (first_limit(reader, target, options, &cutoff).await? / FIRST_BATCH_SHARE).max(1);
     let (cap, part_size) = (options.batch_bytes(), options.part_size());
     let first = batch_query(target, &cutoff, None, limit);
     let mut batch = read_batch(reader, &first, &layout, cap, part_size).await?;

@@ -744,7 +744,7 @@ pub async fn verify_object(
     sha256: &str,
     rows: u64,
 ) -> Result<(), Error> {
-    read_checked(store, key, sha256, rows, |_| {}).await
+    read_checked(store, key, sha256, rows).await
 }
 
 /// How an archived batch's rows are deleted: exactly the keys of its manifest, in one
@@ -795,12 +795,7 @@ impl Deletes {
         conn: &mut PgConnection,
         manifest: &Manifest,
     ) -> Result<u64, Error> {
-        let deleted = sqlx::query(AssertSqlSafe(self.in_snapshot.as_str()))
-            .bind(&manifest.first[0])
-            .bind(&manifest.first[1])
-            .bind(&manifest.last[0])
-            .bind(&manifest.last[1])
-            .bind(&manifest.cutoff)
+        let deleted = sqlx::query_with(AssertSqlSafe(self.in_snapshot.as_str()), range(manifest)?)
             .execute(&mut *conn)
             .await;
         match deleted {
@@ -830,14 +825,10 @@ impl Deletes {
     /// Deletes `manifest`'s rows; returns how many were deleted.
     async fn run(&self, conn: &mut PgConnection, manifest: &Manifest) -> Result<u64, Error> {
         let mut tx = conn.begin().await?;
-        let gone: Vec<String> = sqlx::query_scalar(AssertSqlSafe(self.by_range.as_str()))
-            .bind(&manifest.first[0])
-            .bind(&manifest.first[1])
-            .bind(&manifest.last[0])
-            .bind(&manifest.last[1])
-            .bind(&manifest.cutoff)
-            .fetch_all(&mut *tx)
-            .await?;
+        let gone: Vec<String> =
+            sqlx::query_scalar_with(AssertSqlSafe(self.by_range.as_str()), range(manifest)?)
+                .fetch_all(&mut *tx)
+                .await?;
         let archived: std::collections::HashSet<&str> =
             manifest.keys.iter().map(String::as_str).collect();
         let deleted = if gone.iter().all(|k| archived.contains(k.as_str())) {
@@ -869,6 +860,24 @@ impl Deletes {
         }
         Ok(deleted)
     }
+}
+
+/// The parameters of the range deletes: `$1`, `$2` the first `(timestamp, key)` of the batch,
+/// `$3`, `$4` its last, `$5` the cutoff.
+fn range(manifest: &Manifest) -> Result<sqlx::postgres::PgArguments, Error> {
+    use sqlx::Arguments;
+    let mut args = sqlx::postgres::PgArguments::default();
+    for value in [
+        &manifest.first[0],
+        &manifest.first[1],
+        &manifest.last[0],
+        &manifest.last[1],
+        &manifest.cutoff,
+    ] {
+        args.add(value)
+            .map_err(|e| Error::Copy(format!("binding a delete's range: {e}")))?;
+    }
+    Ok(args)
 }
 
 /// Completes the batches of interrupted runs: manifests without a completion marker.

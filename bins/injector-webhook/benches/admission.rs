@@ -196,12 +196,22 @@ async fn bench() {
     // Warm both up, then measure each in turn.
     throughput(baseline_addr, &client, &body, Duration::from_secs(1)).await;
     throughput(webhook_addr, &client, &body, Duration::from_secs(1)).await;
+    let base_cpu = cpu_seconds(baseline.id());
     let base_rps = throughput(baseline_addr, &client, &body, THROUGHPUT_FOR).await;
+    let base_cpu = cpu_seconds(baseline.id()) - base_cpu;
+    let hook_cpu = cpu_seconds(webhook.pid());
     let hook_rps = throughput(webhook_addr, &client, &body, THROUGHPUT_FOR).await;
+    let hook_cpu = cpu_seconds(webhook.pid()) - hook_cpu;
     let ratio = hook_rps / base_rps;
     println!(
         "throughput: webhook {hook_rps:.0}/s, bare hyper+rustls {base_rps:.0}/s, ratio {ratio:.2} (target >= 0.80: {})",
         verdict(ratio >= 0.8)
+    );
+    let per_request = |cpu: f64, rps: f64| cpu * 1e6 / (rps * THROUGHPUT_FOR.as_secs_f64());
+    println!(
+        "server CPU per request: webhook {:.1} us, bare {:.1} us",
+        per_request(hook_cpu, hook_rps),
+        per_request(base_cpu, base_rps)
     );
 
     let (base_p50, base_p99) = latency(baseline_addr, &client, &body).await;
@@ -225,6 +235,20 @@ async fn bench() {
 
 fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "MISSED" }
+}
+
+/// User plus system CPU time of process `pid` so far, from fields 14 and 15 of
+/// `/proc/PID/stat` (clock ticks, 100 Hz on Linux).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let (_, rest) = stat.rsplit_once(')').unwrap();
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|t| t.parse::<u64>().unwrap())
+        .sum();
+    ticks as f64 / 100.0
 }
 
 fn memory(process: &Running) -> (f64, f64) {

@@ -22,13 +22,13 @@ pub mod fuzzing;
 mod mutate;
 mod notation;
 pub mod patch;
+pub mod pod;
 mod quantity;
 pub mod spec;
 
 #[cfg(test)]
 mod fixtures;
 
-use k8s_openapi::api::core::v1::Pod;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -37,6 +37,7 @@ pub use defaults::{Defaults, Resources};
 pub use error::{Error, Result};
 pub use mutate::{Mutation, Outcome, mutate};
 pub use patch::Operation;
+pub use pod::Pod;
 pub use spec::SidecarSpec;
 
 /// The shared tmpfs volume.
@@ -70,7 +71,7 @@ pub struct Explained {
 
 /// Admits one pod: an empty mutation unless it asks for injection and is not injected yet, an
 /// error (a denial) when its annotations are invalid.
-pub fn inject(pod: &Pod, defaults: &Defaults) -> Result<Mutation> {
+pub fn inject(pod: &Pod<'_>, defaults: &Defaults) -> Result<Mutation> {
     let Some(annotations) = pod.metadata.annotations.as_ref() else {
         return Ok(Mutation::empty(Outcome::NotRequested, Vec::new()));
     };
@@ -97,6 +98,8 @@ pub fn explain(object: &Value, defaults: &Defaults) -> Result<Explained> {
     if !object.get("metadata").is_some_and(Value::is_object) {
         return Err(Error::Pod("expected an object with metadata".to_owned()));
     }
+    // A manifest has not been through the API server: check it as a whole Pod first.
+    k8s_openapi::api::core::v1::Pod::deserialize(object).map_err(|e| Error::Pod(e.to_string()))?;
     let pod = Pod::deserialize(object).map_err(|e| Error::Pod(e.to_string()))?;
     let mutation = inject(&pod, defaults)?;
     let mut patched = object.clone();

@@ -13,8 +13,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, KeyToPath, Pod, PodSpec,
-    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+    Capabilities, ConfigMapVolumeSource, EmptyDirVolumeSource, KeyToPath, ResourceRequirements,
+    SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde::Serialize;
@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use crate::annotations::{CaCert, InjectionRequest, key};
 use crate::patch::{Json, Operation, pointer};
+use crate::pod::{Container as PodContainer, Pod, PodSpec};
 use crate::spec::{self, Auth, FileMode, SidecarSpec};
 use crate::{
     CA_MOUNT_PATH, CA_VOLUME, Defaults, Error, INIT_CONTAINER, INJECTED, METRICS_PORT_NAME,
@@ -84,7 +85,7 @@ impl Outcome {
 }
 
 /// Why a pod counts as injected already, if it does.
-pub(crate) fn injected(pod: &Pod) -> Option<&'static str> {
+pub(crate) fn injected(pod: &Pod<'_>) -> Option<&'static str> {
     let marker = pod
         .metadata
         .annotations
@@ -106,7 +107,7 @@ pub(crate) fn injected(pod: &Pod) -> Option<&'static str> {
 
 /// Computes the patch that injects `pod` as `request` asks, with `defaults` for what it leaves
 /// open; the patch is empty when the pod is injected already.
-pub fn mutate(pod: &Pod, request: &InjectionRequest, defaults: &Defaults) -> Result<Mutation> {
+pub fn mutate(pod: &Pod<'_>, request: &InjectionRequest, defaults: &Defaults) -> Result<Mutation> {
     let spec = pod
         .spec
         .as_ref()
@@ -310,7 +311,7 @@ enum Target {
 }
 
 /// The containers named by `keeper.security/containers`, or all of them.
-fn select(spec: &PodSpec, request: &InjectionRequest) -> Result<Vec<Target>> {
+fn select(spec: &PodSpec<'_>, request: &InjectionRequest) -> Result<Vec<Target>> {
     let init = spec.init_containers.as_deref().unwrap_or_default();
     let Some(names) = &request.containers else {
         let apps = (0..spec.containers.len()).map(Target::App);
@@ -319,16 +320,16 @@ fn select(spec: &PodSpec, request: &InjectionRequest) -> Result<Vec<Target>> {
     names
         .iter()
         .map(|name| {
-            if let Some(i) = spec.containers.iter().position(|c| &c.name == name) {
+            if let Some(i) = spec.containers.iter().position(|c| c.name == name.as_str()) {
                 Ok(Target::App(i))
-            } else if let Some(i) = init.iter().position(|c| &c.name == name) {
+            } else if let Some(i) = init.iter().position(|c| c.name == name.as_str()) {
                 Ok(Target::Init(i))
             } else {
                 let known: Vec<&str> = spec
                     .containers
                     .iter()
                     .chain(init)
-                    .map(|c| c.name.as_str())
+                    .map(|c| &*c.name)
                     .collect();
                 Err(Error::invalid(
                     key("containers"),
@@ -345,7 +346,7 @@ fn select(spec: &PodSpec, request: &InjectionRequest) -> Result<Vec<Target>> {
 /// Checks the pod's volumes and mounts against ours; returns whether the pod already declares
 /// our tmpfs volume, which is then used as it is (as the upstream example 13 pod does).
 fn check_volumes(
-    spec: &PodSpec,
+    spec: &PodSpec<'_>,
     request: &InjectionRequest,
     warnings: &mut Vec<String>,
 ) -> Result<bool> {
@@ -390,7 +391,7 @@ fn check_volumes(
 }
 
 /// The sidecar's health port must be free in the pod's network namespace.
-fn check_port(spec: &PodSpec, port: u16) -> Result<()> {
+fn check_port(spec: &PodSpec<'_>, port: u16) -> Result<()> {
     let init = spec.init_containers.as_deref().unwrap_or_default();
     for container in spec.containers.iter().chain(init) {
         let ports = container.ports.as_deref().unwrap_or_default();
@@ -419,7 +420,7 @@ struct Users {
 
 impl Users {
     fn of(
-        spec: &PodSpec,
+        spec: &PodSpec<'_>,
         request: &InjectionRequest,
         defaults: &Defaults,
         targets: &[Target],
@@ -436,7 +437,7 @@ impl Users {
                 defaults.run_as_user,
             ),
         };
-        let user = |c: &Container| {
+        let user = |c: &PodContainer<'_>| {
             c.security_context
                 .as_ref()
                 .and_then(|s| s.run_as_user)

@@ -5,12 +5,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bulwark_http::{ResponseBody, text};
-use bulwark_inject::{Defaults, Outcome};
+use bulwark_inject::{Defaults, Outcome, Pod};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use k8s_openapi::api::core::v1::Pod;
 
 use crate::{metrics, review};
 
@@ -85,7 +84,7 @@ impl Webhook {
             // The webhook configuration only sends pod CREATEs; anything else passes unchanged.
             return Admitted::new("skipped", None, review::allow(uid, &[], &[]));
         };
-        let pod = match serde_json::from_str::<Pod>(object.get()) {
+        let pod = match Pod::from_json(object.get()) {
             Ok(pod) => pod,
             Err(error) => {
                 let message = format!("the pod in the AdmissionReview is not a valid Pod: {error}");

@@ -330,7 +330,7 @@ fn no_annotations_map_adds_the_whole_map() {
     )
     .unwrap()
     .unwrap();
-    let typed = Pod::deserialize(pod.json()).unwrap();
+    let typed = crate::Pod::deserialize(pod.json()).unwrap();
     let mutation = mutate(&typed, &request, &Defaults::default()).unwrap();
     assert_eq!(
         mutation.patch_json()[0],

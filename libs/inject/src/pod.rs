@@ -1,0 +1,130 @@
+//! The parts of a pod that injection reads, borrowed from the JSON they came in.
+//!
+//! Admission deserialises these few fields instead of a whole k8s-openapi `Pod`: every other
+//! field is skipped without being built, and names are borrowed from the request body unless
+//! they hold JSON escapes. The API server has decoded the object into a Pod before it calls a
+//! webhook and validates the patched pod again afterwards, so reading the whole Pod here would
+//! validate nothing it does not; a field we read that has the wrong shape is still an error.
+//! `explain`, which reads manifests nobody has validated, checks them as whole Pods first.
+//!
+//! Field names and optionality are the Pod's (`core/v1`); `tests` checks them against
+//! k8s-openapi on real pod shapes.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// A pod: its metadata and its spec.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Pod<'a> {
+    #[serde(default, borrow)]
+    pub metadata: Metadata<'a>,
+    #[serde(borrow)]
+    pub spec: Option<PodSpec<'a>>,
+}
+
+/// `metadata`: names and annotations.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata<'a> {
+    #[serde(borrow)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub generate_name: Option<Cow<'a, str>>,
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// `spec`: the containers, volumes and pod-level settings that injection depends on.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec<'a> {
+    #[serde(default, borrow)]
+    pub containers: Vec<Container<'a>>,
+    #[serde(borrow)]
+    pub init_containers: Option<Vec<Container<'a>>>,
+    #[serde(borrow)]
+    pub volumes: Option<Vec<Volume<'a>>>,
+    pub security_context: Option<PodSecurityContext>,
+    pub share_process_namespace: Option<bool>,
+    #[serde(borrow)]
+    pub os: Option<PodOs<'a>>,
+}
+
+/// A container or init container.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Container<'a> {
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub volume_mounts: Option<Vec<VolumeMount<'a>>>,
+    pub ports: Option<Vec<ContainerPort>>,
+    pub security_context: Option<SecurityContext>,
+}
+
+/// One of a container's `volumeMounts`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeMount<'a> {
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub mount_path: Cow<'a, str>,
+}
+
+/// One of a container's `ports`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerPort {
+    pub container_port: i32,
+}
+
+/// A container's `securityContext`: who it runs as.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityContext {
+    pub run_as_user: Option<i64>,
+}
+
+/// The pod's `securityContext`: who its containers run as and which group owns its volumes.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSecurityContext {
+    pub run_as_user: Option<i64>,
+    pub fs_group: Option<i64>,
+}
+
+/// One of the pod's `volumes`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Volume<'a> {
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub empty_dir: Option<EmptyDir<'a>>,
+}
+
+/// An `emptyDir` volume source.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct EmptyDir<'a> {
+    #[serde(borrow)]
+    pub medium: Option<Cow<'a, str>>,
+}
+
+/// `spec.os`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct PodOs<'a> {
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+}
+
+impl<'a> Pod<'a> {
+    /// The pod in `json`, borrowing from it where it can.
+    pub fn from_json(json: &'a str) -> serde_json::Result<Self> {
+        serde_json::from_str(json)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -79,8 +79,8 @@ impl Webhook {
                 );
             }
         };
-        let uid = request.uid.as_str();
-        let (Some(object), true) = (&request.object, request.is_pod_create()) else {
+        let uid = &*request.uid;
+        let (Some(object), true) = (request.object, request.is_pod_create()) else {
             // The webhook configuration only sends pod CREATEs; anything else passes unchanged.
             return Admitted::new("skipped", None, review::allow(uid, &[], &[]));
         };

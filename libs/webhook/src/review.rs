@@ -1,31 +1,38 @@
 //! The `admission.k8s.io/v1` AdmissionReview codec: the request the API server sends, the
 //! response it expects. Pure; malformed input is an error naming what was wrong, never a panic.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 /// The only AdmissionReview version we speak (`admissionReviewVersions: [v1]`).
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 
-/// The parts of an admission request that the webhook uses.
+/// The parts of an admission request that the webhook uses, borrowed from the body.
 #[derive(Debug, Clone)]
-pub struct Request {
+pub struct Request<'a> {
     /// Echoed in the response so the API server can match it.
-    pub uid: String,
-    /// `group/version/kind` of the object, such as `/v1/Pod`.
-    pub kind: String,
-    pub operation: String,
-    pub namespace: Option<String>,
+    pub uid: Cow<'a, str>,
+    /// The object's kind, such as `{group: "", version: "v1", kind: "Pod"}`.
+    pub kind: GroupVersionKind<'a>,
+    pub operation: Cow<'a, str>,
+    pub namespace: Option<Cow<'a, str>>,
     /// Dry-run requests are admitted exactly like real ones: admission has no side effects.
     pub dry_run: bool,
     /// The object being admitted, unparsed until needed; absent for DELETE.
-    pub object: Option<Box<RawValue>>,
+    pub object: Option<&'a RawValue>,
 }
 
-impl Request {
+impl Request<'_> {
     /// True for the requests we mutate: CREATE of a core/v1 Pod.
     pub fn is_pod_create(&self) -> bool {
-        self.kind == "/v1/Pod" && self.operation == "CREATE"
+        let GroupVersionKind {
+            group,
+            version,
+            kind,
+        } = &self.kind;
+        group.is_empty() && version == "v1" && kind == "Pod" && self.operation == "CREATE"
     }
 }
 
@@ -46,56 +53,60 @@ pub enum Error {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReviewIn {
-    #[serde(default)]
-    api_version: String,
-    #[serde(default)]
-    kind: String,
-    request: Option<RawRequest>,
+struct ReviewIn<'a> {
+    #[serde(default, borrow)]
+    api_version: Cow<'a, str>,
+    #[serde(default, borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    request: Option<RawRequest<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawRequest {
-    #[serde(default)]
-    uid: String,
-    #[serde(default)]
-    kind: GroupVersionKind,
-    #[serde(default)]
-    operation: String,
-    namespace: Option<String>,
+struct RawRequest<'a> {
+    #[serde(default, borrow)]
+    uid: Cow<'a, str>,
+    #[serde(default, borrow)]
+    kind: GroupVersionKind<'a>,
+    #[serde(default, borrow)]
+    operation: Cow<'a, str>,
+    #[serde(borrow)]
+    namespace: Option<Cow<'a, str>>,
     #[serde(default)]
     dry_run: Option<bool>,
-    object: Option<Box<RawValue>>,
+    #[serde(borrow)]
+    object: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize, Default)]
-struct GroupVersionKind {
-    #[serde(default)]
-    group: String,
-    #[serde(default)]
-    version: String,
-    #[serde(default)]
-    kind: String,
+/// An object's group, version and kind, as AdmissionReview spells them.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct GroupVersionKind<'a> {
+    #[serde(default, borrow)]
+    pub group: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub version: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub kind: Cow<'a, str>,
 }
 
-/// Parses an AdmissionReview body.
-pub fn parse(body: &[u8]) -> Result<Request, Error> {
-    let review: ReviewIn = serde_json::from_slice(body).map_err(|e| Error::Json(e.to_string()))?;
+/// Parses an AdmissionReview body, borrowing from it.
+pub fn parse(body: &[u8]) -> Result<Request<'_>, Error> {
+    let review: ReviewIn<'_> =
+        serde_json::from_slice(body).map_err(|e| Error::Json(e.to_string()))?;
     if review.api_version != API_VERSION || review.kind != "AdmissionReview" {
         return Err(Error::Version {
-            api_version: review.api_version,
-            kind: review.kind,
+            api_version: review.api_version.into_owned(),
+            kind: review.kind.into_owned(),
         });
     }
     let raw = review.request.ok_or(Error::NoRequest)?;
     if raw.uid.is_empty() {
         return Err(Error::NoUid);
     }
-    let gvk = raw.kind;
     Ok(Request {
         uid: raw.uid,
-        kind: format!("{}/{}/{}", gvk.group, gvk.version, gvk.kind),
+        kind: raw.kind,
         operation: raw.operation,
         namespace: raw.namespace,
         dry_run: raw.dry_run.unwrap_or(false),

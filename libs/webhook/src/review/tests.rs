@@ -86,3 +86,18 @@ fn deny_has_a_status() {
         "keeper.security/refresh-interval: bad"
     );
 }
+
+#[test]
+fn escaped_strings_are_unescaped() {
+    let body = review(json!({
+        "uid": "u\"1\\", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "operation": "CREATE", "namespace": "a\u{e9}b", "object": null
+    }));
+    let r = parse(&body).unwrap();
+    assert_eq!(r.uid, "u\"1\\");
+    assert_eq!(r.namespace.as_deref(), Some("a\u{e9}b"));
+    assert!(r.is_pod_create());
+    assert!(r.object.is_none());
+    let other = review(json!({"uid": "x", "kind": {"group": "apps", "version": "v1", "kind": "Pod"}, "operation": "CREATE"}));
+    assert!(!parse(&other).unwrap().is_pod_create());
+}

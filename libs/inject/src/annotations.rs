@@ -52,6 +52,14 @@ use crate::{Error, MOUNT_PATH, Result, quantity};
 /// The prefix of every annotation of this crate.
 pub const PREFIX: &str = "keeper.security/";
 
+/// The full key of annotation `$name` as a literal, for lookups on the admission path
+/// ([`key`] allocates; `tests::the_key_macro_is_key` keeps the two equal).
+macro_rules! key {
+    ($name:literal) => {
+        concat!("keeper.security/", $name)
+    };
+}
+
 /// `"true"` asks for injection.
 pub const INJECT: &str = "keeper.security/inject";
 
@@ -339,9 +347,9 @@ impl<'a> Parser<'a> {
         let Some(value) = self.get(name) else {
             return Ok(None);
         };
-        match value.trim().to_ascii_lowercase().as_str() {
-            "true" => Ok(Some(true)),
-            "false" => Ok(Some(false)),
+        match value.trim() {
+            v if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            v if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
             _ => Err(Error::invalid(
                 key(name),
                 format!("invalid value {value:?}: expected \"true\" or \"false\""),
@@ -363,19 +371,27 @@ impl<'a> Parser<'a> {
 
     /// The name of a Secret or ConfigMap: a DNS subdomain.
     fn object_name(&self, name: &str, what: &str) -> Result<Option<String>> {
-        let expected = format!(
-            "the name of a {what} in the pod's namespace (lowercase letters, digits, '-' and '.')"
-        );
-        let Some(value) = self.string(name, &expected)? else {
+        let expected = || {
+            format!(
+                "the name of a {what} in the pod's namespace (lowercase letters, digits, '-' and '.')"
+            )
+        };
+        let Some(value) = self.get(name).map(str::trim) else {
             return Ok(None);
         };
-        if !is_dns_subdomain(&value) {
+        if value.is_empty() {
             return Err(Error::invalid(
                 key(name),
-                format!("invalid name {value:?}: expected {expected}"),
+                format!("empty value: expected {}", expected()),
             ));
         }
-        Ok(Some(value))
+        if !is_dns_subdomain(value) {
+            return Err(Error::invalid(
+                key(name),
+                format!("invalid name {value:?}: expected {}", expected()),
+            ));
+        }
+        Ok(Some(value.to_owned()))
     }
 
     /// Refuses the annotations whose upstream behaviour has side effects in admission.
@@ -396,7 +412,7 @@ impl<'a> Parser<'a> {
         if let Some(k) = self
             .annotations
             .keys()
-            .find(|k| k.starts_with(&key("k8s-secret-")))
+            .find(|k| k.starts_with(key!("k8s-secret-")))
         {
             return Err(Error::Unsupported {
                 annotation: k.clone(),
@@ -674,8 +690,11 @@ impl<'a> Parser<'a> {
             whole_records += 1;
         }
 
-        for (k, value) in self.annotations.range(key("secret-")..) {
-            let Some(name) = k.strip_prefix(&key("secret-")) else {
+        for (k, value) in self
+            .annotations
+            .range::<str, _>((Bound::Included(key!("secret-")), Bound::Unbounded))
+        {
+            let Some(name) = k.strip_prefix(key!("secret-")) else {
                 break;
             };
             if name.is_empty() {
@@ -697,8 +716,11 @@ impl<'a> Parser<'a> {
             out.secrets.push(secret);
         }
 
-        for (k, value) in self.annotations.range(key("file-")..) {
-            let Some(name) = k.strip_prefix(&key("file-")) else {
+        for (k, value) in self
+            .annotations
+            .range::<str, _>((Bound::Included(key!("file-")), Bound::Unbounded))
+        {
+            let Some(name) = k.strip_prefix(key!("file-")) else {
                 break;
             };
             if name.is_empty() {

@@ -671,17 +671,17 @@ impl<'a> Build<'a> {
         out.push_str("{\"name\":\"");
         out.push_str(name);
         out.push_str("\",\"image\":");
-        out.push_str(&json_string(&self.defaults.image));
+        push_json_string(&mut out, &self.defaults.image);
         if let Some(policy) = &self.defaults.image_pull_policy {
             out.push_str(",\"imagePullPolicy\":");
-            out.push_str(&json_string(policy));
+            push_json_string(&mut out, policy);
         }
         out.push_str(",\"args\":[\"");
         out.push_str(mode);
         out.push('"');
         for arg in &self.defaults.args {
             out.push(',');
-            out.push_str(&json_string(arg));
+            push_json_string(&mut out, arg);
         }
         out.push_str("],\"env\":[{\"name\":\"");
         out.push_str(spec::SPEC_ENV);
@@ -692,7 +692,7 @@ impl<'a> Build<'a> {
             out.push_str(",{\"name\":\"");
             out.push_str(spec::KSM_CONFIG_ENV);
             out.push_str("\",\"valueFrom\":{\"secretKeyRef\":{\"name\":");
-            out.push_str(&json_string(secret));
+            push_json_string(&mut out, secret);
             out.push_str(",\"key\":\"config\"}}}");
         }
         for (env_name, field) in [
@@ -750,7 +750,41 @@ impl<'a> Build<'a> {
 
 /// `value` as a JSON string literal.
 fn json_string(value: &str) -> String {
-    json_text(&value)
+    let mut out = String::with_capacity(value.len() + 2);
+    push_json_string(&mut out, value);
+    out
+}
+
+/// Appends `value` to `out` as a JSON string literal, escaped as serde_json escapes: `"`, `\\`
+/// and the control characters, nothing else.
+fn push_json_string(out: &mut String, value: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in value.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&value[start..i]);
+        if short.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(short);
+        }
+        start = i + 1;
+    }
+    out.push_str(&value[start..]);
+    out.push('"');
 }
 
 /// `value` serialised as JSON text; the k8s-openapi objects and strings we serialise cannot

@@ -94,7 +94,7 @@ pub fn to_json(ops: &[Operation]) -> Vec<u8> {
 
 /// The JSON pointer of `tokens`, each escaped (`~` as `~0`, `/` as `~1`).
 pub fn pointer(tokens: &[&str]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(tokens.iter().map(|t| t.len() + 1).sum::<usize>() + 4);
     for token in tokens {
         out.push('/');
         for c in token.chars() {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{CaCert, InjectionRequest, Owner, parse};
+use super::{CaCert, InjectionRequest, Owner, PREFIX, key, parse};
 use crate::spec::Auth;
 
 const BASE: &[(&str, &str)] = &[("inject", "true"), ("ksm-config", "keeper-auth")];
@@ -1440,4 +1440,10 @@ fn unknown_key_warnings_are_bounded() {
             "5 more unknown keeper.security/* annotations, ignored"
         );
     });
+}
+
+#[test]
+fn the_key_macro_is_key() {
+    assert_eq!(key!("secret-"), key("secret-"));
+    assert!(key!("file-").starts_with(PREFIX));
 }

@@ -1122,3 +1122,21 @@ fn signal_reaches_unmounted_containers_too() {
         )],
     );
 }
+
+#[test]
+fn json_strings_are_escaped_as_serde_json_escapes_them() {
+    for s in [
+        "",
+        "plain",
+        "quote \" backslash \\ slash /",
+        "\n\r\t\u{8}\u{c}\u{0}\u{1f}\u{7f}",
+        "caf\u{e9} \u{1f512} \u{2028}",
+        "\u{1}\"\u{1}",
+    ] {
+        assert_eq!(
+            super::json_string(s),
+            serde_json::to_string(s).unwrap(),
+            "{s:?}"
+        );
+    }
+}

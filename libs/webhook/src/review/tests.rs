@@ -98,6 +98,8 @@ fn escaped_strings_are_unescaped() {
     assert_eq!(r.namespace.as_deref(), Some("a\u{e9}b"));
     assert!(r.is_pod_create());
     assert!(r.object.is_none());
-    let other = review(json!({"uid": "x", "kind": {"group": "apps", "version": "v1", "kind": "Pod"}, "operation": "CREATE"}));
+    let other = review(
+        json!({"uid": "x", "kind": {"group": "apps", "version": "v1", "kind": "Pod"}, "operation": "CREATE"}),
+    );
     assert!(!parse(&other).unwrap().is_pod_create());
 }

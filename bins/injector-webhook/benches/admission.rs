@@ -196,12 +196,15 @@ async fn bench() {
     // Warm both up, then measure each in turn.
     throughput(baseline_addr, &client, &body, Duration::from_secs(1)).await;
     throughput(webhook_addr, &client, &body, Duration::from_secs(1)).await;
-    let base_cpu = cpu_seconds(baseline.id());
+    let me = std::process::id();
+    let (base_cpu, base_client) = (cpu_seconds(baseline.id()), cpu_seconds(me));
     let base_rps = throughput(baseline_addr, &client, &body, THROUGHPUT_FOR).await;
     let base_cpu = cpu_seconds(baseline.id()) - base_cpu;
-    let hook_cpu = cpu_seconds(webhook.pid());
+    let base_client = cpu_seconds(me) - base_client;
+    let (hook_cpu, hook_client) = (cpu_seconds(webhook.pid()), cpu_seconds(me));
     let hook_rps = throughput(webhook_addr, &client, &body, THROUGHPUT_FOR).await;
     let hook_cpu = cpu_seconds(webhook.pid()) - hook_cpu;
+    let hook_client = cpu_seconds(me) - hook_client;
     let ratio = hook_rps / base_rps;
     println!(
         "throughput: webhook {hook_rps:.0}/s, bare hyper+rustls {base_rps:.0}/s, ratio {ratio:.2} (target >= 0.80: {})",
@@ -209,9 +212,11 @@ async fn bench() {
     );
     let per_request = |cpu: f64, rps: f64| cpu * 1e6 / (rps * THROUGHPUT_FOR.as_secs_f64());
     println!(
-        "server CPU per request: webhook {:.1} us, bare {:.1} us",
+        "CPU per request: webhook {:.1} us, bare {:.1} us; the client {:.1} us and {:.1} us",
         per_request(hook_cpu, hook_rps),
-        per_request(base_cpu, base_rps)
+        per_request(base_cpu, base_rps),
+        per_request(hook_client, hook_rps),
+        per_request(base_client, base_rps)
     );
 
     let (base_p50, base_p99) = latency(baseline_addr, &client, &body).await;

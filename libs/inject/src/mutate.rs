@@ -10,11 +10,8 @@
 //! where upstream had none: init container first, per-container mounts, restricted
 //! security context, and a shared process namespace for signals.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, EmptyDirVolumeSource, KeyToPath, ResourceRequirements,
-    SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+    ConfigMapVolumeSource, EmptyDirVolumeSource, KeyToPath, SecretVolumeSource, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde::Serialize;
@@ -195,8 +192,8 @@ pub fn mutate(pod: &Pod<'_>, request: &InjectionRequest, defaults: &Defaults) ->
         defaults,
         &sidecar_spec,
         ksm_config,
-        resources.as_ref(),
-        &users.security_context(kill),
+        resources,
+        users.security_json(kill),
     );
 
     let mut ops = Vec::new();
@@ -483,56 +480,50 @@ impl Users {
         self.signalled.iter().all(|u| *u == Some(self.uid))
     }
 
-    /// The restricted-profile security context of the keeper containers.
-    fn security_context(&self, kill: bool) -> SecurityContext {
-        SecurityContext {
-            allow_privilege_escalation: Some(false),
-            capabilities: Some(Capabilities {
-                add: kill.then(|| vec!["KILL".to_owned()]),
-                drop: Some(vec!["ALL".to_owned()]),
-            }),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            run_as_user: self.run_as.0,
-            run_as_group: self.run_as.1,
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".to_owned(),
-                localhost_profile: None,
-            }),
-            ..SecurityContext::default()
+    /// The restricted-profile security context of the keeper containers, as JSON (the tests
+    /// read every keeper container back through k8s-openapi).
+    fn security_json(&self, kill: bool) -> String {
+        let mut out = String::with_capacity(256);
+        out.push_str("{\"allowPrivilegeEscalation\":false,\"capabilities\":{");
+        if kill {
+            out.push_str("\"add\":[\"KILL\"],");
         }
+        out.push_str("\"drop\":[\"ALL\"]},\"readOnlyRootFilesystem\":true");
+        if let Some(gid) = self.run_as.1 {
+            out.push_str(",\"runAsGroup\":");
+            out.push_str(&gid.to_string());
+        }
+        out.push_str(",\"runAsNonRoot\":true");
+        if let Some(uid) = self.run_as.0 {
+            out.push_str(",\"runAsUser\":");
+            out.push_str(&uid.to_string());
+        }
+        out.push_str(",\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
+        out
     }
 }
 
-/// The keeper containers' requests and limits: the webhook's, overridden per pod.
-fn resources(
-    request: &InjectionRequest,
-    defaults: &Defaults,
-) -> Result<Option<ResourceRequirements>> {
+/// The pod's value if it sets one, else the webhook's.
+fn pick<'a>(pod: &'a Option<String>, webhook: &'a Option<String>) -> Option<&'a str> {
+    pod.as_deref().or(webhook.as_deref())
+}
+
+/// The keeper containers' requests and limits, the webhook's overridden per pod, as the JSON
+/// of a `resources` object; `None` when neither sets any.
+fn resources(request: &InjectionRequest, defaults: &Defaults) -> Result<Option<String>> {
     let o = &request.resources;
     let d = &defaults.resources;
-    let merged = crate::defaults::Resources {
-        cpu_request: o.cpu_request.clone().or_else(|| d.cpu_request.clone()),
-        cpu_limit: o.cpu_limit.clone().or_else(|| d.cpu_limit.clone()),
-        memory_request: o
-            .memory_request
-            .clone()
-            .or_else(|| d.memory_request.clone()),
-        memory_limit: o.memory_limit.clone().or_else(|| d.memory_limit.clone()),
-    };
-    for (name, request_value, limit_value, overridden) in [
-        (
-            "cpu",
-            &merged.cpu_request,
-            &merged.cpu_limit,
-            o.cpu_request.is_some(),
-        ),
-        (
-            "memory",
-            &merged.memory_request,
-            &merged.memory_limit,
-            o.memory_request.is_some(),
-        ),
+    let cpu = (
+        pick(&o.cpu_request, &d.cpu_request),
+        pick(&o.cpu_limit, &d.cpu_limit),
+    );
+    let memory = (
+        pick(&o.memory_request, &d.memory_request),
+        pick(&o.memory_limit, &d.memory_limit),
+    );
+    for (name, (request_value, limit_value), overridden) in [
+        ("cpu", cpu, o.cpu_request.is_some()),
+        ("memory", memory, o.memory_request.is_some()),
     ] {
         let (Some(r), Some(l)) = (request_value, limit_value) else {
             continue;
@@ -550,25 +541,34 @@ fn resources(
             ));
         }
     }
-    let list = |entries: [(&str, &Option<String>); 2]| {
-        let map: BTreeMap<String, Quantity> = entries
-            .into_iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.to_owned(), Quantity(v))))
-            .collect();
-        (!map.is_empty()).then_some(map)
-    };
-    let requests = list([
-        ("cpu", &merged.cpu_request),
-        ("memory", &merged.memory_request),
-    ]);
-    let limits = list([("cpu", &merged.cpu_limit), ("memory", &merged.memory_limit)]);
-    Ok(
-        (requests.is_some() || limits.is_some()).then(|| ResourceRequirements {
-            requests,
-            limits,
-            ..ResourceRequirements::default()
-        }),
-    )
+    // k8s-openapi's order: limits before requests, cpu before memory.
+    let mut out = String::new();
+    for (list, cpu, memory) in [("limits", cpu.1, memory.1), ("requests", cpu.0, memory.0)] {
+        if cpu.is_none() && memory.is_none() {
+            continue;
+        }
+        out.push_str(if out.is_empty() { "{\"" } else { ",\"" });
+        out.push_str(list);
+        out.push_str("\":{");
+        if let Some(cpu) = cpu {
+            out.push_str("\"cpu\":");
+            push_json_string(&mut out, cpu);
+        }
+        if let Some(memory) = memory {
+            out.push_str(if cpu.is_some() {
+                ",\"memory\":"
+            } else {
+                "\"memory\":"
+            });
+            push_json_string(&mut out, memory);
+        }
+        out.push('}');
+    }
+    if out.is_empty() {
+        return Ok(None);
+    }
+    out.push('}');
+    Ok(Some(out))
 }
 
 fn tmpfs_volume(request: &InjectionRequest, defaults: &Defaults) -> Volume {
@@ -648,16 +648,16 @@ impl<'a> Build<'a> {
         defaults: &'a Defaults,
         spec: &SidecarSpec,
         ksm_config: Option<String>,
-        resources: Option<&ResourceRequirements>,
-        security: &SecurityContext,
+        resources: Option<String>,
+        security: String,
     ) -> Self {
         Self {
             request,
             defaults,
-            spec_literal: json_string(&spec.to_json()),
+            spec_literal: spec.to_json_literal(),
             ksm_config,
-            resources: resources.map(json_text),
-            security: json_text(security),
+            resources,
+            security,
         }
     }
 
@@ -785,12 +785,6 @@ fn push_json_string(out: &mut String, value: &str) {
     }
     out.push_str(&value[start..]);
     out.push('"');
-}
-
-/// `value` serialised as JSON text; the k8s-openapi objects and strings we serialise cannot
-/// fail (string keys only), and anything that would becomes `null`.
-fn json_text(value: &impl Serialize) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
 /// JSON text that we wrote ourselves, as a patch value.

@@ -1140,3 +1140,45 @@ fn json_strings_are_escaped_as_serde_json_escapes_them() {
         );
     }
 }
+
+#[test]
+fn resources_hold_only_what_is_set() {
+    let request = annotations::parse(
+        &[
+            ("keeper.security/inject", "true"),
+            ("keeper.security/secret", "db"),
+            ("keeper.security/memory-limit", "64Mi"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+    )
+    .unwrap()
+    .unwrap();
+    let mut defaults = Defaults::default();
+    defaults.resources = crate::Resources {
+        cpu_request: None,
+        cpu_limit: None,
+        memory_request: None,
+        memory_limit: None,
+    };
+    let json = |r: Option<String>| r.map(|r| serde_json::from_str::<Value>(&r).unwrap());
+    assert_eq!(
+        json(super::resources(&request, &defaults).unwrap()),
+        Some(json!({"limits": {"memory": "64Mi"}}))
+    );
+    defaults.resources.cpu_request = Some("5m".to_owned());
+    assert_eq!(
+        json(super::resources(&request, &defaults).unwrap()),
+        Some(json!({"limits": {"memory": "64Mi"}, "requests": {"cpu": "5m"}}))
+    );
+    let mut bare = request.clone();
+    bare.resources = Default::default();
+    defaults.resources = crate::Resources {
+        cpu_request: None,
+        cpu_limit: None,
+        memory_request: None,
+        memory_limit: None,
+    };
+    assert_eq!(super::resources(&bare, &defaults).unwrap(), None);
+}

@@ -90,3 +90,14 @@ fn signals_and_formats() {
     assert_eq!("template".parse::<Format>(), Err(()));
     assert_eq!(Format::Yaml.extension(), ".yaml");
 }
+
+#[test]
+fn the_literal_is_the_json_as_a_json_string() {
+    let mut value = spec_json();
+    value["secrets"][3]["template"] = json!("{{ .login }}\n\"q\" \\ \t\u{1} caf\u{e9}");
+    let spec = SidecarSpec::from_json(&value.to_string()).unwrap();
+    let literal = spec.to_json_literal();
+    assert_eq!(literal, serde_json::to_string(&spec.to_json()).unwrap());
+    let back: String = serde_json::from_str(&literal).unwrap();
+    assert_eq!(SidecarSpec::from_json(&back).unwrap(), spec);
+}

@@ -659,7 +659,7 @@ impl<'a> Parser<'a> {
 
         let mut titles = Vec::new();
         if let Some(title) = self.string("secret", "a record title or UID")? {
-            titles.push((key("secret"), title));
+            titles.push((key!("secret"), title));
         }
         if let Some(list) = self.get("secrets") {
             let before = titles.len();
@@ -667,7 +667,7 @@ impl<'a> Parser<'a> {
                 list.split(',')
                     .map(str::trim)
                     .filter(|t| !t.is_empty())
-                    .map(|t| (key("secrets"), t.to_owned())),
+                    .map(|t| (key!("secrets"), t.to_owned())),
             );
             if titles.len() == before {
                 return Err(Error::invalid(
@@ -677,16 +677,12 @@ impl<'a> Parser<'a> {
             }
         }
         for (origin, title) in titles {
-            let path = format!(
-                "{MOUNT_PATH}/{}{}",
-                file_name(&title, true),
-                format.extension()
-            );
+            let path = default_output_path(&title, true, format.extension());
             let record = RecordRef {
                 folder: Vec::new(),
                 name: title,
             };
-            out.secrets.push(whole(origin, record, path));
+            out.secrets.push(whole(origin.to_owned(), record, path));
             whole_records += 1;
         }
 
@@ -701,7 +697,7 @@ impl<'a> Parser<'a> {
                 continue;
             }
             let (reference, path) = secret_value(k, name, value)?;
-            let default_path = |ext: &str| format!("{MOUNT_PATH}/{}{ext}", file_name(name, true));
+            let default_path = |ext: &str| default_output_path(name, true, ext);
             let secret = match reference {
                 Reference::Record(record) => {
                     whole_records += 1;
@@ -727,7 +723,7 @@ impl<'a> Parser<'a> {
                 continue;
             }
             let (record, file, path) = file_value(k, name, value)?;
-            let path = path.unwrap_or_else(|| format!("{MOUNT_PATH}/{}", file_name(&file, false)));
+            let path = path.unwrap_or_else(|| default_output_path(&file, false, ""));
             out.secrets.push((
                 k.clone(),
                 Secret {
@@ -1049,8 +1045,11 @@ impl Outputs {
                 .filter(|(p, _)| p.starts_with(below))
                 .map(|(_, o)| *o)
         }
+        let mut below = String::new();
         for (path, origin) in &files {
-            let below = format!("{path}/");
+            below.clear();
+            below.push_str(path);
+            below.push('/');
             let nested = first_below(&files, &below)
                 .or_else(|| dirs.get(path).copied())
                 .or_else(|| first_below(&dirs, &below));
@@ -1328,10 +1327,10 @@ fn config_secret(
     let path = match s.path {
         Some(path) => output_file(&at("path"), path.trim())?,
         None if file_source => match &source {
-            Source::File { file, .. } => format!("{MOUNT_PATH}/{}", file_name(file, false)),
+            Source::File { file, .. } => default_output_path(file, false, ""),
             _ => String::new(),
         },
-        None => format!("{MOUNT_PATH}/{}.json", file_name(&default_name, true)),
+        None => default_output_path(&default_name, true, ".json"),
     };
     Ok(Secret {
         path,
@@ -1439,13 +1438,30 @@ fn output_path(origin: &str, path: &str) -> Result<String> {
 /// bounded to 200 bytes so that a suffix still fits a file name.
 pub fn file_name(name: &str, lowercase: bool) -> String {
     let mut out = String::with_capacity(name.len());
+    push_file_name(&mut out, name, lowercase);
+    out
+}
+
+/// `{MOUNT_PATH}/{file_name(name)}{extension}`, built in one string.
+fn default_output_path(name: &str, lowercase: bool, extension: &str) -> String {
+    let mut out = String::with_capacity(MOUNT_PATH.len() + 1 + name.len() + extension.len());
+    out.push_str(MOUNT_PATH);
+    out.push('/');
+    push_file_name(&mut out, name, lowercase);
+    out.push_str(extension);
+    out
+}
+
+/// Appends [`file_name`]`(name, lowercase)` to `out`.
+fn push_file_name(out: &mut String, name: &str, lowercase: bool) {
+    let start = out.len();
     for c in name.trim().chars() {
         let c = if c == ' ' || c == '/' || c == '\\' || c.is_control() {
             '-'
         } else {
             c
         };
-        if out.len() + c.len_utf8() > 200 {
+        if out.len() - start + c.len_utf8() > 200 {
             break;
         }
         if lowercase {
@@ -1454,10 +1470,11 @@ pub fn file_name(name: &str, lowercase: bool) -> String {
             out.push(c);
         }
     }
-    if out.is_empty() || out == "." || out == ".." {
-        out = "-".to_owned();
+    let added = &out[start..];
+    if added.is_empty() || added == "." || added == ".." {
+        out.truncate(start);
+        out.push('-');
     }
-    out
 }
 
 /// The first line of a multi-line parser message, without a leading `error: `.

@@ -282,7 +282,7 @@ pub fn mutate(pod: &Pod<'_>, request: &InjectionRequest, defaults: &Defaults) ->
         }
         (None, _) => ops.push(Operation::Add {
             path: pointer(&["spec", "initContainers"]),
-            value: raw(format!("[{}]", ours.join(","))),
+            value: raw(json_array(&ours)),
         }),
     }
     if sidecar && !native {
@@ -731,13 +731,18 @@ impl<'a> Build<'a> {
             let port = self.defaults.health_port;
             out.push_str(",\"ports\":[{\"name\":\"");
             out.push_str(METRICS_PORT_NAME);
-            out.push_str(&format!(
-                "\",\"containerPort\":{port},\"protocol\":\"TCP\"}}]"
-            ));
+            let port = port.to_string();
+            out.push_str("\",\"containerPort\":");
+            out.push_str(&port);
+            out.push_str(",\"protocol\":\"TCP\"}]");
             for (probe, path) in [("livenessProbe", "/health"), ("readinessProbe", "/ready")] {
-                out.push_str(&format!(
-                    ",\"{probe}\":{{\"httpGet\":{{\"path\":\"{path}\",\"port\":{port}}},\"periodSeconds\":10}}"
-                ));
+                out.push_str(",\"");
+                out.push_str(probe);
+                out.push_str("\":{\"httpGet\":{\"path\":\"");
+                out.push_str(path);
+                out.push_str("\",\"port\":");
+                out.push_str(&port);
+                out.push_str("},\"periodSeconds\":10}");
             }
         }
         if keeper == Keeper::NativeSidecar {
@@ -748,10 +753,17 @@ impl<'a> Build<'a> {
     }
 }
 
-/// `value` as a JSON string literal.
-fn json_string(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    push_json_string(&mut out, value);
+/// A JSON array of `items`, each JSON text already.
+fn json_array(items: &[String]) -> String {
+    let mut out = String::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(item);
+    }
+    out.push(']');
     out
 }
 

@@ -275,16 +275,26 @@ impl SidecarSpec {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// [`to_json`](Self::to_json) as a JSON string literal (quoted and escaped), written in one
-    /// pass: this is what the container's `env` value holds.
+    /// [`to_json`](Self::to_json) as a JSON string literal (quoted and escaped): the value of
+    /// the keeper containers' [`SPEC_ENV`].
     pub fn to_json_literal(&self) -> String {
-        let mut out = Vec::with_capacity(1024);
-        out.push(b'"');
-        let _ = serde_json::to_writer(Escaping(&mut out), self);
-        out.push(b'"');
-        // serde_json writes UTF-8 and the escapes are ASCII; the fallback is never taken.
-        String::from_utf8(out)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        let json = self.to_json();
+        // serde_json escapes control characters itself, so JSON text never holds one raw: only
+        // `"` and `\` need escaping again.
+        let mut out = String::with_capacity(json.len() + json.len() / 4 + 2);
+        out.push('"');
+        for piece in json.split_inclusive(['"', '\\']) {
+            match piece.as_bytes().last() {
+                Some(&last @ (b'"' | b'\\')) => {
+                    out.push_str(&piece[..piece.len() - 1]);
+                    out.push('\\');
+                    out.push(char::from(last));
+                }
+                _ => out.push_str(piece),
+            }
+        }
+        out.push('"');
+        out
     }
 }
 
@@ -434,30 +444,6 @@ impl<'de> Deserialize<'de> for FileMode {
                 "invalid file mode {s:?}: expected octal digits with owner read, such as \"0440\""
             ))
         })
-    }
-}
-
-/// Writes what it is given as the contents of a JSON string: `"` and `\` escaped. serde_json
-/// escapes control characters itself, so JSON text never holds one raw.
-struct Escaping<'a>(&'a mut Vec<u8>);
-
-impl std::io::Write for Escaping<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut start = 0;
-        for (i, &b) in buf.iter().enumerate() {
-            if b == b'"' || b == b'\\' {
-                self.0.extend_from_slice(&buf[start..i]);
-                self.0.push(b'\\');
-                self.0.push(b);
-                start = i + 1;
-            }
-        }
-        self.0.extend_from_slice(&buf[start..]);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

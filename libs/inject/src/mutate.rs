@@ -10,12 +10,8 @@
 //! where upstream had none: init container first, per-container mounts, restricted
 //! security context, and a shared process namespace for signals.
 
-use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, EmptyDirVolumeSource, KeyToPath, SecretVolumeSource, Volume, VolumeMount,
-};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use serde::Serialize;
-use serde_json::{Value, json};
+use k8s_openapi::api::core::v1::{ConfigMapVolumeSource, KeyToPath, SecretVolumeSource, Volume};
+use serde_json::Value;
 
 use crate::annotations::{CaCert, InjectionRequest, key};
 use crate::patch::{Json, Operation, pointer};
@@ -199,11 +195,14 @@ pub fn mutate(pod: &Pod<'_>, request: &InjectionRequest, defaults: &Defaults) ->
     let mut ops = Vec::new();
     // The marker first: it is what makes every later admission of this pod a no-op.
     match &pod.metadata.annotations {
-        None => ops.push(add(
-            &["metadata", "annotations"],
-            &json!({ INJECTED: "true" }),
-        )),
-        Some(_) => ops.push(add(&["metadata", "annotations", INJECTED], &"true")),
+        None => ops.push(Operation::Add {
+            path: pointer(&["metadata", "annotations"]),
+            value: raw(format!("{{\"{INJECTED}\":\"true\"}}")),
+        }),
+        Some(_) => ops.push(Operation::Add {
+            path: pointer(&["metadata", "annotations", INJECTED]),
+            value: raw("\"true\"".to_owned()),
+        }),
     }
     if sidecar && request.signal.is_some() {
         match spec.share_process_namespace {
@@ -214,7 +213,10 @@ pub fn mutate(pod: &Pod<'_>, request: &InjectionRequest, defaults: &Defaults) ->
                     "needs shareProcessNamespace: true so that the sidecar sees the application's processes, but the pod sets it to false",
                 ));
             }
-            None => ops.push(add(&["spec", "shareProcessNamespace"], &true)),
+            None => ops.push(Operation::Add {
+                path: pointer(&["spec", "shareProcessNamespace"]),
+                value: raw("true".to_owned()),
+            }),
         }
     }
 
@@ -223,7 +225,7 @@ pub fn mutate(pod: &Pod<'_>, request: &InjectionRequest, defaults: &Defaults) ->
         volumes.push(tmpfs_volume(request, defaults));
     }
     if let Some(ca) = &request.ca_cert {
-        volumes.push(ca_volume(ca));
+        volumes.push(Json::of(&ca_volume(ca)).get().to_owned());
     }
     push_all(
         &mut ops,
@@ -233,12 +235,6 @@ pub fn mutate(pod: &Pod<'_>, request: &InjectionRequest, defaults: &Defaults) ->
     );
 
     // Mounts before our init containers go in, so that init container indexes are the pod's.
-    let mount = VolumeMount {
-        name: VOLUME.to_owned(),
-        mount_path: MOUNT_PATH.to_owned(),
-        read_only: Some(true),
-        ..VolumeMount::default()
-    };
     for target in &targets {
         let (list, i, container) = match *target {
             Target::App(i) => ("containers", i, &spec.containers[i]),
@@ -253,7 +249,7 @@ pub fn mutate(pod: &Pod<'_>, request: &InjectionRequest, defaults: &Defaults) ->
             &mut ops,
             &["spec", list, &index, "volumeMounts"],
             container.volume_mounts.is_some(),
-            vec![mount.clone()],
+            vec![MOUNT.to_owned()],
         );
     }
 
@@ -571,19 +567,23 @@ fn resources(request: &InjectionRequest, defaults: &Defaults) -> Result<Option<S
     Ok(Some(out))
 }
 
-fn tmpfs_volume(request: &InjectionRequest, defaults: &Defaults) -> Volume {
-    Volume {
-        name: VOLUME.to_owned(),
-        empty_dir: Some(EmptyDirVolumeSource {
-            medium: Some("Memory".to_owned()),
-            size_limit: request
-                .volume_size_limit
-                .clone()
-                .or_else(|| defaults.volume_size_limit.clone())
-                .map(Quantity),
-        }),
-        ..Volume::default()
+/// The read-only mount of [`VOLUME`] at [`MOUNT_PATH`] in the application's containers, as
+/// JSON (`tests::the_mount_is_volume_at_mount_path` holds it to those constants).
+const MOUNT: &str = r#"{"name":"keeper-secrets","mountPath":"/keeper/secrets","readOnly":true}"#;
+
+/// The shared tmpfs volume, as JSON.
+fn tmpfs_volume(request: &InjectionRequest, defaults: &Defaults) -> String {
+    let mut out = String::with_capacity(96);
+    out.push_str("{\"name\":");
+    push_json_string(&mut out, VOLUME);
+    out.push_str(",\"emptyDir\":{\"medium\":\"Memory\"");
+    let size = request.volume_size_limit.as_deref();
+    if let Some(size) = size.or(defaults.volume_size_limit.as_deref()) {
+        out.push_str(",\"sizeLimit\":");
+        push_json_string(&mut out, size);
     }
+    out.push_str("}}");
+    out
 }
 
 fn ca_volume(ca: &CaCert) -> Volume {
@@ -771,6 +771,11 @@ fn json_array(items: &[String]) -> String {
 /// and the control characters, nothing else.
 fn push_json_string(out: &mut String, value: &str) {
     out.push('"');
+    if !value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(value);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (i, b) in value.bytes().enumerate() {
         let short = match b {
@@ -804,22 +809,25 @@ fn raw(json: String) -> Json {
     Json::trusted(json)
 }
 
-fn add(tokens: &[&str], value: &impl Serialize) -> Operation {
-    Operation::add(pointer(tokens), value)
-}
-
-/// Adds `items` to the array at `tokens`: the whole array when it is absent, else one element
-/// at a time at its end, so that nothing already there is replaced.
-fn push_all<T: Serialize>(ops: &mut Vec<Operation>, tokens: &[&str], exists: bool, items: Vec<T>) {
+/// Adds `items` (JSON texts) to the array at `tokens`: the whole array when it is absent, else
+/// one element at a time at its end, so that nothing already there is replaced.
+fn push_all(ops: &mut Vec<Operation>, tokens: &[&str], exists: bool, items: Vec<String>) {
     if items.is_empty() {
         return;
     }
     if exists {
         let mut end = tokens.to_vec();
         end.push("-");
-        ops.extend(items.iter().map(|item| add(&end, item)));
+        let path = pointer(&end);
+        ops.extend(items.into_iter().map(|item| Operation::Add {
+            path: path.clone(),
+            value: raw(item),
+        }));
     } else {
-        ops.push(add(tokens, &items));
+        ops.push(Operation::Add {
+            path: pointer(tokens),
+            value: raw(json_array(&items)),
+        });
     }
 }
 

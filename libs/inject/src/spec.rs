@@ -283,16 +283,14 @@ impl SidecarSpec {
         // `"` and `\` need escaping again.
         let mut out = String::with_capacity(json.len() + json.len() / 4 + 2);
         out.push('"');
-        for piece in json.split_inclusive(['"', '\\']) {
-            match piece.as_bytes().last() {
-                Some(&last @ (b'"' | b'\\')) => {
-                    out.push_str(&piece[..piece.len() - 1]);
-                    out.push('\\');
-                    out.push(char::from(last));
-                }
-                _ => out.push_str(piece),
-            }
+        let mut start = 0;
+        for i in memchr::memchr2_iter(b'"', b'\\', json.as_bytes()) {
+            // Both are ASCII, so `i` is a character boundary.
+            out.push_str(&json[start..i]);
+            out.push('\\');
+            start = i;
         }
+        out.push_str(&json[start..]);
         out.push('"');
         out
     }

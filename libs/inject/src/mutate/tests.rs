@@ -1180,3 +1180,12 @@ fn resources_hold_only_what_is_set() {
     };
     assert_eq!(super::resources(&bare, &defaults).unwrap(), None);
 }
+
+#[test]
+fn the_mount_is_volume_at_mount_path() {
+    let mount: k8s_openapi::api::core::v1::VolumeMount =
+        serde_json::from_str(super::MOUNT).unwrap();
+    assert_eq!(mount.name, crate::VOLUME);
+    assert_eq!(mount.mount_path, crate::MOUNT_PATH);
+    assert_eq!(mount.read_only, Some(true));
+}

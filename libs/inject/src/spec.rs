@@ -278,21 +278,16 @@ impl SidecarSpec {
     /// [`to_json`](Self::to_json) as a JSON string literal (quoted and escaped): the value of
     /// the keeper containers' [`SPEC_ENV`].
     pub fn to_json_literal(&self) -> String {
-        let json = self.to_json();
-        // serde_json escapes control characters itself, so JSON text never holds one raw: only
-        // `"` and `\` need escaping again.
-        let mut out = String::with_capacity(json.len() + json.len() / 4 + 2);
-        out.push('"');
-        let mut start = 0;
-        for i in memchr::memchr2_iter(b'"', b'\\', json.as_bytes()) {
-            // Both are ASCII, so `i` is a character boundary.
-            out.push_str(&json[start..i]);
-            out.push('\\');
-            start = i;
+        let mut out = Vec::with_capacity(2048);
+        out.push(b'"');
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, Nested);
+        // As in `to_json`, serialising cannot fail; the fallback is never taken.
+        if self.serialize(&mut serializer).is_err() {
+            return "\"\"".to_owned();
         }
-        out.push_str(&json[start..]);
-        out.push('"');
-        out
+        out.push(b'"');
+        // serde_json writes UTF-8 and `Nested` only ASCII.
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 
@@ -442,6 +437,46 @@ impl<'de> Deserialize<'de> for FileMode {
                 "invalid file mode {s:?}: expected octal digits with owner read, such as \"0440\""
             ))
         })
+    }
+}
+
+/// Writes JSON as the contents of a JSON string, in the same pass: the quotes of strings and
+/// the escapes in them get a backslash of their own. Only these need one, because serde_json
+/// never writes a control character, `"` or `\` raw.
+struct Nested;
+
+impl serde_json::ser::Formatter for Nested {
+    fn begin_string<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        writer.write_all(b"\\\"")
+    }
+
+    fn end_string<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        writer.write_all(b"\\\"")
+    }
+
+    fn write_char_escape<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        char_escape: serde_json::ser::CharEscape,
+    ) -> std::io::Result<()> {
+        use serde_json::ser::CharEscape;
+        let escaped: &[u8] = match char_escape {
+            CharEscape::Quote => b"\\\\\\\"",
+            CharEscape::ReverseSolidus => b"\\\\\\\\",
+            CharEscape::Solidus => b"\\\\/",
+            CharEscape::Backspace => b"\\\\b",
+            CharEscape::FormFeed => b"\\\\f",
+            CharEscape::LineFeed => b"\\\\n",
+            CharEscape::CarriageReturn => b"\\\\r",
+            CharEscape::Tab => b"\\\\t",
+            CharEscape::AsciiControl(byte) => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let hex = [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]];
+                writer.write_all(b"\\\\u00")?;
+                return writer.write_all(&hex);
+            }
+        };
+        writer.write_all(escaped)
     }
 }
 

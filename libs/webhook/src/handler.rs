@@ -68,6 +68,17 @@ impl Webhook {
 
     /// Answers one AdmissionReview body; pure apart from logging.
     pub fn admit(&self, body: &[u8]) -> Admitted {
+        // One pass reads the review and its pod together. Only a body that fails it is read
+        // again, in two steps, to tell a malformed review from an object that is not a pod.
+        match review::parse_as::<Pod<'_>>(body) {
+            Ok(request) => self.admit_pod(request),
+            Err(_) => self.admit_slowly(body),
+        }
+    }
+
+    /// Answers a body that the one-pass read refused: a malformed review (HTTP 400), a review
+    /// of something else than a pod CREATE (allowed unchanged) or an invalid pod (denied).
+    fn admit_slowly(&self, body: &[u8]) -> Admitted {
         let request = match review::parse(body) {
             Ok(request) => request,
             Err(error) => {
@@ -79,21 +90,28 @@ impl Webhook {
                 );
             }
         };
-        let uid = &*request.uid;
         let (Some(object), true) = (request.object, request.is_pod_create()) else {
-            // The webhook configuration only sends pod CREATEs; anything else passes unchanged.
-            return Admitted::new("skipped", None, review::allow(uid, &[], &[]));
+            return Admitted::new("skipped", None, review::allow(&request.uid, &[], &[]));
         };
-        let pod = match Pod::from_json(object.get()) {
-            Ok(pod) => pod,
+        match Pod::from_json(object.get()) {
+            Ok(pod) => self.admit_pod(request.with_object(Some(pod))),
             Err(error) => {
                 let message = format!("the pod in the AdmissionReview is not a valid Pod: {error}");
-                return Admitted::new(
+                Admitted::new(
                     "denied",
                     Some("invalid_pod"),
-                    review::deny(uid, 400, &message),
-                );
+                    review::deny(&request.uid, 400, &message),
+                )
             }
+        }
+    }
+
+    /// Answers a review whose object has been read as a pod.
+    fn admit_pod(&self, request: review::Request<'_, Pod<'_>>) -> Admitted {
+        let uid = &*request.uid;
+        let (Some(pod), true) = (&request.object, request.is_pod_create()) else {
+            // The webhook configuration only sends pod CREATEs; anything else passes unchanged.
+            return Admitted::new("skipped", None, review::allow(uid, &[], &[]));
         };
         let name = pod
             .metadata
@@ -102,7 +120,7 @@ impl Webhook {
             .or(pod.metadata.generate_name.as_deref())
             .unwrap_or("");
         let namespace = request.namespace.as_deref().unwrap_or("");
-        match bulwark_inject::inject(&pod, &self.defaults) {
+        match bulwark_inject::inject(pod, &self.defaults) {
             Ok(mutation) => {
                 let result = match mutation.outcome {
                     Outcome::Injected => "injected",

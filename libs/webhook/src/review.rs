@@ -9,9 +9,10 @@ use serde_json::value::RawValue;
 /// The only AdmissionReview version we speak (`admissionReviewVersions: [v1]`).
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 
-/// The parts of an admission request that the webhook uses, borrowed from the body.
+/// The parts of an admission request that the webhook uses, borrowed from the body, with the
+/// object as `O`: unparsed ([`RawValue`]) or read as the pod it should be.
 #[derive(Debug, Clone)]
-pub struct Request<'a> {
+pub struct Request<'a, O = &'a RawValue> {
     /// Echoed in the response so the API server can match it.
     pub uid: Cow<'a, str>,
     /// The object's kind, such as `{group: "", version: "v1", kind: "Pod"}`.
@@ -20,11 +21,23 @@ pub struct Request<'a> {
     pub namespace: Option<Cow<'a, str>>,
     /// Dry-run requests are admitted exactly like real ones: admission has no side effects.
     pub dry_run: bool,
-    /// The object being admitted, unparsed until needed; absent for DELETE.
-    pub object: Option<&'a RawValue>,
+    /// The object being admitted; absent for DELETE.
+    pub object: Option<O>,
 }
 
-impl Request<'_> {
+impl<'a, O> Request<'a, O> {
+    /// The same request with `object` in place of its object.
+    pub fn with_object<P>(self, object: Option<P>) -> Request<'a, P> {
+        Request {
+            uid: self.uid,
+            kind: self.kind,
+            operation: self.operation,
+            namespace: self.namespace,
+            dry_run: self.dry_run,
+            object,
+        }
+    }
+
     /// True for the requests we mutate: CREATE of a core/v1 Pod.
     pub fn is_pod_create(&self) -> bool {
         let GroupVersionKind {
@@ -52,19 +65,24 @@ pub enum Error {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ReviewIn<'a> {
+#[serde(
+    rename_all = "camelCase",
+    bound(deserialize = "O: Deserialize<'de>, 'de: 'a")
+)]
+struct ReviewIn<'a, O> {
     #[serde(default, borrow)]
     api_version: Cow<'a, str>,
     #[serde(default, borrow)]
     kind: Cow<'a, str>,
-    #[serde(borrow)]
-    request: Option<RawRequest<'a>>,
+    request: Option<RawRequest<'a, O>>,
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawRequest<'a> {
+#[serde(
+    rename_all = "camelCase",
+    bound(deserialize = "O: Deserialize<'de>, 'de: 'a")
+)]
+struct RawRequest<'a, O> {
     #[serde(default, borrow)]
     uid: Cow<'a, str>,
     #[serde(default, borrow)]
@@ -75,8 +93,7 @@ struct RawRequest<'a> {
     namespace: Option<Cow<'a, str>>,
     #[serde(default)]
     dry_run: Option<bool>,
-    #[serde(borrow)]
-    object: Option<&'a RawValue>,
+    object: Option<O>,
 }
 
 /// An object's group, version and kind, as AdmissionReview spells them.
@@ -90,9 +107,19 @@ pub struct GroupVersionKind<'a> {
     pub kind: Cow<'a, str>,
 }
 
-/// Parses an AdmissionReview body, borrowing from it.
+/// Parses an AdmissionReview body, borrowing from it, with its object unparsed.
 pub fn parse(body: &[u8]) -> Result<Request<'_>, Error> {
-    let review: ReviewIn<'_> =
+    let request = parse_as::<&RawValue>(body)?;
+    let object = request.object.filter(|o| o.get() != "null");
+    Ok(request.with_object(object))
+}
+
+/// Parses an AdmissionReview body and its object as an `O` in one pass, borrowing from it.
+///
+/// An object that is not an `O` fails the whole parse; [`parse`] tells such a review from a
+/// malformed one.
+pub fn parse_as<'a, O: Deserialize<'a>>(body: &'a [u8]) -> Result<Request<'a, O>, Error> {
+    let review: ReviewIn<'a, O> =
         serde_json::from_slice(body).map_err(|e| Error::Json(e.to_string()))?;
     if review.api_version != API_VERSION || review.kind != "AdmissionReview" {
         return Err(Error::Version {
@@ -110,7 +137,7 @@ pub fn parse(body: &[u8]) -> Result<Request<'_>, Error> {
         operation: raw.operation,
         namespace: raw.namespace,
         dry_run: raw.dry_run.unwrap_or(false),
-        object: raw.object.filter(|o| o.get() != "null"),
+        object: raw.object,
     })
 }
 

@@ -132,3 +132,24 @@ fn other_kinds_and_operations_are_skipped() {
     let out = check(&serde_json::to_vec(&body).unwrap(), "skipped");
     assert_eq!(out["response"]["allowed"], true);
 }
+
+#[test]
+fn objects_that_are_not_pods_are_skipped_whatever_their_shape() {
+    // A ConfigMap whose data would not read as a pod: the one-pass read fails, the second
+    // read sees that it is not a pod and lets it through.
+    let mut body: Value = serde_json::from_slice(&review(
+        json!({"metadata": {"name": "c"}, "spec": {"containers": 7}}),
+        false,
+    ))
+    .unwrap();
+    body["request"]["kind"] = json!({"group": "", "version": "v1", "kind": "ConfigMap"});
+    let out = check(&serde_json::to_vec(&body).unwrap(), "skipped");
+    assert_eq!(out["response"], json!({"uid": "uid-1", "allowed": true}));
+    // An invalid pod in an UPDATE is not read at all.
+    body["request"]["kind"] = json!({"group": "", "version": "v1", "kind": "Pod"});
+    body["request"]["operation"] = json!("UPDATE");
+    check(&serde_json::to_vec(&body).unwrap(), "skipped");
+    // Fields in any order, the object before the kind.
+    let reordered = br#"{"request":{"object":{"metadata":{"annotations":{"keeper.security/inject":"true","keeper.security/secret":"db"}},"spec":{"containers":[{"name":"a"}]}},"operation":"CREATE","kind":{"kind":"Pod","version":"v1","group":""},"uid":"u"},"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}"#;
+    check(reordered, "injected");
+}

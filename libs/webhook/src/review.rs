@@ -119,8 +119,10 @@ pub fn parse(body: &[u8]) -> Result<Request<'_>, Error> {
 /// An object that is not an `O` fails the whole parse; [`parse`] tells such a review from a
 /// malformed one.
 pub fn parse_as<'a, O: Deserialize<'a>>(body: &'a [u8]) -> Result<Request<'a, O>, Error> {
+    // Checked once here, so that serde_json borrows strings without checking each again.
+    let text = std::str::from_utf8(body).map_err(|e| Error::Json(e.to_string()))?;
     let review: ReviewIn<'a, O> =
-        serde_json::from_slice(body).map_err(|e| Error::Json(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))?;
     if review.api_version != API_VERSION || review.kind != "AdmissionReview" {
         return Err(Error::Version {
             api_version: review.api_version.into_owned(),

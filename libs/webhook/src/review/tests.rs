@@ -103,3 +103,13 @@ fn escaped_strings_are_unescaped() {
     );
     assert!(!parse(&other).unwrap().is_pod_create());
 }
+
+#[test]
+fn a_body_that_is_not_utf8_is_not_json() {
+    let e = parse(b"{\"apiVersion\":\"\xff\"}").unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("the body is not JSON: invalid utf-8 sequence of 1 bytes from index 15"),
+        "{e}"
+    );
+}

@@ -5,7 +5,6 @@
 //! answers. **Architecture Invariant:** admission calls neither Keeper nor the API server, so
 //! `sideEffects: None` is honest and dry-run requests are admitted exactly like real ones.
 
-mod b64;
 pub mod config;
 pub mod explain;
 mod handler;

@@ -165,7 +165,7 @@ pub fn allow(uid: &str, patch: &[bulwark_inject::Operation], warnings: &[String]
     // Writing strings into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut out, uid);
     out.extend_from_slice(b",\"allowed\":true,\"patchType\":\"JSONPatch\",\"patch\":\"");
-    crate::b64::encode_into(&json, &mut out);
+    base64_simd::STANDARD.encode_append(&json, &mut out);
     out.push(b'"');
     if !warnings.is_empty() {
         out.extend_from_slice(b",\"warnings\":");

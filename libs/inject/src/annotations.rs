@@ -1464,7 +1464,9 @@ fn push_file_name(out: &mut String, name: &str, lowercase: bool) {
         if out.len() - start + c.len_utf8() > 200 {
             break;
         }
-        if lowercase {
+        if lowercase && c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else if lowercase {
             out.extend(c.to_lowercase());
         } else {
             out.push(c);

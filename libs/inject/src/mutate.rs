@@ -517,11 +517,23 @@ fn resources(request: &InjectionRequest, defaults: &Defaults) -> Result<Option<S
         pick(&o.memory_request, &d.memory_request),
         pick(&o.memory_limit, &d.memory_limit),
     );
-    for (name, (request_value, limit_value), overridden) in [
-        ("cpu", cpu, o.cpu_request.is_some()),
-        ("memory", memory, o.memory_request.is_some()),
+    // The webhook's own values were checked against each other when its configuration was
+    // loaded; only a pair with a value from the pod is checked here.
+    for (name, (request_value, limit_value), overridden, from_pod) in [
+        (
+            "cpu",
+            cpu,
+            o.cpu_request.is_some(),
+            o.cpu_request.is_some() || o.cpu_limit.is_some(),
+        ),
+        (
+            "memory",
+            memory,
+            o.memory_request.is_some(),
+            o.memory_request.is_some() || o.memory_limit.is_some(),
+        ),
     ] {
-        let (Some(r), Some(l)) = (request_value, limit_value) else {
+        let (Some(r), Some(l), true) = (request_value, limit_value, from_pod) else {
             continue;
         };
         if quantity::parse(r).unwrap_or(0.0) > quantity::parse(l).unwrap_or(f64::INFINITY) {

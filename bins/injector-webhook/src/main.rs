@@ -15,8 +15,8 @@ use clap::{Parser, Subcommand};
 
 /// mimalloc rather than the C library's allocator: the static musl images would otherwise get
 /// musl's, which is slow under concurrent allocation, and with glibc it takes about a tenth
-/// off admission's CPU time (`cargo bench -p injector-webhook`). Version 2 without transparent
-/// huge pages keeps resident memory within the 20 MiB.
+/// off admission's CPU time (`cargo bench -p injector-webhook`). Without transparent huge pages
+/// (the `no_thp` feature) resident memory stays within the 20 MiB.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -82,12 +82,12 @@ pub fn inject(pod: &Pod<'_>, defaults: &Defaults) -> Result<Mutation> {
     // admitted under older rules is not denied when it is re-submitted or reinvoked.
     if mutate::injected(pod).is_some() {
         return match annotations::parse(annotations) {
-            Ok(Some(request)) => mutate(pod, &request, defaults),
+            Ok(Some(request)) => mutate(pod, request, defaults),
             _ => Ok(Mutation::empty(Outcome::AlreadyInjected, Vec::new())),
         };
     }
     match annotations::parse(annotations)? {
-        Some(request) => mutate(pod, &request, defaults),
+        Some(request) => mutate(pod, request, defaults),
         None => Ok(Mutation::empty(Outcome::NotRequested, Vec::new())),
     }
 }

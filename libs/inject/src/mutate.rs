@@ -100,12 +100,20 @@ pub(crate) fn injected(pod: &Pod<'_>) -> Option<&'static str> {
 
 /// Computes the patch that injects `pod` as `request` asks, with `defaults` for what it leaves
 /// open; the patch is empty when the pod is injected already.
-pub fn mutate(pod: &Pod<'_>, request: &InjectionRequest, defaults: &Defaults) -> Result<Mutation> {
+pub fn mutate(
+    pod: &Pod<'_>,
+    mut request: InjectionRequest,
+    defaults: &Defaults,
+) -> Result<Mutation> {
     let spec = pod
         .spec
         .as_ref()
         .ok_or_else(|| Error::Pod("the pod has no spec".to_owned()))?;
-    let mut warnings = request.warnings.clone();
+    // The spec and the mutation take these; nothing else reads them.
+    let secrets = std::mem::take(&mut request.secrets);
+    let folders = std::mem::take(&mut request.folders);
+    let mut warnings = std::mem::take(&mut request.warnings);
+    let request = &request;
     match injected(pod) {
         Some("marker") => {
             warnings.push(format!(
@@ -152,8 +160,8 @@ pub fn mutate(pod: &Pod<'_>, request: &InjectionRequest, defaults: &Defaults) ->
         version: spec::SPEC_VERSION,
         mount_path: MOUNT_PATH.to_owned(),
         auth: request.auth.clone(),
-        secrets: request.secrets.clone(),
-        folders: request.folders.clone(),
+        secrets,
+        folders,
         refresh_interval: request
             .refresh_interval
             .unwrap_or(defaults.refresh_interval),

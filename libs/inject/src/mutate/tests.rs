@@ -331,7 +331,7 @@ fn no_annotations_map_adds_the_whole_map() {
     .unwrap()
     .unwrap();
     let typed = crate::Pod::deserialize(pod.json()).unwrap();
-    let mutation = mutate(&typed, &request, &Defaults::default()).unwrap();
+    let mutation = mutate(&typed, request, &Defaults::default()).unwrap();
     assert_eq!(
         mutation.patch_json()[0],
         json!({"op": "add", "path": "/metadata/annotations", "value": {"keeper.security/injected": "true"}})

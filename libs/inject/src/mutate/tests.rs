@@ -29,6 +29,16 @@ fn admit_with(pod: &PodJson, defaults: &Defaults) -> (Mutation, Value) {
     (explained.mutation, patched)
 }
 
+/// The injection request of `annotations`, which must ask for one.
+#[track_caller]
+fn request_of(annotations: &[(&str, &str)]) -> crate::InjectionRequest {
+    let map = annotations
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    annotations::parse(&map).unwrap().unwrap()
+}
+
 #[track_caller]
 fn admit(pod: &PodJson) -> (Mutation, Value) {
     admit_with(pod, &Defaults::default())
@@ -318,18 +328,11 @@ fn no_annotations_map_adds_the_whole_map() {
     // A pod without annotations cannot ask for injection itself; the request comes from
     // elsewhere, and the marker must then be added as a whole map.
     let pod = PodJson::bare();
-    let request = annotations::parse(
-        &[
-            ("keeper.security/inject", "true"),
-            ("keeper.security/secret", "db"),
-            ("keeper.security/ksm-config", "auth"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect(),
-    )
-    .unwrap()
-    .unwrap();
+    let request = request_of(&[
+        ("keeper.security/inject", "true"),
+        ("keeper.security/secret", "db"),
+        ("keeper.security/ksm-config", "auth"),
+    ]);
     let typed = crate::Pod::deserialize(pod.json()).unwrap();
     let mutation = mutate(&typed, request, &Defaults::default()).unwrap();
     assert_eq!(
@@ -1141,18 +1144,11 @@ fn json_strings_are_escaped_as_serde_json_escapes_them() {
 
 #[test]
 fn resources_hold_only_what_is_set() {
-    let request = annotations::parse(
-        &[
-            ("keeper.security/inject", "true"),
-            ("keeper.security/secret", "db"),
-            ("keeper.security/memory-limit", "64Mi"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect(),
-    )
-    .unwrap()
-    .unwrap();
+    let request = request_of(&[
+        ("keeper.security/inject", "true"),
+        ("keeper.security/secret", "db"),
+        ("keeper.security/memory-limit", "64Mi"),
+    ]);
     let mut defaults = Defaults::default();
     defaults.resources = crate::Resources {
         cpu_request: None,

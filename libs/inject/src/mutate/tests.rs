@@ -1149,12 +1149,15 @@ fn resources_hold_only_what_is_set() {
         ("keeper.security/secret", "db"),
         ("keeper.security/memory-limit", "64Mi"),
     ]);
-    let mut defaults = Defaults::default();
-    defaults.resources = crate::Resources {
+    let none = crate::Resources {
         cpu_request: None,
         cpu_limit: None,
         memory_request: None,
         memory_limit: None,
+    };
+    let mut defaults = Defaults {
+        resources: none.clone(),
+        ..Defaults::default()
     };
     let json = |r: Option<String>| r.map(|r| serde_json::from_str::<Value>(&r).unwrap());
     assert_eq!(
@@ -1168,12 +1171,7 @@ fn resources_hold_only_what_is_set() {
     );
     let mut bare = request.clone();
     bare.resources = Default::default();
-    defaults.resources = crate::Resources {
-        cpu_request: None,
-        cpu_limit: None,
-        memory_request: None,
-        memory_limit: None,
-    };
+    defaults.resources = none;
     assert_eq!(super::resources(&bare, &defaults).unwrap(), None);
 }
 

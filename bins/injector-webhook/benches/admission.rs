@@ -56,7 +56,8 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 const CONNECTIONS: usize = 16;
-const THROUGHPUT_FOR: Duration = Duration::from_secs(5);
+const THROUGHPUT_FOR: Duration = Duration::from_secs(4);
+const ROUNDS: usize = 3;
 const RATE: u32 = 1_000;
 const LATENCY_FOR: Duration = Duration::from_secs(10);
 
@@ -196,27 +197,39 @@ async fn bench() {
     // Warm both up, then measure each in turn.
     throughput(baseline_addr, &client, &body, Duration::from_secs(1)).await;
     throughput(webhook_addr, &client, &body, Duration::from_secs(1)).await;
+    // Rounds alternate between the two servers, so that a slow spell of a shared machine
+    // falls on both; each side's best round counts, as in the archiver's benchmark.
     let me = std::process::id();
-    let (base_cpu, base_client) = (cpu_seconds(baseline.id()), cpu_seconds(me));
-    let base_rps = throughput(baseline_addr, &client, &body, THROUGHPUT_FOR).await;
-    let base_cpu = cpu_seconds(baseline.id()) - base_cpu;
-    let base_client = cpu_seconds(me) - base_client;
-    let (hook_cpu, hook_client) = (cpu_seconds(webhook.pid()), cpu_seconds(me));
-    let hook_rps = throughput(webhook_addr, &client, &body, THROUGHPUT_FOR).await;
-    let hook_cpu = cpu_seconds(webhook.pid()) - hook_cpu;
-    let hook_client = cpu_seconds(me) - hook_client;
-    let ratio = hook_rps / base_rps;
+    let (mut base, mut hook) = (Side::default(), Side::default());
+    let mut rss_after_rounds = Vec::new();
+    for _ in 0..ROUNDS {
+        base.round(
+            baseline.id(),
+            me,
+            throughput(baseline_addr, &client, &body, THROUGHPUT_FOR),
+        )
+        .await;
+        hook.round(
+            webhook.pid(),
+            me,
+            throughput(webhook_addr, &client, &body, THROUGHPUT_FOR),
+        )
+        .await;
+        rss_after_rounds.push(format!("{:.1}", memory(&webhook).0));
+    }
+    let ratio = hook.best / base.best;
     println!(
-        "throughput: webhook {hook_rps:.0}/s, bare hyper+rustls {base_rps:.0}/s, ratio {ratio:.2} (target >= 0.80: {})",
+        "throughput (best of {ROUNDS} rounds of {THROUGHPUT_FOR:?}): webhook {:.0}/s, bare hyper+rustls {:.0}/s, ratio {ratio:.2} (target >= 0.80: {})",
+        hook.best,
+        base.best,
         verdict(ratio >= 0.8)
     );
-    let per_request = |cpu: f64, rps: f64| cpu * 1e6 / (rps * THROUGHPUT_FOR.as_secs_f64());
     println!(
         "CPU per request: webhook {:.1} us, bare {:.1} us; the client {:.1} us and {:.1} us",
-        per_request(hook_cpu, hook_rps),
-        per_request(base_cpu, base_rps),
-        per_request(hook_client, hook_rps),
-        per_request(base_client, base_rps)
+        hook.server_us(),
+        base.server_us(),
+        hook.client_us(),
+        base.client_us()
     );
 
     let (base_p50, base_p99) = latency(baseline_addr, &client, &body).await;
@@ -228,14 +241,44 @@ async fn bench() {
 
     let (rss, hwm) = memory(&webhook);
     println!(
-        "webhook memory: RSS {:.1} MiB, peak {:.1} MiB (target < 20 MiB: {})",
+        "webhook memory: RSS {:.1} MiB, peak {:.1} MiB (target < 20 MiB: {}); RSS after each throughput round: {} MiB",
         rss,
         hwm,
-        verdict(hwm < 20.0)
+        verdict(hwm < 20.0),
+        rss_after_rounds.join(", ")
     );
     let _ = baseline.kill();
     let _ = baseline.wait();
     let _ = webhook.terminate(Duration::from_secs(5));
+}
+
+/// One server's throughput rounds: the best rate, and CPU time and requests over all rounds.
+#[derive(Default)]
+struct Side {
+    best: f64,
+    requests: f64,
+    server_cpu: f64,
+    client_cpu: f64,
+}
+
+impl Side {
+    /// Runs one round (`rate`), charging the CPU time of `server` and of this process to it.
+    async fn round(&mut self, server: u32, client: u32, rate: impl Future<Output = f64>) {
+        let (server_before, client_before) = (cpu_seconds(server), cpu_seconds(client));
+        let rate = rate.await;
+        self.server_cpu += cpu_seconds(server) - server_before;
+        self.client_cpu += cpu_seconds(client) - client_before;
+        self.requests += rate * THROUGHPUT_FOR.as_secs_f64();
+        self.best = self.best.max(rate);
+    }
+
+    fn server_us(&self) -> f64 {
+        self.server_cpu * 1e6 / self.requests
+    }
+
+    fn client_us(&self) -> f64 {
+        self.client_cpu * 1e6 / self.requests
+    }
 }
 
 fn verdict(ok: bool) -> &'static str {

@@ -7,6 +7,7 @@
 //! as summaries, so that `histogram_quantile` works across replicas as the seeds' PromQL does.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -35,6 +36,11 @@ pub const BYTES_BUCKETS: &[f64] = &[
     1073741824.0,
 ];
 
+/// How often the installed recorder folds histogram samples into their buckets. The exporter
+/// keeps every sample until then; without this, a binary nobody scrapes grows by about 8 bytes
+/// per observation (the webhook's RSS grew 3.4 MiB per 230,000 admissions).
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Name of the build info gauge every binary exports.
 pub const BUILD_INFO: &str = "bulwark_build_info";
 
@@ -62,6 +68,8 @@ pub enum Error {
     Buckets(#[source] metrics_exporter_prometheus::BuildError),
     #[error("a metrics recorder is already installed")]
     AlreadyInstalled,
+    #[error("cannot start the metrics upkeep thread")]
+    Upkeep(#[source] std::io::Error),
 }
 
 /// The installed recorder; cheap to clone.
@@ -73,7 +81,8 @@ pub struct Metrics {
 static INSTALLED: OnceLock<()> = OnceLock::new();
 
 impl Metrics {
-    /// Installs the global recorder and sets `bulwark_build_info`. Call once, at startup.
+    /// Installs the global recorder, starts its upkeep every [`UPKEEP_INTERVAL`] and sets
+    /// `bulwark_build_info`. Call once, at startup.
     pub fn install(build: BuildInfo, buckets: &[Buckets]) -> Result<Self, Error> {
         if INSTALLED.set(()).is_err() {
             return Err(Error::AlreadyInstalled);
@@ -81,6 +90,18 @@ impl Metrics {
         let handle = builder(buckets)?
             .install_recorder()
             .map_err(|_| Error::AlreadyInstalled)?;
+        let upkeep = handle.clone();
+        // A thread rather than a task: the recorder outlives any runtime, and this one sleeps.
+        std::thread::Builder::new()
+            .name("metrics-upkeep".to_owned())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_INTERVAL);
+                    upkeep.run_upkeep();
+                }
+            })
+            .map_err(Error::Upkeep)?;
         describe_build_info(build);
         Ok(Self { handle })
     }

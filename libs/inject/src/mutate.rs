@@ -233,7 +233,7 @@ pub fn mutate(
         volumes.push(tmpfs_volume(request, defaults));
     }
     if let Some(ca) = &request.ca_cert {
-        volumes.push(Json::of(&ca_volume(ca)).get().to_owned());
+        volumes.push(Json::of(&ca_volume(ca)).into_string());
     }
     push_all(
         &mut ops,

@@ -45,6 +45,11 @@ impl Json {
         &self.0
     }
 
+    /// The JSON text, owned.
+    pub(crate) fn into_string(self) -> String {
+        self.0
+    }
+
     /// The value, parsed.
     pub fn to_value(&self) -> Value {
         serde_json::from_str(&self.0).unwrap_or(Value::Null)

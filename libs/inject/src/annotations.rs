@@ -359,13 +359,23 @@ impl<'a> Parser<'a> {
 
     /// A non-empty, trimmed string annotation.
     fn string(&self, name: &str, expected: &str) -> Result<Option<String>> {
+        Ok(self.trimmed(name, || expected)?.map(str::to_owned))
+    }
+
+    /// The trimmed value of annotation `name`, refused when empty; `expected` describes the
+    /// form for the error and is only built for one.
+    fn trimmed<E: std::fmt::Display>(
+        &self,
+        name: &str,
+        expected: impl FnOnce() -> E,
+    ) -> Result<Option<&'a str>> {
         match self.get(name).map(str::trim) {
             None => Ok(None),
             Some("") => Err(Error::invalid(
                 key(name),
-                format!("empty value: expected {expected}"),
+                format!("empty value: expected {}", expected()),
             )),
-            Some(value) => Ok(Some(value.to_owned())),
+            Some(value) => Ok(Some(value)),
         }
     }
 
@@ -376,15 +386,9 @@ impl<'a> Parser<'a> {
                 "the name of a {what} in the pod's namespace (lowercase letters, digits, '-' and '.')"
             )
         };
-        let Some(value) = self.get(name).map(str::trim) else {
+        let Some(value) = self.trimmed(name, expected)? else {
             return Ok(None);
         };
-        if value.is_empty() {
-            return Err(Error::invalid(
-                key(name),
-                format!("empty value: expected {}", expected()),
-            ));
-        }
         if !is_dns_subdomain(value) {
             return Err(Error::invalid(
                 key(name),

@@ -811,10 +811,8 @@ fn push_json_string(out: &mut String, value: &str) {
         };
         out.push_str(&value[start..i]);
         if short.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
             out.push_str("\\u00");
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
+            out.extend(spec::hex_byte(b).map(char::from));
         } else {
             out.push_str(short);
         }

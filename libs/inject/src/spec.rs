@@ -440,6 +440,12 @@ impl<'de> Deserialize<'de> for FileMode {
     }
 }
 
+/// The two lowercase hex digits of `byte`, as JSON's `\u00XX` escapes write them.
+pub(crate) fn hex_byte(byte: u8) -> [u8; 2] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]
+}
+
 /// Writes JSON as the contents of a JSON string, in the same pass: the quotes of strings and
 /// the escapes in them get a backslash of their own. Only these need one, because serde_json
 /// never writes a control character, `"` or `\` raw.
@@ -470,10 +476,8 @@ impl serde_json::ser::Formatter for Nested {
             CharEscape::CarriageReturn => b"\\\\r",
             CharEscape::Tab => b"\\\\t",
             CharEscape::AsciiControl(byte) => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                let hex = [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]];
                 writer.write_all(b"\\\\u00")?;
-                return writer.write_all(&hex);
+                return writer.write_all(&hex_byte(byte));
             }
         };
         writer.write_all(escaped)

@@ -45,7 +45,12 @@ pub fn check_object(object: &Value) {
         assert_eq!(&explained.pod, object, "an empty patch changed the pod");
         return;
     }
-    for op in &explained.mutation.patch {
+    let ops = match explained.mutation.patch.operations() {
+        Ok(ops) => ops,
+        Err(e) => panic!("the patch does not read back: {e}"),
+    };
+    assert_eq!(ops.len(), explained.mutation.patch.len());
+    for op in &ops {
         assert_adds_only(object, op);
     }
     if let Err(e) = Pod::deserialize(&explained.pod) {
@@ -60,6 +65,11 @@ pub fn check_object(object: &Value) {
         Err(e) => panic!("a second admission fails: {e}"),
     }
     if let Some(spec) = &explained.mutation.spec {
+        assert_eq!(
+            spec.to_json_literal(),
+            serde_json::to_string(&spec.to_json()).unwrap_or_default(),
+            "the spec's literal is not its JSON as a JSON string"
+        );
         match SidecarSpec::from_json(&spec.to_json()) {
             Ok(back) => assert_eq!(&back, spec, "the spec does not survive JSON"),
             Err(e) => panic!("the spec does not read back: {e}"),

@@ -19,6 +19,7 @@ pub mod annotations;
 mod defaults;
 mod error;
 pub mod fuzzing;
+mod json;
 mod mutate;
 mod notation;
 pub mod patch;
@@ -36,7 +37,7 @@ pub use annotations::{INJECT, INJECTED, InjectionRequest};
 pub use defaults::{Defaults, Resources};
 pub use error::{Error, Result};
 pub use mutate::{Mutation, Outcome, mutate};
-pub use patch::Operation;
+pub use patch::{Operation, Patch};
 pub use pod::Pod;
 pub use spec::SidecarSpec;
 
@@ -103,7 +104,7 @@ pub fn explain(object: &Value, defaults: &Defaults) -> Result<Explained> {
     let pod = Pod::deserialize(object).map_err(|e| Error::Pod(e.to_string()))?;
     let mutation = inject(&pod, defaults)?;
     let mut patched = object.clone();
-    patch::apply(&mut patched, &mutation.patch)?;
+    patch::apply(&mut patched, &mutation.patch.operations()?)?;
     Ok(Explained {
         mutation,
         pod: patched,

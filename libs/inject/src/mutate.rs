@@ -14,7 +14,8 @@ use k8s_openapi::api::core::v1::{ConfigMapVolumeSource, KeyToPath, SecretVolumeS
 use serde_json::Value;
 
 use crate::annotations::{CaCert, InjectionRequest, key};
-use crate::patch::{Json, Operation, pointer};
+use crate::json::push_string;
+use crate::patch::{Json, Patch};
 use crate::pod::{Container as PodContainer, Pod, PodSpec};
 use crate::spec::{self, Auth, FileMode, SidecarSpec};
 use crate::{
@@ -27,7 +28,7 @@ use crate::{
 pub struct Mutation {
     pub outcome: Outcome,
     /// The JSON patch; empty unless [`Outcome::Injected`].
-    pub patch: Vec<Operation>,
+    pub patch: Patch,
     /// Admission warnings for the user.
     pub warnings: Vec<String>,
     /// The spec given to the keeper containers, when injected.
@@ -49,7 +50,7 @@ impl Mutation {
     pub(crate) fn empty(outcome: Outcome, warnings: Vec<String>) -> Self {
         Self {
             outcome,
-            patch: Vec::new(),
+            patch: Patch::new(),
             warnings,
             spec: None,
         }
@@ -60,9 +61,9 @@ impl Mutation {
         self.patch.is_empty()
     }
 
-    /// The patch as a JSON array, for the AdmissionReview response (base64 of its text).
+    /// The patch as a JSON value.
     pub fn patch_json(&self) -> Value {
-        serde_json::to_value(&self.patch).unwrap_or(Value::Null)
+        serde_json::from_str(self.patch.as_json()).unwrap_or(Value::Null)
     }
 }
 
@@ -200,16 +201,17 @@ pub fn mutate(
         users.security_json(kill),
     );
 
-    let mut ops = Vec::new();
+    // Each keeper container is about 1.5 KiB besides the spec.
+    let mut patch = Patch::with_capacity(4096 + 2 * build.spec_literal.len());
     // The marker first: it is what makes every later admission of this pod a no-op.
     match &pod.metadata.annotations {
-        None => ops.push(Operation::Add {
-            path: pointer(&["metadata", "annotations"]),
-            value: raw(format!("{{\"{INJECTED}\":\"true\"}}")),
+        None => patch.add(&["metadata", "annotations"], |out| {
+            out.push('{');
+            push_string(out, INJECTED);
+            out.push_str(":\"true\"}");
         }),
-        Some(_) => ops.push(Operation::Add {
-            path: pointer(&["metadata", "annotations", INJECTED]),
-            value: raw("\"true\"".to_owned()),
+        Some(_) => patch.add(&["metadata", "annotations", INJECTED], |out| {
+            out.push_str("\"true\"");
         }),
     }
     if sidecar && request.signal.is_some() {
@@ -221,28 +223,27 @@ pub fn mutate(
                     "needs shareProcessNamespace: true so that the sidecar sees the application's processes, but the pod sets it to false",
                 ));
             }
-            None => ops.push(Operation::Add {
-                path: pointer(&["spec", "shareProcessNamespace"]),
-                value: raw("true".to_owned()),
+            None => patch.add(&["spec", "shareProcessNamespace"], |out| {
+                out.push_str("true");
             }),
         }
     }
 
-    let mut volumes = Vec::new();
-    if !adopt_volume {
-        volumes.push(tmpfs_volume(request, defaults));
-    }
-    if let Some(ca) = &request.ca_cert {
-        volumes.push(Json::of(&ca_volume(ca)).into_string());
-    }
+    let tmpfs = (!adopt_volume).then(|| tmpfs_volume(request, defaults));
+    let ca = request
+        .ca_cert
+        .as_ref()
+        .map(|ca| Json::of(&ca_volume(ca)).into_string());
+    let volumes = [tmpfs.as_deref(), ca.as_deref()];
     push_all(
-        &mut ops,
+        &mut patch,
         &["spec", "volumes"],
         spec.volumes.is_some(),
-        volumes,
+        volumes.iter().flatten().copied(),
     );
 
     // Mounts before our init containers go in, so that init container indexes are the pod's.
+    let mut index = itoa::Buffer::new();
     for target in &targets {
         let (list, i, container) = match *target {
             Target::App(i) => ("containers", i, &spec.containers[i]),
@@ -252,53 +253,48 @@ pub fn mutate(
         if mounts.iter().any(|m| m.name == VOLUME) {
             continue;
         }
-        let index = i.to_string();
         push_all(
-            &mut ops,
-            &["spec", list, &index, "volumeMounts"],
+            &mut patch,
+            &["spec", list, index.format(i), "volumeMounts"],
             container.volume_mounts.is_some(),
-            vec![MOUNT.to_owned()],
+            std::iter::once(MOUNT),
         );
     }
 
-    let mut ours = vec![build.container(Keeper::Init)];
-    if native {
-        ours.push(build.container(Keeper::NativeSidecar));
-    }
+    let init = |out: &mut String| build.container(out, Keeper::Init);
+    let native_sidecar = |out: &mut String| build.container(out, Keeper::NativeSidecar);
     match (&spec.init_containers, request.init_first) {
         (Some(_), true) => {
-            for (i, container) in ours.into_iter().enumerate() {
-                let index = i.to_string();
-                ops.push(Operation::Add {
-                    path: pointer(&["spec", "initContainers", &index]),
-                    value: raw(container),
-                });
+            patch.add(&["spec", "initContainers", "0"], init);
+            if native {
+                patch.add(&["spec", "initContainers", "1"], native_sidecar);
             }
         }
         (Some(_), false) => {
-            let path = pointer(&["spec", "initContainers", "-"]);
-            for container in ours {
-                ops.push(Operation::Add {
-                    path: path.clone(),
-                    value: raw(container),
-                });
+            patch.append(&["spec", "initContainers"], init);
+            if native {
+                patch.append(&["spec", "initContainers"], native_sidecar);
             }
         }
-        (None, _) => ops.push(Operation::Add {
-            path: pointer(&["spec", "initContainers"]),
-            value: raw(json_array(&ours)),
+        (None, _) => patch.add(&["spec", "initContainers"], |out| {
+            out.push('[');
+            init(out);
+            if native {
+                out.push(',');
+                native_sidecar(out);
+            }
+            out.push(']');
         }),
     }
     if sidecar && !native {
-        ops.push(Operation::Add {
-            path: pointer(&["spec", "containers", "-"]),
-            value: raw(build.container(Keeper::Sidecar)),
+        patch.append(&["spec", "containers"], |out| {
+            build.container(out, Keeper::Sidecar);
         });
     }
 
     Ok(Mutation {
         outcome: Outcome::Injected,
-        patch: ops,
+        patch,
         warnings,
         spec: Some(sidecar_spec),
     })
@@ -568,7 +564,7 @@ fn resources(request: &InjectionRequest, defaults: &Defaults) -> Result<Option<S
         out.push_str("\":{");
         if let Some(cpu) = cpu {
             out.push_str("\"cpu\":");
-            push_json_string(&mut out, cpu);
+            push_string(&mut out, cpu);
         }
         if let Some(memory) = memory {
             out.push_str(if cpu.is_some() {
@@ -576,7 +572,7 @@ fn resources(request: &InjectionRequest, defaults: &Defaults) -> Result<Option<S
             } else {
                 "\"memory\":"
             });
-            push_json_string(&mut out, memory);
+            push_string(&mut out, memory);
         }
         out.push('}');
     }
@@ -595,12 +591,12 @@ const MOUNT: &str = r#"{"name":"keeper-secrets","mountPath":"/keeper/secrets","r
 fn tmpfs_volume(request: &InjectionRequest, defaults: &Defaults) -> String {
     let mut out = String::with_capacity(96);
     out.push_str("{\"name\":");
-    push_json_string(&mut out, VOLUME);
+    push_string(&mut out, VOLUME);
     out.push_str(",\"emptyDir\":{\"medium\":\"Memory\"");
     let size = request.volume_size_limit.as_deref();
     if let Some(size) = size.or(defaults.volume_size_limit.as_deref()) {
         out.push_str(",\"sizeLimit\":");
-        push_json_string(&mut out, size);
+        push_string(&mut out, size);
     }
     out.push_str("}}");
     out
@@ -681,27 +677,26 @@ impl<'a> Build<'a> {
         }
     }
 
-    /// The container as JSON text.
-    fn container(&self, keeper: Keeper) -> String {
+    /// Appends the container as JSON text.
+    fn container(&self, out: &mut String, keeper: Keeper) {
         let (name, mode) = match keeper {
             Keeper::Init => (INIT_CONTAINER, spec::ARG_MODE_INIT),
             Keeper::Sidecar | Keeper::NativeSidecar => (SIDECAR_CONTAINER, spec::ARG_MODE_SIDECAR),
         };
-        let mut out = String::with_capacity(1024 + 2 * self.spec_literal.len());
         out.push_str("{\"name\":\"");
         out.push_str(name);
         out.push_str("\",\"image\":");
-        push_json_string(&mut out, &self.defaults.image);
+        push_string(out, &self.defaults.image);
         if let Some(policy) = &self.defaults.image_pull_policy {
             out.push_str(",\"imagePullPolicy\":");
-            push_json_string(&mut out, policy);
+            push_string(out, policy);
         }
         out.push_str(",\"args\":[\"");
         out.push_str(mode);
         out.push('"');
         for arg in &self.defaults.args {
             out.push(',');
-            push_json_string(&mut out, arg);
+            push_string(out, arg);
         }
         out.push_str("],\"env\":[{\"name\":\"");
         out.push_str(spec::SPEC_ENV);
@@ -712,7 +707,7 @@ impl<'a> Build<'a> {
             out.push_str(",{\"name\":\"");
             out.push_str(spec::KSM_CONFIG_ENV);
             out.push_str("\",\"valueFrom\":{\"secretKeyRef\":{\"name\":");
-            push_json_string(&mut out, secret);
+            push_string(out, secret);
             out.push_str(",\"key\":\"config\"}}}");
         }
         for (env_name, field) in [
@@ -748,12 +743,12 @@ impl<'a> Build<'a> {
         // `kubectl describe pod` shows why secrets could not be fetched.
         out.push_str(",\"terminationMessagePolicy\":\"FallbackToLogsOnError\"");
         if keeper != Keeper::Init {
-            let port = self.defaults.health_port;
+            let mut port = itoa::Buffer::new();
+            let port = port.format(self.defaults.health_port);
             out.push_str(",\"ports\":[{\"name\":\"");
             out.push_str(METRICS_PORT_NAME);
-            let port = port.to_string();
             out.push_str("\",\"containerPort\":");
-            out.push_str(&port);
+            out.push_str(port);
             out.push_str(",\"protocol\":\"TCP\"}]");
             for (probe, path) in [("livenessProbe", "/health"), ("readinessProbe", "/ready")] {
                 out.push_str(",\"");
@@ -761,7 +756,7 @@ impl<'a> Build<'a> {
                 out.push_str("\":{\"httpGet\":{\"path\":\"");
                 out.push_str(path);
                 out.push_str("\",\"port\":");
-                out.push_str(&port);
+                out.push_str(port);
                 out.push_str("},\"periodSeconds\":10}");
             }
         }
@@ -769,82 +764,34 @@ impl<'a> Build<'a> {
             out.push_str(",\"restartPolicy\":\"Always\"");
         }
         out.push('}');
-        out
     }
-}
-
-/// A JSON array of `items`, each JSON text already.
-fn json_array(items: &[String]) -> String {
-    let mut out = String::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
-    out.push('[');
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(item);
-    }
-    out.push(']');
-    out
-}
-
-/// Appends `value` to `out` as a JSON string literal, escaped as serde_json escapes: `"`, `\\`
-/// and the control characters, nothing else.
-fn push_json_string(out: &mut String, value: &str) {
-    out.push('"');
-    if !value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        out.push_str(value);
-        out.push('"');
-        return;
-    }
-    let mut start = 0;
-    for (i, b) in value.bytes().enumerate() {
-        let short = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..0x20 => "",
-            _ => continue,
-        };
-        out.push_str(&value[start..i]);
-        if short.is_empty() {
-            out.push_str("\\u00");
-            out.extend(spec::hex_byte(b).map(char::from));
-        } else {
-            out.push_str(short);
-        }
-        start = i + 1;
-    }
-    out.push_str(&value[start..]);
-    out.push('"');
-}
-
-/// JSON text that we wrote ourselves, as a patch value.
-fn raw(json: String) -> Json {
-    Json::trusted(json)
 }
 
 /// Adds `items` (JSON texts) to the array at `tokens`: the whole array when it is absent, else
 /// one element at a time at its end, so that nothing already there is replaced.
-fn push_all(ops: &mut Vec<Operation>, tokens: &[&str], exists: bool, items: Vec<String>) {
-    if items.is_empty() {
+fn push_all<'i>(
+    patch: &mut Patch,
+    tokens: &[&str],
+    exists: bool,
+    items: impl Iterator<Item = &'i str> + Clone,
+) {
+    if items.clone().next().is_none() {
         return;
     }
     if exists {
-        let mut end = tokens.to_vec();
-        end.push("-");
-        let path = pointer(&end);
-        ops.extend(items.into_iter().map(|item| Operation::Add {
-            path: path.clone(),
-            value: raw(item),
-        }));
+        for item in items {
+            patch.append(tokens, |out| out.push_str(item));
+        }
     } else {
-        ops.push(Operation::Add {
-            path: pointer(tokens),
-            value: raw(json_array(&items)),
+        patch.add(tokens, |out| {
+            out.push('[');
+            for (i, item) in items.enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(item);
+            }
+            out.push(']');
         });
     }
 }

@@ -9,7 +9,7 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::{Error, Result};
+use crate::{Error, Result, json};
 
 /// One JSON Patch operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -19,12 +19,9 @@ pub enum Operation {
     Add { path: String, value: Json },
 }
 
-/// A JSON value kept as its serialised text.
-///
-/// The webhook writes patch values once, straight from the k8s-openapi structs (or from its
-/// own writer for the keeper containers) into the response, instead of building and freeing a
-/// `Value` tree per admission, which was most of its allocations. Only this crate creates
-/// values from text, and only text it wrote; the tests parse every patch independently.
+/// A JSON value kept as its serialised text: an operation's value as [`Patch::operations`]
+/// reads it back, or a value serialised with [`Json::of`]. Only this crate creates values from
+/// text, and only text it wrote; the tests parse every patch independently.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Json(String);
 
@@ -33,11 +30,6 @@ impl Json {
     /// never fail to serialise; anything that would is `null`.
     pub fn of(value: &impl Serialize) -> Self {
         Self(serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()))
-    }
-
-    /// JSON text that this crate wrote itself.
-    pub(crate) fn trusted(text: String) -> Self {
-        Self(text)
     }
 
     /// The JSON text.
@@ -74,32 +66,126 @@ impl Operation {
     }
 }
 
-/// The patch document as JSON text, written directly: this is the webhook's hot path.
-pub fn to_json(ops: &[Operation]) -> Vec<u8> {
-    let len = ops
-        .iter()
-        .map(|Operation::Add { path, value }| 32 + path.len() + value.0.len())
-        .sum();
-    let mut out = Vec::with_capacity(len);
-    out.push(b'[');
-    for (i, Operation::Add { path, value }) in ops.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"{\"op\":\"add\",\"path\":");
-        // Writing a string into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut out, path);
-        out.extend_from_slice(b",\"value\":");
-        out.extend_from_slice(value.0.as_bytes());
-        out.push(b'}');
+/// A JSON Patch document of `add` operations, kept as its JSON text and written while it is
+/// built: the webhook base64-encodes this text into its response, so an admission builds no
+/// operation, path or value strings only to copy them into the document afterwards.
+/// [`operations`](Self::operations) reads it back for `explain` and the tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Patch {
+    /// `[`, the operations and `]`; empty while there are none.
+    text: String,
+    len: usize,
+}
+
+impl Patch {
+    /// An empty patch.
+    pub fn new() -> Self {
+        Self::default()
     }
-    out.push(b']');
-    out
+
+    /// An empty patch with room for `bytes` of text.
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        Self {
+            text: String::with_capacity(bytes),
+            len: 0,
+        }
+    }
+
+    /// Appends an `add` at the pointer of `tokens` of the JSON text that `value` writes.
+    pub(crate) fn add(&mut self, tokens: &[&str], value: impl FnOnce(&mut String)) {
+        self.add_at(tokens, false, value);
+    }
+
+    /// Appends an `add` at the end (`/-`) of the array at `tokens`.
+    pub(crate) fn append(&mut self, tokens: &[&str], value: impl FnOnce(&mut String)) {
+        self.add_at(tokens, true, value);
+    }
+
+    fn add_at(&mut self, tokens: &[&str], end: bool, value: impl FnOnce(&mut String)) {
+        if self.text.pop().is_some() {
+            self.text.push(',');
+        } else {
+            self.text.push('[');
+        }
+        self.text.push_str("{\"op\":\"add\",\"path\":\"");
+        if !tokens.iter().any(|t| json::needs_escape(t)) {
+            push_pointer(&mut self.text, tokens);
+        } else {
+            let mut pointer = String::new();
+            push_pointer(&mut pointer, tokens);
+            json::push_string_contents(&mut self.text, &pointer);
+        }
+        if end {
+            self.text.push_str("/-");
+        }
+        self.text.push_str("\",\"value\":");
+        value(&mut self.text);
+        self.text.push_str("}]");
+        self.len += 1;
+    }
+
+    /// Whether there are no operations.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The number of operations.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The patch document as JSON text.
+    pub fn as_json(&self) -> &str {
+        if self.text.is_empty() {
+            "[]"
+        } else {
+            &self.text
+        }
+    }
+
+    /// The operations, read back from the text.
+    pub fn operations(&self) -> Result<Vec<Operation>> {
+        #[derive(serde::Deserialize)]
+        struct Add<'a> {
+            op: &'a str,
+            path: String,
+            value: &'a RawValue,
+        }
+        let ops: Vec<Add<'_>> = serde_json::from_str(self.as_json()).map_err(|e| Error::Patch {
+            path: String::new(),
+            message: format!("the patch is not a JSON Patch: {e}"),
+        })?;
+        ops.into_iter()
+            .map(|Add { op, path, value }| match op {
+                "add" => Ok(Operation::Add {
+                    path,
+                    value: Json(value.get().to_owned()),
+                }),
+                _ => Err(Error::Patch {
+                    path,
+                    message: format!("unexpected operation {op:?}"),
+                }),
+            })
+            .collect()
+    }
+}
+
+impl Serialize for Patch {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        RawValue::from_string(self.as_json().to_owned())
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
 }
 
 /// The JSON pointer of `tokens`, each escaped (`~` as `~0`, `/` as `~1`).
 pub fn pointer(tokens: &[&str]) -> String {
     let mut out = String::with_capacity(tokens.iter().map(|t| t.len() + 1).sum::<usize>() + 4);
+    push_pointer(&mut out, tokens);
+    out
+}
+
+fn push_pointer(out: &mut String, tokens: &[&str]) {
     for token in tokens {
         out.push('/');
         if !token.contains(['~', '/']) {
@@ -114,7 +200,6 @@ pub fn pointer(tokens: &[&str]) -> String {
             }
         }
     }
-    out
 }
 
 /// Applies `ops` to `doc` in order, as RFC 6902 says, or leaves a partly patched `doc` and

@@ -17,6 +17,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{Error, Result};
 
+mod literal;
+
 /// The version this crate writes and reads.
 pub const SPEC_VERSION: u32 = 1;
 
@@ -276,18 +278,10 @@ impl SidecarSpec {
     }
 
     /// [`to_json`](Self::to_json) as a JSON string literal (quoted and escaped): the value of
-    /// the keeper containers' [`SPEC_ENV`].
+    /// the keeper containers' [`SPEC_ENV`], written directly in one pass (admission writes it
+    /// for every pod; `tests` holds it to serde_json's output).
     pub fn to_json_literal(&self) -> String {
-        let mut out = Vec::with_capacity(2048);
-        out.push(b'"');
-        let mut serializer = serde_json::Serializer::with_formatter(&mut out, Nested);
-        // As in `to_json`, serialising cannot fail; the fallback is never taken.
-        if self.serialize(&mut serializer).is_err() {
-            return "\"\"".to_owned();
-        }
-        out.push(b'"');
-        // serde_json writes UTF-8 and `Nested` only ASCII.
-        String::from_utf8(out).unwrap_or_default()
+        literal::write(self)
     }
 }
 
@@ -403,9 +397,18 @@ impl FileMode {
     }
 }
 
+impl FileMode {
+    /// The four octal digits, such as `0440`.
+    pub(crate) fn octal(self) -> [u8; 4] {
+        // `new` keeps the bits within 0o777.
+        let digit = |shift: u32| b'0' + ((self.0 >> shift) & 7) as u8;
+        [b'0', digit(6), digit(3), digit(0)]
+    }
+}
+
 impl fmt::Display for FileMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04o}", self.0)
+        f.write_str(std::str::from_utf8(&self.octal()).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -437,50 +440,6 @@ impl<'de> Deserialize<'de> for FileMode {
                 "invalid file mode {s:?}: expected octal digits with owner read, such as \"0440\""
             ))
         })
-    }
-}
-
-/// The two lowercase hex digits of `byte`, as JSON's `\u00XX` escapes write them.
-pub(crate) fn hex_byte(byte: u8) -> [u8; 2] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]
-}
-
-/// Writes JSON as the contents of a JSON string, in the same pass: the quotes of strings and
-/// the escapes in them get a backslash of their own. Only these need one, because serde_json
-/// never writes a control character, `"` or `\` raw.
-struct Nested;
-
-impl serde_json::ser::Formatter for Nested {
-    fn begin_string<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
-        writer.write_all(b"\\\"")
-    }
-
-    fn end_string<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
-        writer.write_all(b"\\\"")
-    }
-
-    fn write_char_escape<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-        char_escape: serde_json::ser::CharEscape,
-    ) -> std::io::Result<()> {
-        use serde_json::ser::CharEscape;
-        let escaped: &[u8] = match char_escape {
-            CharEscape::Quote => b"\\\\\\\"",
-            CharEscape::ReverseSolidus => b"\\\\\\\\",
-            CharEscape::Solidus => b"\\\\/",
-            CharEscape::Backspace => b"\\\\b",
-            CharEscape::FormFeed => b"\\\\f",
-            CharEscape::LineFeed => b"\\\\n",
-            CharEscape::CarriageReturn => b"\\\\r",
-            CharEscape::Tab => b"\\\\t",
-            CharEscape::AsciiControl(byte) => {
-                writer.write_all(b"\\\\u00")?;
-                return writer.write_all(&hex_byte(byte));
-            }
-        };
-        writer.write_all(escaped)
     }
 }
 

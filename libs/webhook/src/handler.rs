@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bulwark_http::{ResponseBody, text};
-use bulwark_inject::{Defaults, Outcome, Pod};
+use bulwark_inject::{Defaults, Outcome, Patch, Pod};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -91,7 +91,11 @@ impl Webhook {
             }
         };
         let (Some(object), true) = (request.object, request.is_pod_create()) else {
-            return Admitted::new("skipped", None, review::allow(&request.uid, &[], &[]));
+            return Admitted::new(
+                "skipped",
+                None,
+                review::allow(&request.uid, &Patch::new(), &[]),
+            );
         };
         match Pod::from_json(object.get()) {
             Ok(pod) => self.admit_pod(request.with_object(Some(pod))),
@@ -111,7 +115,7 @@ impl Webhook {
         let uid = &*request.uid;
         let (Some(pod), true) = (&request.object, request.is_pod_create()) else {
             // The webhook configuration only sends pod CREATEs; anything else passes unchanged.
-            return Admitted::new("skipped", None, review::allow(uid, &[], &[]));
+            return Admitted::new("skipped", None, review::allow(uid, &Patch::new(), &[]));
         };
         let name = pod
             .metadata

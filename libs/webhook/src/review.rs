@@ -144,7 +144,7 @@ pub fn parse_as<'a, O: Deserialize<'a>>(body: &'a [u8]) -> Result<Request<'a, O>
 }
 
 /// An allowing response, carrying `patch` (a JSON Patch document) when it is not empty.
-pub fn allow(uid: &str, patch: &[bulwark_inject::Operation], warnings: &[String]) -> Vec<u8> {
+pub fn allow(uid: &str, patch: &bulwark_inject::Patch, warnings: &[String]) -> Vec<u8> {
     if patch.is_empty() {
         return encode(&Response {
             uid,
@@ -155,9 +155,9 @@ pub fn allow(uid: &str, patch: &[bulwark_inject::Operation], warnings: &[String]
             status: None,
         });
     }
-    // The patch is the bulk of the response: serialise it once and write its base64 straight
-    // into the body (base64 needs no JSON escaping), instead of escaping a copy of it again.
-    let json = bulwark_inject::patch::to_json(patch);
+    // The patch is the bulk of the response: its text goes as base64 straight into the body
+    // (base64 needs no JSON escaping).
+    let json = patch.as_json().as_bytes();
     let mut out = Vec::with_capacity(256 + json.len().div_ceil(3) * 4);
     out.extend_from_slice(b"{\"apiVersion\":\"");
     out.extend_from_slice(API_VERSION.as_bytes());
@@ -165,7 +165,7 @@ pub fn allow(uid: &str, patch: &[bulwark_inject::Operation], warnings: &[String]
     // Writing strings into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut out, uid);
     out.extend_from_slice(b",\"allowed\":true,\"patchType\":\"JSONPatch\",\"patch\":\"");
-    base64_simd::STANDARD.encode_append(&json, &mut out);
+    base64_simd::STANDARD.encode_append(json, &mut out);
     out.push(b'"');
     if !warnings.is_empty() {
         out.extend_from_slice(b",\"warnings\":");

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Operation, apply, pointer};
+use super::{Operation, Patch, apply, pointer};
 
 fn add(path: &str, value: Value) -> Operation {
     Operation::add(path.to_owned(), &value)
@@ -113,7 +113,21 @@ fn refused_operations() {
 }
 
 #[test]
-fn to_json_writes_the_same_document_as_serde() {
+fn a_patch_is_written_as_its_operations_serialise() {
+    let mut patch = Patch::new();
+    assert!(patch.is_empty());
+    assert_eq!(patch.as_json(), "[]");
+    assert_eq!(patch.operations().unwrap(), []);
+    patch.add(
+        &["metadata", "annotations", "keeper.security/injected"],
+        |out| {
+            out.push_str("\"true\"");
+        },
+    );
+    patch.append(&["spec", "volumes"], |out| {
+        out.push_str(r#"{"name":"a\"b\\c","emptyDir":{}}"#);
+    });
+    patch.add(&["spec", "x\"y\\z~/\u{1}"], |out| out.push_str("[1,null]"));
     let ops = [
         add(
             "/metadata/annotations/keeper.security~1injected",
@@ -123,10 +137,29 @@ fn to_json_writes_the_same_document_as_serde() {
             "/spec/volumes/-",
             json!({"name": "a\"b\\c", "emptyDir": {}}),
         ),
-        add("/spec/x", json!([1, null, "\u{7}"])),
+        add("/spec/x\"y\\z~0~1\u{1}", json!([1, null])),
     ];
-    let written: Value = serde_json::from_slice(&super::to_json(&ops)).unwrap();
-    assert_eq!(written, serde_json::to_value(ops.as_slice()).unwrap());
-    assert_eq!(written[1]["value"]["name"], "a\"b\\c");
-    assert_eq!(super::to_json(&[]), b"[]");
+    assert_eq!(patch.len(), 3);
+    assert_eq!(
+        serde_json::from_str::<Value>(patch.as_json()).unwrap(),
+        serde_json::to_value(ops.as_slice()).unwrap()
+    );
+    let values = |ops: &[Operation]| -> Vec<(String, Value)> {
+        ops.iter()
+            .map(|Operation::Add { path, value }| (path.clone(), value.to_value()))
+            .collect()
+    };
+    assert_eq!(values(&patch.operations().unwrap()), values(&ops));
+    assert_eq!(
+        serde_json::to_value(&patch).unwrap(),
+        serde_json::to_value(ops.as_slice()).unwrap()
+    );
+    check(
+        json!({"metadata": {"annotations": {}}, "spec": {"volumes": []}}),
+        &ops,
+        json!({
+            "metadata": {"annotations": {"keeper.security/injected": "true"}},
+            "spec": {"volumes": [{"name": "a\"b\\c", "emptyDir": {}}], "x\"y\\z~/\u{1}": [1, null]},
+        }),
+    );
 }

@@ -91,6 +91,61 @@ fn signals_and_formats() {
     assert_eq!(Format::Yaml.extension(), ".yaml");
 }
 
+/// Specs with every variant of every enum, and strings that need escaping.
+fn every_variant() -> Vec<serde_json::Value> {
+    let mut specs = vec![spec_json()];
+    let mut value = spec_json();
+    value["auth"] = json!({"method": "secret"});
+    value["secrets"] = json!([
+        {"path": "/keeper/secrets/t", "source": {"kind": "notation", "notation": "keeper://t/type", "record": {"name": "t"}, "selector": {"type": "type"}}, "format": "raw"},
+        {"path": "/keeper/secrets/u", "source": {"kind": "notation", "notation": "keeper://u/title", "record": {"folder": ["F", "G"], "name": "u"}, "selector": {"type": "title"}}, "format": "raw"},
+        {"path": "/keeper/secrets/v", "source": {"kind": "notation", "notation": "keeper://v/notes", "record": {"name": "v"}, "selector": {"type": "notes"}}, "format": "raw"},
+        {"path": "/keeper/secrets/w", "source": {"kind": "notation", "notation": "keeper://w/field/p[2][a]", "record": {"name": "w"}, "selector": {"type": "field", "name": "p", "index": {"at": 2}, "property": "a"}}, "format": "raw"},
+        {"path": "/keeper/secrets/x", "source": {"kind": "notation", "notation": "keeper://x/custom_field/c", "record": {"name": "x"}, "selector": {"type": "custom_field", "name": "c"}}, "format": "raw"},
+        {"path": "/keeper/secrets/y.yaml", "source": {"kind": "record", "record": {"name": "y \"q\" \\ \u{1} caf\u{e9}"}}, "format": "yaml"},
+        {"path": "/keeper/secrets/z.ini", "source": {"kind": "record", "record": {"name": "z"}, "fields": ["a", "b"]}, "format": "ini"},
+        {"path": "/keeper/secrets/p.properties", "source": {"kind": "record", "record": {"name": "p"}}, "format": "properties"}
+    ]);
+    value["folders"] = json!([]);
+    value["signal"] = json!(null);
+    value["caCertFile"] = json!(null);
+    specs.push(value.clone());
+    value["auth"] = json!({"method": "aws-secrets-manager", "secretId": "arn:aws:secretsmanager:eu-west-1:1:secret:k", "region": "eu-west-1"});
+    value["signal"] = json!({"signal": "SIGUSR2"});
+    specs.push(value.clone());
+    value["auth"] = json!({"method": "aws-secrets-manager", "secretId": "k", "region": null});
+    specs.push(value.clone());
+    value["auth"] =
+        json!({"method": "gcp-secret-manager", "secretId": "projects/p/secrets/s/versions/1"});
+    value["secrets"] = json!([]);
+    value["folders"] = json!([{"folder": {"uid": "u\"1"}, "outputDir": "/keeper/secrets/\u{7f}"}]);
+    specs.push(value);
+    specs
+}
+
+#[test]
+fn the_literal_is_serde_json_s_text_as_a_string() {
+    for value in every_variant() {
+        let spec = SidecarSpec::from_json(&value.to_string()).unwrap();
+        let literal = spec.to_json_literal();
+        assert_eq!(literal, serde_json::to_string(&spec.to_json()).unwrap());
+        let back: String = serde_json::from_str(&literal).unwrap();
+        assert_eq!(SidecarSpec::from_json(&back).unwrap(), spec);
+    }
+}
+
+#[test]
+fn file_modes_print_four_octal_digits() {
+    for (bits, text) in [
+        (0o400, "0400"),
+        (0o440, "0440"),
+        (0o777, "0777"),
+        (0o604, "0604"),
+    ] {
+        assert_eq!(FileMode::new(bits).unwrap().to_string(), text);
+    }
+}
+
 #[test]
 fn the_literal_is_the_json_as_a_json_string() {
     let mut value = spec_json();

@@ -46,7 +46,8 @@ fn malformed_reviews_say_what_is_wrong() {
 
 #[test]
 fn allow_carries_a_base64_json_patch_and_warnings() {
-    let out: Value = serde_json::from_slice(&allow("u1", &[], &[])).unwrap();
+    let out: Value =
+        serde_json::from_slice(&allow("u1", &bulwark_inject::Patch::new(), &[])).unwrap();
     assert_eq!(out["response"], json!({"uid": "u1", "allowed": true}));
     assert_eq!(out["apiVersion"], "admission.k8s.io/v1");
 

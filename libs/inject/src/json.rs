@@ -1,0 +1,82 @@
+//! Writing JSON text directly: the admission path writes its patch values as text instead of
+//! building and serialising structs, and these helpers escape strings exactly as serde_json
+//! does, so that the output is byte for byte what serde_json would write.
+
+/// Appends `value` as a JSON string literal, escaped as serde_json escapes: `"`, `\\` and the
+/// control characters, nothing else.
+pub(crate) fn push_string(out: &mut String, value: &str) {
+    out.push('"');
+    push_string_contents(out, value);
+    out.push('"');
+}
+
+/// Appends `value` escaped as in a JSON string literal, without the quotes.
+pub(crate) fn push_string_contents(out: &mut String, value: &str) {
+    if !needs_escape(value) {
+        out.push_str(value);
+        return;
+    }
+    let mut start = 0;
+    for (i, b) in value.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&value[start..i]);
+        if short.is_empty() {
+            out.push_str("\\u00");
+            out.extend(hex_byte(b).map(char::from));
+        } else {
+            out.push_str(short);
+        }
+        start = i + 1;
+    }
+    out.push_str(&value[start..]);
+}
+
+/// Appends `value` as it appears inside a JSON string that holds JSON text: its JSON string
+/// literal, escaped once more (quotes as `\"`, backslashes doubled).
+pub(crate) fn push_nested_string(out: &mut String, value: &str) {
+    if !needs_escape(value) {
+        out.push_str("\\\"");
+        out.push_str(value);
+        out.push_str("\\\"");
+        return;
+    }
+    let mut once = String::with_capacity(value.len() + 8);
+    push_string(&mut once, value);
+    // `once` has no control characters left: only its quotes and backslashes change.
+    for c in once.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Appends the decimal digits of `n`.
+pub(crate) fn push_number(out: &mut String, n: impl itoa::Integer) {
+    out.push_str(itoa::Buffer::new().format(n));
+}
+
+/// Whether `value` has a character that a JSON string escapes.
+pub(crate) fn needs_escape(value: &str) -> bool {
+    value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+/// The two lowercase hex digits of `byte`.
+pub(crate) fn hex_byte(byte: u8) -> [u8; 2] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]
+}
+
+#[cfg(test)]
+mod tests;

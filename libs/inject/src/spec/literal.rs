@@ -1,0 +1,308 @@
+//! The spec as a JSON string literal, written directly: the text serde_json writes for a
+//! [`SidecarSpec`], escaped into a string in the same pass.
+//!
+//! Admission writes this literal into the keeper containers of every pod, and going through
+//! serde's serializer was an eighth of an admission's instructions. Every struct is
+//! destructured in full, so that a new field does not compile until it is written here, and
+//! `tests::the_literal_is_serde_json_s_text_as_a_string` holds the output to serde_json's on
+//! every variant.
+
+use std::fmt::Write as _;
+
+use super::{
+    Auth, FileMode, Folder, FolderRef, Index, RecordRef, Secret, Selector, SidecarSpec, Signal,
+    Source,
+};
+use crate::json::{push_nested_string, push_number};
+
+/// `spec`'s JSON as a JSON string literal, quotes included.
+pub(super) fn write(spec: &SidecarSpec) -> String {
+    let SidecarSpec {
+        version,
+        mount_path,
+        auth,
+        secrets,
+        folders,
+        refresh_interval,
+        fail_on_error,
+        strict_lookup,
+        file_mode,
+        signal,
+        ca_cert_file,
+        health_port,
+    } = spec;
+    let mut w = Literal(String::with_capacity(512));
+    w.0.push_str("\"{");
+    w.field("version");
+    push_number(&mut w.0, *version);
+    w.field("mountPath");
+    w.string(mount_path);
+    w.field("auth");
+    w.auth(auth);
+    w.field("secrets");
+    w.array(secrets, Literal::secret);
+    w.field("folders");
+    w.array(folders, Literal::folder);
+    w.field("refreshInterval");
+    // A duration prints as digits and unit letters only.
+    let _ = write!(w.0, "\\\"{refresh_interval}\\\"");
+    w.field("failOnError");
+    w.bool(*fail_on_error);
+    w.field("strictLookup");
+    w.bool(*strict_lookup);
+    w.field("fileMode");
+    w.file_mode(*file_mode);
+    w.field("signal");
+    match signal {
+        Some(signal) => w.signal(signal),
+        None => w.0.push_str("null"),
+    }
+    w.field("caCertFile");
+    match ca_cert_file {
+        Some(file) => w.string(file),
+        None => w.0.push_str("null"),
+    }
+    w.field("healthPort");
+    push_number(&mut w.0, *health_port);
+    w.0.push_str("}\"");
+    w.0
+}
+
+/// The literal being written: JSON text whose quotes and backslashes are escaped once more.
+struct Literal(String);
+
+impl Literal {
+    /// Starts member `name` of the object being written.
+    fn field(&mut self, name: &str) {
+        if !self.0.ends_with('{') {
+            self.0.push(',');
+        }
+        self.0.push_str("\\\"");
+        self.0.push_str(name);
+        self.0.push_str("\\\":");
+    }
+
+    fn string(&mut self, value: &str) {
+        push_nested_string(&mut self.0, value);
+    }
+
+    /// A string that needs no escaping: a tag or a name of this crate's.
+    fn word(&mut self, value: &str) {
+        self.0.push_str("\\\"");
+        self.0.push_str(value);
+        self.0.push_str("\\\"");
+    }
+
+    fn bool(&mut self, value: bool) {
+        self.0.push_str(if value { "true" } else { "false" });
+    }
+
+    fn file_mode(&mut self, mode: FileMode) {
+        self.0.push_str("\\\"");
+        self.0.extend(mode.octal().map(char::from));
+        self.0.push_str("\\\"");
+    }
+
+    fn array<T>(&mut self, items: &[T], mut item: impl FnMut(&mut Self, &T)) {
+        self.0.push('[');
+        for (i, value) in items.iter().enumerate() {
+            if i > 0 {
+                self.0.push(',');
+            }
+            item(self, value);
+        }
+        self.0.push(']');
+    }
+
+    fn strings(&mut self, items: &[String]) {
+        self.array(items, |w, s| w.string(s));
+    }
+
+    /// `{"<tag>":"<value>"` with the object left open.
+    fn tagged(&mut self, tag: &str, value: &str) {
+        self.0.push('{');
+        self.field(tag);
+        self.word(value);
+    }
+
+    fn auth(&mut self, auth: &Auth) {
+        match auth {
+            Auth::Secret => self.tagged("method", "secret"),
+            Auth::AwsSecretsManager { secret_id, region } => {
+                self.tagged("method", "aws-secrets-manager");
+                self.field("secretId");
+                self.string(secret_id);
+                self.field("region");
+                match region {
+                    Some(region) => self.string(region),
+                    None => self.0.push_str("null"),
+                }
+            }
+            Auth::GcpSecretManager { secret_id } => {
+                self.tagged("method", "gcp-secret-manager");
+                self.field("secretId");
+                self.string(secret_id);
+            }
+            Auth::AzureKeyVault {
+                vault_name,
+                secret_name,
+            } => {
+                self.tagged("method", "azure-key-vault");
+                self.field("vaultName");
+                self.string(vault_name);
+                self.field("secretName");
+                self.string(secret_name);
+            }
+        }
+        self.0.push('}');
+    }
+
+    fn secret(&mut self, secret: &Secret) {
+        let Secret {
+            path,
+            source,
+            format,
+            template,
+            env_prefix,
+            mode,
+        } = secret;
+        self.0.push('{');
+        self.field("path");
+        self.string(path);
+        self.field("source");
+        self.source(source);
+        self.field("format");
+        self.word(format.as_str());
+        if let Some(template) = template {
+            self.field("template");
+            self.string(template);
+        }
+        if let Some(prefix) = env_prefix {
+            self.field("envPrefix");
+            self.string(prefix);
+        }
+        if let Some(mode) = mode {
+            self.field("mode");
+            self.file_mode(*mode);
+        }
+        self.0.push('}');
+    }
+
+    fn source(&mut self, source: &Source) {
+        match source {
+            Source::Record { record, fields } => {
+                self.tagged("kind", "record");
+                self.field("record");
+                self.record(record);
+                if !fields.is_empty() {
+                    self.field("fields");
+                    self.strings(fields);
+                }
+            }
+            Source::Notation {
+                notation,
+                record,
+                selector,
+            } => {
+                self.tagged("kind", "notation");
+                self.field("notation");
+                self.string(notation);
+                self.field("record");
+                self.record(record);
+                self.field("selector");
+                self.selector(selector);
+            }
+            Source::File { record, file } => {
+                self.tagged("kind", "file");
+                self.field("record");
+                self.record(record);
+                self.field("file");
+                self.string(file);
+            }
+        }
+        self.0.push('}');
+    }
+
+    fn record(&mut self, record: &RecordRef) {
+        let RecordRef { folder, name } = record;
+        self.0.push('{');
+        if !folder.is_empty() {
+            self.field("folder");
+            self.strings(folder);
+        }
+        self.field("name");
+        self.string(name);
+        self.0.push('}');
+    }
+
+    fn selector(&mut self, selector: &Selector) {
+        let (tag, field) = match selector {
+            Selector::Type => ("type", None),
+            Selector::Title => ("title", None),
+            Selector::Notes => ("notes", None),
+            Selector::Field {
+                name,
+                index,
+                property,
+            } => ("field", Some((name, index, property))),
+            Selector::CustomField {
+                name,
+                index,
+                property,
+            } => ("custom_field", Some((name, index, property))),
+        };
+        self.tagged("type", tag);
+        if let Some((name, index, property)) = field {
+            self.field("name");
+            self.string(name);
+            if let Some(index) = index {
+                self.field("index");
+                match index {
+                    Index::All => self.word("all"),
+                    Index::At(i) => {
+                        self.0.push('{');
+                        self.field("at");
+                        push_number(&mut self.0, *i);
+                        self.0.push('}');
+                    }
+                }
+            }
+            if let Some(property) = property {
+                self.field("property");
+                self.string(property);
+            }
+        }
+        self.0.push('}');
+    }
+
+    fn folder(&mut self, folder: &Folder) {
+        let Folder { folder, output_dir } = folder;
+        self.0.push('{');
+        self.field("folder");
+        self.0.push('{');
+        match folder {
+            FolderRef::Uid(uid) => {
+                self.field("uid");
+                self.string(uid);
+            }
+            FolderRef::Path(path) => {
+                self.field("path");
+                self.strings(path);
+            }
+        }
+        self.0.push('}');
+        self.field("outputDir");
+        self.string(output_dir);
+        self.0.push('}');
+    }
+
+    fn signal(&mut self, signal: &Signal) {
+        let Signal { signal, process } = signal;
+        self.tagged("signal", signal.as_str());
+        if let Some(process) = process {
+            self.field("process");
+            self.string(process);
+        }
+        self.0.push('}');
+    }
+}

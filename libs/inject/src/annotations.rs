@@ -192,12 +192,19 @@ pub struct ResourceOverrides {
 
 /// Parses a pod's annotations: `Ok(None)` when `keeper.security/inject` is absent or `false`.
 pub fn parse(annotations: &BTreeMap<String, String>) -> Result<Option<InjectionRequest>> {
+    parse_pairs(annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+/// [`parse`] on annotations given as key and value pairs (keys are unique in a pod), such as
+/// the borrowed ones of a [`Pod`](crate::Pod).
+pub fn parse_pairs<'a>(
+    annotations: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Option<InjectionRequest>> {
     let ours = annotations
-        .iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix(PREFIX)?, v.as_str())))
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(PREFIX)?, v)))
         .collect();
     let mut p = Parser {
-        annotations,
         ours,
         warnings: Vec::new(),
     };
@@ -275,7 +282,6 @@ pub fn key(name: &str) -> String {
 
 /// Reads one pod's annotations, collecting warnings.
 struct Parser<'a> {
-    annotations: &'a BTreeMap<String, String>,
     /// Our annotations by name without the prefix, so that lookups build no keys.
     ours: BTreeMap<&'a str, &'a str>,
     warnings: Vec<String>,
@@ -413,13 +419,9 @@ impl<'a> Parser<'a> {
                 });
             }
         }
-        if let Some(k) = self
-            .annotations
-            .keys()
-            .find(|k| k.starts_with(key!("k8s-secret-")))
-        {
+        if let Some(k) = self.ours.keys().find(|k| k.starts_with("k8s-secret-")) {
             return Err(Error::Unsupported {
-                annotation: k.clone(),
+                annotation: key(k),
                 reason: K8S_SECRET_REASON,
             });
         }
@@ -428,17 +430,16 @@ impl<'a> Parser<'a> {
 
     /// Warns about every `keeper.security/*` key that nothing reads.
     fn warn_unknown(&mut self) {
-        let unknown: Vec<String> = self
-            .annotations
+        let unknown: Vec<&str> = self
+            .ours
             .keys()
-            .filter_map(|k| k.strip_prefix(PREFIX))
+            .copied()
             .filter(|name| {
                 let dynamic = ["secret-", "file-"]
                     .iter()
                     .any(|p| name.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
                 !dynamic && !KNOWN.contains(name)
             })
-            .map(str::to_owned)
             .collect();
         for name in unknown.iter().take(MAX_UNKNOWN_WARNINGS) {
             let message = match suggest(name) {
@@ -691,16 +692,17 @@ impl<'a> Parser<'a> {
         }
 
         for (k, value) in self
-            .annotations
-            .range::<str, _>((Bound::Included(key!("secret-")), Bound::Unbounded))
+            .ours
+            .range::<str, _>((Bound::Included("secret-"), Bound::Unbounded))
         {
-            let Some(name) = k.strip_prefix(key!("secret-")) else {
+            let Some(name) = k.strip_prefix("secret-") else {
                 break;
             };
             if name.is_empty() {
                 continue;
             }
-            let (reference, path) = secret_value(k, name, value)?;
+            let k = key(k);
+            let (reference, path) = secret_value(&k, name, value)?;
             let default_path = |ext: &str| default_output_path(name, true, ext);
             let secret = match reference {
                 Reference::Record(record) => {
@@ -717,16 +719,17 @@ impl<'a> Parser<'a> {
         }
 
         for (k, value) in self
-            .annotations
-            .range::<str, _>((Bound::Included(key!("file-")), Bound::Unbounded))
+            .ours
+            .range::<str, _>((Bound::Included("file-"), Bound::Unbounded))
         {
-            let Some(name) = k.strip_prefix(key!("file-")) else {
+            let Some(name) = k.strip_prefix("file-") else {
                 break;
             };
             if name.is_empty() {
                 continue;
             }
-            let (record, file, path) = file_value(k, name, value)?;
+            let k = key(k);
+            let (record, file, path) = file_value(&k, name, value)?;
             let path = path.unwrap_or_else(|| default_output_path(&file, false, ""));
             out.secrets.push((
                 k.clone(),

@@ -81,13 +81,14 @@ pub fn inject(pod: &Pod<'_>, defaults: &Defaults) -> Result<Mutation> {
     }
     // An injected pod is left alone before its annotations are read again, so that a pod
     // admitted under older rules is not denied when it is re-submitted or reinvoked.
+    let pairs = || annotations.iter().map(|(k, v)| (&**k, &**v));
     if mutate::injected(pod).is_some() {
-        return match annotations::parse(annotations) {
+        return match annotations::parse_pairs(pairs()) {
             Ok(Some(request)) => mutate(pod, request, defaults),
             _ => Ok(Mutation::empty(Outcome::AlreadyInjected, Vec::new())),
         };
     }
-    match annotations::parse(annotations)? {
+    match annotations::parse_pairs(pairs())? {
         Some(request) => mutate(pod, request, defaults),
         None => Ok(Mutation::empty(Outcome::NotRequested, Vec::new())),
     }

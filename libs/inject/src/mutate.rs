@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{ConfigMapVolumeSource, KeyToPath, SecretVolumeS
 use serde_json::Value;
 
 use crate::annotations::{CaCert, InjectionRequest, key};
-use crate::json::push_string;
+use crate::json::{push_number, push_string};
 use crate::patch::{Json, Patch};
 use crate::pod::{Container as PodContainer, Pod, PodSpec};
 use crate::spec::{self, Auth, FileMode, SidecarSpec};
@@ -491,12 +491,12 @@ impl Users {
         out.push_str("\"drop\":[\"ALL\"]},\"readOnlyRootFilesystem\":true");
         if let Some(gid) = self.run_as.1 {
             out.push_str(",\"runAsGroup\":");
-            out.push_str(&gid.to_string());
+            push_number(&mut out, gid);
         }
         out.push_str(",\"runAsNonRoot\":true");
         if let Some(uid) = self.run_as.0 {
             out.push_str(",\"runAsUser\":");
-            out.push_str(&uid.to_string());
+            push_number(&mut out, uid);
         }
         out.push_str(",\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
         out

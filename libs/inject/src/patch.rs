@@ -188,7 +188,7 @@ pub fn pointer(tokens: &[&str]) -> String {
 fn push_pointer(out: &mut String, tokens: &[&str]) {
     for token in tokens {
         out.push('/');
-        if !token.contains(['~', '/']) {
+        if !token.bytes().any(|b| b == b'~' || b == b'/') {
             out.push_str(token);
             continue;
         }

@@ -32,7 +32,8 @@ pub struct Metadata<'a> {
     pub name: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub generate_name: Option<Cow<'a, str>>,
-    pub annotations: Option<BTreeMap<String, String>>,
+    #[serde(borrow)]
+    pub annotations: Option<BTreeMap<Str<'a>, Str<'a>>>,
 }
 
 /// `spec`: the containers, volumes and pod-level settings that injection depends on.
@@ -117,6 +118,25 @@ pub struct EmptyDir<'a> {
 pub struct PodOs<'a> {
     #[serde(borrow)]
     pub name: Cow<'a, str>,
+}
+
+/// A string, borrowed from the JSON it came in unless it holds escapes: an annotation key or
+/// value. (serde borrows a `Cow` only where it is a field's own type, not inside a map.)
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+pub struct Str<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+impl std::borrow::Borrow<str> for Str<'_> {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
 impl<'a> Pod<'a> {

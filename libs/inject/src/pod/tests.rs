@@ -49,7 +49,20 @@ fn reads_what_k8s_openapi_reads() {
         ours.metadata.generate_name.as_deref(),
         theirs.metadata.generate_name.as_deref()
     );
-    assert_eq!(ours.metadata.annotations, theirs.metadata.annotations);
+    let annotations = ours.metadata.annotations.as_ref().map(|a| {
+        a.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    });
+    assert_eq!(annotations, theirs.metadata.annotations);
+    assert!(
+        ours.metadata
+            .annotations
+            .iter()
+            .flatten()
+            .any(|(k, _)| matches!(k.0, Cow::Borrowed(_))),
+        "annotation keys without escapes are borrowed"
+    );
     let (ours, theirs) = (ours.spec.unwrap(), theirs.spec.unwrap());
     let init = theirs.init_containers.as_deref().unwrap_or_default();
     let our_init = ours.init_containers.as_deref().unwrap_or_default();

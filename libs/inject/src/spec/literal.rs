@@ -31,7 +31,7 @@ pub(super) fn write(spec: &SidecarSpec) -> String {
         ca_cert_file,
         health_port,
     } = spec;
-    let mut w = Literal(String::with_capacity(512));
+    let mut w = Literal(String::with_capacity(1024));
     w.0.push_str("\"{");
     w.field("version");
     push_number(&mut w.0, *version);

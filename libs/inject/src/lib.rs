@@ -70,28 +70,59 @@ pub struct Explained {
     pub pod: Value,
 }
 
-/// Admits one pod: an empty mutation unless it asks for injection and is not injected yet, an
-/// error (a denial) when its annotations are invalid.
-pub fn inject(pod: &Pod<'_>, defaults: &Defaults) -> Result<Mutation> {
-    let Some(annotations) = pod.metadata.annotations.as_ref() else {
-        return Ok(Mutation::empty(Outcome::NotRequested, Vec::new()));
-    };
-    if !annotations.contains_key(INJECT) {
-        return Ok(Mutation::empty(Outcome::NotRequested, Vec::new()));
+/// Admission with one set of [`Defaults`], as the webhook runs it: what the keeper containers
+/// take from the defaults alone is written once, when the injector is made, instead of for
+/// every pod.
+#[derive(Debug, Clone)]
+pub struct Injector {
+    defaults: Defaults,
+    fragments: mutate::Fragments,
+}
+
+impl Injector {
+    /// An injector with `defaults`.
+    pub fn new(defaults: Defaults) -> Self {
+        let fragments = mutate::Fragments::of(&defaults);
+        Self {
+            defaults,
+            fragments,
+        }
     }
-    // An injected pod is left alone before its annotations are read again, so that a pod
-    // admitted under older rules is not denied when it is re-submitted or reinvoked.
-    let pairs = || annotations.iter().map(|(k, v)| (&**k, &**v));
-    if mutate::injected(pod).is_some() {
-        return match annotations::parse_pairs(pairs()) {
-            Ok(Some(request)) => mutate(pod, request, defaults),
-            _ => Ok(Mutation::empty(Outcome::AlreadyInjected, Vec::new())),
+
+    /// The defaults it injects with.
+    pub fn defaults(&self) -> &Defaults {
+        &self.defaults
+    }
+
+    /// Admits one pod: an empty mutation unless it asks for injection and is not injected
+    /// yet, an error (a denial) when its annotations are invalid.
+    pub fn inject(&self, pod: &Pod<'_>) -> Result<Mutation> {
+        let Some(annotations) = pod.metadata.annotations.as_ref() else {
+            return Ok(Mutation::empty(Outcome::NotRequested, Vec::new()));
         };
+        if !annotations.contains_key(INJECT) {
+            return Ok(Mutation::empty(Outcome::NotRequested, Vec::new()));
+        }
+        let mutate = |request| mutate::mutate_with(pod, request, &self.defaults, &self.fragments);
+        let pairs = || annotations.iter().map(|(k, v)| (&**k, &**v));
+        // An injected pod is left alone before its annotations are read again, so that a pod
+        // admitted under older rules is not denied when it is re-submitted or reinvoked.
+        if mutate::injected(pod).is_some() {
+            return match annotations::parse_pairs(pairs()) {
+                Ok(Some(request)) => mutate(request),
+                _ => Ok(Mutation::empty(Outcome::AlreadyInjected, Vec::new())),
+            };
+        }
+        match annotations::parse_pairs(pairs())? {
+            Some(request) => mutate(request),
+            None => Ok(Mutation::empty(Outcome::NotRequested, Vec::new())),
+        }
     }
-    match annotations::parse_pairs(pairs())? {
-        Some(request) => mutate(pod, request, defaults),
-        None => Ok(Mutation::empty(Outcome::NotRequested, Vec::new())),
-    }
+}
+
+/// Admits one pod with `defaults`: [`Injector::inject`] for a single pod.
+pub fn inject(pod: &Pod<'_>, defaults: &Defaults) -> Result<Mutation> {
+    Injector::new(defaults.clone()).inject(pod)
 }
 
 /// Admits a pod given as JSON (an AdmissionReview's `request.object`, or a manifest) and

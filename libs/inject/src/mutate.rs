@@ -10,10 +10,12 @@
 //! where upstream had none: init container first, per-container mounts, restricted
 //! security context, and a shared process namespace for signals.
 
+use std::borrow::Cow;
+
 use k8s_openapi::api::core::v1::{ConfigMapVolumeSource, KeyToPath, SecretVolumeSource, Volume};
 use serde_json::Value;
 
-use crate::annotations::{CaCert, InjectionRequest, key};
+use crate::annotations::{CaCert, InjectionRequest, ResourceOverrides, key};
 use crate::json::{push_number, push_string};
 use crate::patch::{Json, Patch};
 use crate::pod::{Container as PodContainer, Pod, PodSpec};
@@ -101,10 +103,16 @@ pub(crate) fn injected(pod: &Pod<'_>) -> Option<&'static str> {
 
 /// Computes the patch that injects `pod` as `request` asks, with `defaults` for what it leaves
 /// open; the patch is empty when the pod is injected already.
-pub fn mutate(
+pub fn mutate(pod: &Pod<'_>, request: InjectionRequest, defaults: &Defaults) -> Result<Mutation> {
+    mutate_with(pod, request, defaults, &Fragments::of(defaults))
+}
+
+/// [`mutate`] with the `fragments` of `defaults` written already.
+pub(crate) fn mutate_with(
     pod: &Pod<'_>,
     mut request: InjectionRequest,
     defaults: &Defaults,
+    fragments: &Fragments,
 ) -> Result<Mutation> {
     let spec = pod
         .spec
@@ -191,15 +199,25 @@ pub fn mutate(
         ),
         _ => None,
     };
-    let resources = resources(request, defaults)?;
-    let build = Build::new(
+    let resources = if request.resources == ResourceOverrides::default() {
+        fragments.resources.as_deref().map(Cow::Borrowed)
+    } else {
+        resources(request, defaults)?.map(Cow::Owned)
+    };
+    let default_user = (Some(defaults.run_as_user), Some(defaults.run_as_group));
+    let security = if users.run_as == default_user && !kill {
+        Cow::Borrowed(fragments.security.as_str())
+    } else {
+        Cow::Owned(security_json(users.run_as, kill))
+    };
+    let build = Build {
         request,
-        defaults,
-        &sidecar_spec,
+        fragments,
+        spec_literal: sidecar_spec.to_json_literal(),
         ksm_config,
         resources,
-        users.security_json(kill),
-    );
+        security,
+    };
 
     // Each keeper container is about 1.5 KiB besides the spec.
     let mut patch = Patch::with_capacity(4096 + 2 * build.spec_literal.len());
@@ -479,28 +497,29 @@ impl Users {
     fn can_signal(&self) -> bool {
         self.signalled.iter().all(|u| *u == Some(self.uid))
     }
+}
 
-    /// The restricted-profile security context of the keeper containers, as JSON (the tests
-    /// read every keeper container back through k8s-openapi).
-    fn security_json(&self, kill: bool) -> String {
-        let mut out = String::with_capacity(256);
-        out.push_str("{\"allowPrivilegeEscalation\":false,\"capabilities\":{");
-        if kill {
-            out.push_str("\"add\":[\"KILL\"],");
-        }
-        out.push_str("\"drop\":[\"ALL\"]},\"readOnlyRootFilesystem\":true");
-        if let Some(gid) = self.run_as.1 {
-            out.push_str(",\"runAsGroup\":");
-            push_number(&mut out, gid);
-        }
-        out.push_str(",\"runAsNonRoot\":true");
-        if let Some(uid) = self.run_as.0 {
-            out.push_str(",\"runAsUser\":");
-            push_number(&mut out, uid);
-        }
-        out.push_str(",\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
-        out
+/// The restricted-profile security context of the keeper containers running as `run_as`
+/// (user and group; `None` inherits the pod's), with `CAP_KILL` when `kill`, as JSON (the
+/// tests read every keeper container back through k8s-openapi).
+fn security_json(run_as: (Option<i64>, Option<i64>), kill: bool) -> String {
+    let mut out = String::with_capacity(256);
+    out.push_str("{\"allowPrivilegeEscalation\":false,\"capabilities\":{");
+    if kill {
+        out.push_str("\"add\":[\"KILL\"],");
     }
+    out.push_str("\"drop\":[\"ALL\"]},\"readOnlyRootFilesystem\":true");
+    if let Some(gid) = run_as.1 {
+        out.push_str(",\"runAsGroup\":");
+        push_number(&mut out, gid);
+    }
+    out.push_str(",\"runAsNonRoot\":true");
+    if let Some(uid) = run_as.0 {
+        out.push_str(",\"runAsUser\":");
+        push_number(&mut out, uid);
+    }
+    out.push_str(",\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
+    out
 }
 
 /// The pod's value if it sets one, else the webhook's.
@@ -553,6 +572,15 @@ fn resources(request: &InjectionRequest, defaults: &Defaults) -> Result<Option<S
             ));
         }
     }
+    Ok(resources_json(cpu, memory))
+}
+
+/// `resources` with `cpu` and `memory` (each request and limit) as JSON; `None` when no value is
+/// set.
+fn resources_json(
+    cpu: (Option<&str>, Option<&str>),
+    memory: (Option<&str>, Option<&str>),
+) -> Option<String> {
     // k8s-openapi's order: limits before requests, cpu before memory.
     let mut out = String::new();
     for (list, cpu, memory) in [("limits", cpu.1, memory.1), ("requests", cpu.0, memory.0)] {
@@ -577,10 +605,10 @@ fn resources(request: &InjectionRequest, defaults: &Defaults) -> Result<Option<S
         out.push('}');
     }
     if out.is_empty() {
-        return Ok(None);
+        return None;
     }
     out.push('}');
-    Ok(Some(out))
+    Some(out)
 }
 
 /// The read-only mount of [`VOLUME`] at [`MOUNT_PATH`] in the application's containers, as
@@ -632,20 +660,108 @@ fn ca_volume(ca: &CaCert) -> Volume {
     }
 }
 
-/// What the two keeper containers share, pre-serialised: the containers are written as JSON
-/// directly, so that the spec (the largest string) is escaped once per admission rather than
-/// once per container, and no k8s-openapi tree is built, serialised and dropped per request.
-/// `tests::containers_match_k8s_openapi` checks the result against k8s-openapi's own
-/// serialisation of the same containers.
+/// What the keeper containers take from the webhook's defaults alone, as JSON text written
+/// once per [`Defaults`] (the webhook keeps them for its lifetime in an
+/// [`Injector`](crate::Injector)): an admission copies these pieces instead of writing them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fragments {
+    /// `,"image":…,"imagePullPolicy":…,"args":["`; the mode argument follows.
+    image: String,
+    /// The end of the mode argument, the extra arguments and the start of the spec's env
+    /// entry; the spec literal follows.
+    args: String,
+    /// The pod name and namespace env entries, the end of `env` and the start of
+    /// `volumeMounts` with the secrets mount.
+    env: String,
+    /// The sidecar's `ports`, `livenessProbe` and `readinessProbe`.
+    sidecar: String,
+    /// `resources` from the defaults alone, for the pods that override none of them.
+    resources: Option<String>,
+    /// `securityContext` for the defaults' user and group, without `CAP_KILL`.
+    security: String,
+}
+
+impl Fragments {
+    pub(crate) fn of(defaults: &Defaults) -> Self {
+        let mut image = String::from(",\"image\":");
+        push_string(&mut image, &defaults.image);
+        if let Some(policy) = &defaults.image_pull_policy {
+            image.push_str(",\"imagePullPolicy\":");
+            push_string(&mut image, policy);
+        }
+        image.push_str(",\"args\":[\"");
+        let mut args = String::from("\"");
+        for arg in &defaults.args {
+            args.push(',');
+            push_string(&mut args, arg);
+        }
+        args.push_str("],\"env\":[{\"name\":\"");
+        args.push_str(spec::SPEC_ENV);
+        args.push_str("\",\"value\":");
+        let mut env = String::new();
+        for (env_name, field) in [
+            (spec::POD_NAME_ENV, "metadata.name"),
+            (spec::POD_NAMESPACE_ENV, "metadata.namespace"),
+        ] {
+            env.push_str(",{\"name\":\"");
+            env.push_str(env_name);
+            env.push_str("\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"");
+            env.push_str(field);
+            env.push_str("\"}}}");
+        }
+        env.push_str("],\"volumeMounts\":[{\"name\":\"");
+        env.push_str(VOLUME);
+        env.push_str("\",\"mountPath\":\"");
+        env.push_str(MOUNT_PATH);
+        env.push_str("\"}");
+        let mut port = itoa::Buffer::new();
+        let port = port.format(defaults.health_port);
+        let mut sidecar = String::from(",\"ports\":[{\"name\":\"");
+        sidecar.push_str(METRICS_PORT_NAME);
+        sidecar.push_str("\",\"containerPort\":");
+        sidecar.push_str(port);
+        sidecar.push_str(",\"protocol\":\"TCP\"}]");
+        for (probe, path) in [("livenessProbe", "/health"), ("readinessProbe", "/ready")] {
+            sidecar.push_str(",\"");
+            sidecar.push_str(probe);
+            sidecar.push_str("\":{\"httpGet\":{\"path\":\"");
+            sidecar.push_str(path);
+            sidecar.push_str("\",\"port\":");
+            sidecar.push_str(port);
+            sidecar.push_str("},\"periodSeconds\":10}");
+        }
+        let d = &defaults.resources;
+        Self {
+            image,
+            args,
+            env,
+            sidecar,
+            resources: resources_json(
+                (d.cpu_request.as_deref(), d.cpu_limit.as_deref()),
+                (d.memory_request.as_deref(), d.memory_limit.as_deref()),
+            ),
+            security: security_json(
+                (Some(defaults.run_as_user), Some(defaults.run_as_group)),
+                false,
+            ),
+        }
+    }
+}
+
+/// What the two keeper containers of one pod share, written once: the containers are written
+/// as JSON directly, so that the spec (the largest string) is escaped once per admission
+/// rather than once per container, and no k8s-openapi tree is built, serialised and dropped
+/// per request. `tests::containers_match_k8s_openapi` checks the result against
+/// k8s-openapi's own serialisation of the same containers.
 struct Build<'a> {
     request: &'a InjectionRequest,
-    defaults: &'a Defaults,
+    fragments: &'a Fragments,
     /// The spec JSON, as a JSON string literal (quoted and escaped).
     spec_literal: String,
     ksm_config: Option<String>,
     /// `resources` and `securityContext`, as JSON objects.
-    resources: Option<String>,
-    security: String,
+    resources: Option<Cow<'a, str>>,
+    security: Cow<'a, str>,
 }
 
 /// Which keeper container to write.
@@ -658,49 +774,20 @@ enum Keeper {
     NativeSidecar,
 }
 
-impl<'a> Build<'a> {
-    fn new(
-        request: &'a InjectionRequest,
-        defaults: &'a Defaults,
-        spec: &SidecarSpec,
-        ksm_config: Option<String>,
-        resources: Option<String>,
-        security: String,
-    ) -> Self {
-        Self {
-            request,
-            defaults,
-            spec_literal: spec.to_json_literal(),
-            ksm_config,
-            resources,
-            security,
-        }
-    }
-
+impl Build<'_> {
     /// Appends the container as JSON text.
     fn container(&self, out: &mut String, keeper: Keeper) {
         let (name, mode) = match keeper {
             Keeper::Init => (INIT_CONTAINER, spec::ARG_MODE_INIT),
             Keeper::Sidecar | Keeper::NativeSidecar => (SIDECAR_CONTAINER, spec::ARG_MODE_SIDECAR),
         };
+        let f = self.fragments;
         out.push_str("{\"name\":\"");
         out.push_str(name);
-        out.push_str("\",\"image\":");
-        push_string(out, &self.defaults.image);
-        if let Some(policy) = &self.defaults.image_pull_policy {
-            out.push_str(",\"imagePullPolicy\":");
-            push_string(out, policy);
-        }
-        out.push_str(",\"args\":[\"");
-        out.push_str(mode);
         out.push('"');
-        for arg in &self.defaults.args {
-            out.push(',');
-            push_string(out, arg);
-        }
-        out.push_str("],\"env\":[{\"name\":\"");
-        out.push_str(spec::SPEC_ENV);
-        out.push_str("\",\"value\":");
+        out.push_str(&f.image);
+        out.push_str(mode);
+        out.push_str(&f.args);
         out.push_str(&self.spec_literal);
         out.push('}');
         if let Some(secret) = &self.ksm_config {
@@ -710,21 +797,7 @@ impl<'a> Build<'a> {
             push_string(out, secret);
             out.push_str(",\"key\":\"config\"}}}");
         }
-        for (env_name, field) in [
-            (spec::POD_NAME_ENV, "metadata.name"),
-            (spec::POD_NAMESPACE_ENV, "metadata.namespace"),
-        ] {
-            out.push_str(",{\"name\":\"");
-            out.push_str(env_name);
-            out.push_str("\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"");
-            out.push_str(field);
-            out.push_str("\"}}}");
-        }
-        out.push_str("],\"volumeMounts\":[{\"name\":\"");
-        out.push_str(VOLUME);
-        out.push_str("\",\"mountPath\":\"");
-        out.push_str(MOUNT_PATH);
-        out.push_str("\"}");
+        out.push_str(&f.env);
         if self.request.ca_cert.is_some() {
             out.push_str(",{\"name\":\"");
             out.push_str(CA_VOLUME);
@@ -743,22 +816,7 @@ impl<'a> Build<'a> {
         // `kubectl describe pod` shows why secrets could not be fetched.
         out.push_str(",\"terminationMessagePolicy\":\"FallbackToLogsOnError\"");
         if keeper != Keeper::Init {
-            let mut port = itoa::Buffer::new();
-            let port = port.format(self.defaults.health_port);
-            out.push_str(",\"ports\":[{\"name\":\"");
-            out.push_str(METRICS_PORT_NAME);
-            out.push_str("\",\"containerPort\":");
-            out.push_str(port);
-            out.push_str(",\"protocol\":\"TCP\"}]");
-            for (probe, path) in [("livenessProbe", "/health"), ("readinessProbe", "/ready")] {
-                out.push_str(",\"");
-                out.push_str(probe);
-                out.push_str("\":{\"httpGet\":{\"path\":\"");
-                out.push_str(path);
-                out.push_str("\",\"port\":");
-                out.push_str(port);
-                out.push_str("},\"periodSeconds\":10}");
-            }
+            out.push_str(&f.sidecar);
         }
         if keeper == Keeper::NativeSidecar {
             out.push_str(",\"restartPolicy\":\"Always\"");

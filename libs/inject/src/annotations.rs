@@ -37,6 +37,7 @@
 //! admission are refused, because admission must have no side effects and secret values must
 //! never be written into a pod spec.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
@@ -290,8 +291,8 @@ struct Parser<'a> {
 /// The output files and folders found so far, each with the annotation it came from.
 #[derive(Default)]
 struct Outputs {
-    secrets: Vec<(String, Secret)>,
-    folders: Vec<(String, Folder)>,
+    secrets: Vec<(Cow<'static, str>, Secret)>,
+    folders: Vec<(Cow<'static, str>, Folder)>,
 }
 
 /// The `keeper.security/config` document (level 5 of the upstream docs).
@@ -647,7 +648,7 @@ impl<'a> Parser<'a> {
             "a prefix for the keys of env-format files, such as DB_",
         )?;
         let mut whole_records = 0;
-        let whole = |origin: String, record: RecordRef, path: String| {
+        let whole = |origin: Cow<'static, str>, record: RecordRef, path: String| {
             let secret = Secret {
                 path,
                 source: Source::Record {
@@ -687,7 +688,7 @@ impl<'a> Parser<'a> {
                 folder: Vec::new(),
                 name: title,
             };
-            out.secrets.push(whole(origin.to_owned(), record, path));
+            out.secrets.push(whole(Cow::Borrowed(origin), record, path));
             whole_records += 1;
         }
 
@@ -708,10 +709,10 @@ impl<'a> Parser<'a> {
                 Reference::Record(record) => {
                     whole_records += 1;
                     let path = path.unwrap_or_else(|| default_path(format.extension()));
-                    whole(k.clone(), record, path)
+                    whole(Cow::Owned(k.clone()), record, path)
                 }
                 reference => (
-                    k.clone(),
+                    Cow::Owned(k.clone()),
                     single_value(reference, path.unwrap_or_else(|| default_path(""))),
                 ),
             };
@@ -732,7 +733,7 @@ impl<'a> Parser<'a> {
             let (record, file, path) = file_value(&k, name, value)?;
             let path = path.unwrap_or_else(|| default_output_path(&file, false, ""));
             out.secrets.push((
-                k.clone(),
+                Cow::Owned(k),
                 Secret {
                     path,
                     source: Source::File { record, file },
@@ -772,7 +773,7 @@ impl<'a> Parser<'a> {
         for (i, s) in doc.secrets.into_iter().enumerate() {
             let origin = format!("{config} (secrets[{i}])");
             let secret = config_secret(&origin, &config, i, s, &mut self.warnings)?;
-            out.secrets.push((origin, secret));
+            out.secrets.push((Cow::Owned(origin), secret));
         }
         for (i, f) in doc.folders.into_iter().enumerate() {
             let origin = format!("{config} (folders[{i}])");
@@ -806,7 +807,8 @@ impl<'a> Parser<'a> {
                 Some(dir) => output_dir(&at("outputPath"), &dir)?,
                 None => MOUNT_PATH.to_owned(),
             };
-            out.folders.push((origin, Folder { folder, output_dir }));
+            out.folders
+                .push((Cow::Owned(origin), Folder { folder, output_dir }));
         }
         Ok(())
     }
@@ -842,7 +844,8 @@ impl<'a> Parser<'a> {
         } else {
             "folder"
         });
-        out.folders.push((origin, Folder { folder, output_dir }));
+        out.folders
+            .push((Cow::Owned(origin), Folder { folder, output_dir }));
         Ok(())
     }
 
@@ -1027,11 +1030,14 @@ impl<'a> Parser<'a> {
 impl Outputs {
     /// Every output file has its own path, and no file lies where a directory must be.
     fn check_paths(&self) -> Result<()> {
+        if self.folders.is_empty() && self.secrets.len() <= 16 && self.files_are_flat() {
+            return Ok(());
+        }
         let mut files: BTreeMap<&str, &str> = BTreeMap::new();
         for (origin, secret) in &self.secrets {
             if let Some(other) = files.insert(&secret.path, origin) {
                 return Err(Error::invalid(
-                    origin,
+                    &**origin,
                     format!(
                         "output path {} is also written by {other}: expected a distinct path for every secret",
                         secret.path
@@ -1070,6 +1076,24 @@ impl Outputs {
             }
         }
         Ok(())
+    }
+
+    /// Whether no two output files share a path or lie one inside the other, compared pair by
+    /// pair: the usual few files need no maps. A conflict is left to [`check_paths`]'s maps,
+    /// which name it.
+    ///
+    /// [`check_paths`]: Outputs::check_paths
+    fn files_are_flat(&self) -> bool {
+        let inside = |dir: &str, path: &str| {
+            path.len() > dir.len() && path.as_bytes()[dir.len()] == b'/' && path.starts_with(dir)
+        };
+        let paths = self.secrets.iter().map(|(_, s)| s.path.as_str());
+        paths.clone().enumerate().all(|(i, a)| {
+            paths
+                .clone()
+                .skip(i + 1)
+                .all(|b| a != b && !inside(a, b) && !inside(b, a))
+        })
     }
 }
 
@@ -1462,7 +1486,28 @@ fn default_output_path(name: &str, lowercase: bool, extension: &str) -> String {
 /// Appends [`file_name`]`(name, lowercase)` to `out`.
 fn push_file_name(out: &mut String, name: &str, lowercase: bool) {
     let start = out.len();
-    for c in name.trim().chars() {
+    let name = name.trim();
+    // Most names are short printable ASCII without separators: copied whole.
+    let plain = |b: u8| b.is_ascii_graphic() && b != b'/' && b != b'\\';
+    if name.len() <= 200 && name.bytes().all(plain) {
+        out.push_str(name);
+        if lowercase {
+            out[start..].make_ascii_lowercase();
+        }
+    } else {
+        push_file_name_slowly(out, name, lowercase);
+    }
+    let added = &out[start..];
+    if added.is_empty() || added == "." || added == ".." {
+        out.truncate(start);
+        out.push('-');
+    }
+}
+
+/// [`push_file_name`] a character at a time.
+fn push_file_name_slowly(out: &mut String, name: &str, lowercase: bool) {
+    let start = out.len();
+    for c in name.chars() {
         let c = if c == ' ' || c == '/' || c == '\\' || c.is_control() {
             '-'
         } else {
@@ -1478,11 +1523,6 @@ fn push_file_name(out: &mut String, name: &str, lowercase: bool) {
         } else {
             out.push(c);
         }
-    }
-    let added = &out[start..];
-    if added.is_empty() || added == "." || added == ".." {
-        out.truncate(start);
-        out.push('-');
     }
 }
 

@@ -1447,3 +1447,31 @@ fn the_key_macro_is_key() {
     assert_eq!(key!("secret-"), key("secret-"));
     assert!(key!("file-").starts_with(PREFIX));
 }
+
+#[test]
+fn file_names_are_lowercased_and_safe() {
+    for (name, lowercase, expect) in [
+        ("DB-Credentials", true, "db-credentials"),
+        ("DB-Credentials", false, "DB-Credentials"),
+        ("  api keys  ", true, "api-keys"),
+        ("a/b\\c\td", true, "a-b-c-d"),
+        ("Ärger Ünd", true, "ärger-ünd"),
+        ("x\u{7f}y", true, "x-y"),
+        ("..", true, "-"),
+        (".", false, "-"),
+        ("", true, "-"),
+        ("...", true, "..."),
+    ] {
+        assert_eq!(super::file_name(name, lowercase), expect, "{name:?}");
+    }
+    let long = "A".repeat(300);
+    assert_eq!(super::file_name(&long, true), "a".repeat(200));
+    // The whole-name copy and the character loop agree wherever both apply.
+    for name in ["Web.Config", "x_Y-z.1", "~tilde~", "A".repeat(200).as_str()] {
+        for lowercase in [true, false] {
+            let mut slow = String::new();
+            super::push_file_name_slowly(&mut slow, name, lowercase);
+            assert_eq!(super::file_name(name, lowercase), slow, "{name:?}");
+        }
+    }
+}

@@ -15,6 +15,20 @@ use super::{
 };
 use crate::json::{push_nested_string, push_number};
 
+/// A member name as the literal holds it: `\"name\":`.
+macro_rules! member {
+    ($name:literal) => {
+        concat!("\\\"", $name, "\\\":")
+    };
+}
+
+/// Starts member `$name` of the object that `$w` is writing.
+macro_rules! field {
+    ($w:expr, $name:literal) => {
+        $w.field(member!($name))
+    };
+}
+
 /// `spec`'s JSON as a JSON string literal, quotes included.
 pub(super) fn write(spec: &SidecarSpec) -> String {
     let SidecarSpec {
@@ -33,36 +47,36 @@ pub(super) fn write(spec: &SidecarSpec) -> String {
     } = spec;
     let mut w = Literal(String::with_capacity(1024));
     w.0.push_str("\"{");
-    w.field("version");
+    field!(w, "version");
     push_number(&mut w.0, *version);
-    w.field("mountPath");
+    field!(w, "mountPath");
     w.string(mount_path);
-    w.field("auth");
+    field!(w, "auth");
     w.auth(auth);
-    w.field("secrets");
+    field!(w, "secrets");
     w.array(secrets, Literal::secret);
-    w.field("folders");
+    field!(w, "folders");
     w.array(folders, Literal::folder);
-    w.field("refreshInterval");
+    field!(w, "refreshInterval");
     // A duration prints as digits and unit letters only.
     let _ = write!(w.0, "\\\"{refresh_interval}\\\"");
-    w.field("failOnError");
+    field!(w, "failOnError");
     w.bool(*fail_on_error);
-    w.field("strictLookup");
+    field!(w, "strictLookup");
     w.bool(*strict_lookup);
-    w.field("fileMode");
+    field!(w, "fileMode");
     w.file_mode(*file_mode);
-    w.field("signal");
+    field!(w, "signal");
     match signal {
         Some(signal) => w.signal(signal),
         None => w.0.push_str("null"),
     }
-    w.field("caCertFile");
+    field!(w, "caCertFile");
     match ca_cert_file {
         Some(file) => w.string(file),
         None => w.0.push_str("null"),
     }
-    w.field("healthPort");
+    field!(w, "healthPort");
     push_number(&mut w.0, *health_port);
     w.0.push_str("}\"");
     w.0
@@ -72,14 +86,13 @@ pub(super) fn write(spec: &SidecarSpec) -> String {
 struct Literal(String);
 
 impl Literal {
-    /// Starts member `name` of the object being written.
-    fn field(&mut self, name: &str) {
+    /// Starts a member of the object being written: `key` is its quoted name and colon, as
+    /// [`member!`] writes them.
+    fn field(&mut self, key: &'static str) {
         if !self.0.ends_with('{') {
             self.0.push(',');
         }
-        self.0.push_str("\\\"");
-        self.0.push_str(name);
-        self.0.push_str("\\\":");
+        self.0.push_str(key);
     }
 
     fn string(&mut self, value: &str) {
@@ -118,8 +131,8 @@ impl Literal {
         self.array(items, |w, s| w.string(s));
     }
 
-    /// `{"<tag>":"<value>"` with the object left open.
-    fn tagged(&mut self, tag: &str, value: &str) {
+    /// `{"<tag>":"<value>"` with the object left open; `tag` as [`member!`] writes it.
+    fn tagged(&mut self, tag: &'static str, value: &str) {
         self.0.push('{');
         self.field(tag);
         self.word(value);
@@ -127,30 +140,30 @@ impl Literal {
 
     fn auth(&mut self, auth: &Auth) {
         match auth {
-            Auth::Secret => self.tagged("method", "secret"),
+            Auth::Secret => self.tagged(member!("method"), "secret"),
             Auth::AwsSecretsManager { secret_id, region } => {
-                self.tagged("method", "aws-secrets-manager");
-                self.field("secretId");
+                self.tagged(member!("method"), "aws-secrets-manager");
+                field!(self, "secretId");
                 self.string(secret_id);
-                self.field("region");
+                field!(self, "region");
                 match region {
                     Some(region) => self.string(region),
                     None => self.0.push_str("null"),
                 }
             }
             Auth::GcpSecretManager { secret_id } => {
-                self.tagged("method", "gcp-secret-manager");
-                self.field("secretId");
+                self.tagged(member!("method"), "gcp-secret-manager");
+                field!(self, "secretId");
                 self.string(secret_id);
             }
             Auth::AzureKeyVault {
                 vault_name,
                 secret_name,
             } => {
-                self.tagged("method", "azure-key-vault");
-                self.field("vaultName");
+                self.tagged(member!("method"), "azure-key-vault");
+                field!(self, "vaultName");
                 self.string(vault_name);
-                self.field("secretName");
+                field!(self, "secretName");
                 self.string(secret_name);
             }
         }
@@ -167,22 +180,22 @@ impl Literal {
             mode,
         } = secret;
         self.0.push('{');
-        self.field("path");
+        field!(self, "path");
         self.string(path);
-        self.field("source");
+        field!(self, "source");
         self.source(source);
-        self.field("format");
+        field!(self, "format");
         self.word(format.as_str());
         if let Some(template) = template {
-            self.field("template");
+            field!(self, "template");
             self.string(template);
         }
         if let Some(prefix) = env_prefix {
-            self.field("envPrefix");
+            field!(self, "envPrefix");
             self.string(prefix);
         }
         if let Some(mode) = mode {
-            self.field("mode");
+            field!(self, "mode");
             self.file_mode(*mode);
         }
         self.0.push('}');
@@ -191,11 +204,11 @@ impl Literal {
     fn source(&mut self, source: &Source) {
         match source {
             Source::Record { record, fields } => {
-                self.tagged("kind", "record");
-                self.field("record");
+                self.tagged(member!("kind"), "record");
+                field!(self, "record");
                 self.record(record);
                 if !fields.is_empty() {
-                    self.field("fields");
+                    field!(self, "fields");
                     self.strings(fields);
                 }
             }
@@ -204,19 +217,19 @@ impl Literal {
                 record,
                 selector,
             } => {
-                self.tagged("kind", "notation");
-                self.field("notation");
+                self.tagged(member!("kind"), "notation");
+                field!(self, "notation");
                 self.string(notation);
-                self.field("record");
+                field!(self, "record");
                 self.record(record);
-                self.field("selector");
+                field!(self, "selector");
                 self.selector(selector);
             }
             Source::File { record, file } => {
-                self.tagged("kind", "file");
-                self.field("record");
+                self.tagged(member!("kind"), "file");
+                field!(self, "record");
                 self.record(record);
-                self.field("file");
+                field!(self, "file");
                 self.string(file);
             }
         }
@@ -227,10 +240,10 @@ impl Literal {
         let RecordRef { folder, name } = record;
         self.0.push('{');
         if !folder.is_empty() {
-            self.field("folder");
+            field!(self, "folder");
             self.strings(folder);
         }
-        self.field("name");
+        field!(self, "name");
         self.string(name);
         self.0.push('}');
     }
@@ -251,24 +264,24 @@ impl Literal {
                 property,
             } => ("custom_field", Some((name, index, property))),
         };
-        self.tagged("type", tag);
+        self.tagged(member!("type"), tag);
         if let Some((name, index, property)) = field {
-            self.field("name");
+            field!(self, "name");
             self.string(name);
             if let Some(index) = index {
-                self.field("index");
+                field!(self, "index");
                 match index {
                     Index::All => self.word("all"),
                     Index::At(i) => {
                         self.0.push('{');
-                        self.field("at");
+                        field!(self, "at");
                         push_number(&mut self.0, *i);
                         self.0.push('}');
                     }
                 }
             }
             if let Some(property) = property {
-                self.field("property");
+                field!(self, "property");
                 self.string(property);
             }
         }
@@ -278,29 +291,29 @@ impl Literal {
     fn folder(&mut self, folder: &Folder) {
         let Folder { folder, output_dir } = folder;
         self.0.push('{');
-        self.field("folder");
+        field!(self, "folder");
         self.0.push('{');
         match folder {
             FolderRef::Uid(uid) => {
-                self.field("uid");
+                field!(self, "uid");
                 self.string(uid);
             }
             FolderRef::Path(path) => {
-                self.field("path");
+                field!(self, "path");
                 self.strings(path);
             }
         }
         self.0.push('}');
-        self.field("outputDir");
+        field!(self, "outputDir");
         self.string(output_dir);
         self.0.push('}');
     }
 
     fn signal(&mut self, signal: &Signal) {
         let Signal { signal, process } = signal;
-        self.tagged("signal", signal.as_str());
+        self.tagged(member!("signal"), signal.as_str());
         if let Some(process) = process {
-            self.field("process");
+            field!(self, "process");
             self.string(process);
         }
         self.0.push('}');

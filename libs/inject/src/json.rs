@@ -67,9 +67,34 @@ pub(crate) fn push_number(out: &mut String, n: impl itoa::Integer) {
     out.push_str(itoa::Buffer::new().format(n));
 }
 
-/// Whether `value` has a character that a JSON string escapes.
+/// Whether `value` has a character that a JSON string escapes: a control character, `"` or
+/// `\\`. Eight bytes at a time, as serde_json's reader scans strings: admission asks this of
+/// every string it writes.
 pub(crate) fn needs_escape(value: &str) -> bool {
-    value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Whether any byte of `w` is zero; exact, as the carries only run into bytes above one
+    // that is zero.
+    let has_zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH != 0;
+    let mut chunks = value.as_bytes().chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(chunk);
+        let w = u64::from_ne_bytes(bytes);
+        // A byte below 0x20 is one whose value minus 0x20 borrows (bytes of 0x80 and above
+        // never do, as `!w` clears them).
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
+        if control
+            || has_zero(w ^ (ONES * u64::from(b'"')))
+            || has_zero(w ^ (ONES * u64::from(b'\\')))
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// The two lowercase hex digits of `byte`.

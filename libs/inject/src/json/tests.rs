@@ -39,3 +39,29 @@ fn numbers_are_decimal() {
     super::push_number(&mut out, -42_i64);
     assert_eq!(out, "0,18446744073709551615,-42");
 }
+
+#[test]
+fn every_escaped_byte_is_found_at_every_position() {
+    for len in 0..20 {
+        for at in 0..len {
+            for special in [b'"', b'\\', 0x00, 0x01, 0x1f] {
+                let mut bytes = vec![b'a'; len];
+                bytes[at] = special;
+                let s = std::str::from_utf8(&bytes).unwrap();
+                assert!(super::needs_escape(s), "{s:?}");
+            }
+            for plain in [b' ', b'!', b'#', b'[', b']', b'~', 0x7f] {
+                let mut bytes = vec![b'a'; len];
+                bytes[at] = plain;
+                let s = std::str::from_utf8(&bytes).unwrap();
+                assert!(!super::needs_escape(s), "{s:?}");
+            }
+        }
+    }
+    // Multi-byte characters have no byte below 0x80, and next to a quote still find it.
+    assert!(!super::needs_escape(
+        "caf\u{e9} \u{1f512} \u{2028} \u{ff}\u{100}"
+    ));
+    assert!(super::needs_escape("\u{1f512}\u{1f512}\""));
+    assert!(super::needs_escape("\u{1f512}\u{1f512}\u{1}x"));
+}

@@ -312,21 +312,7 @@ fn canonical(record: &RecordRef, selector: &Selector) -> String {
         out.push('/');
     }
     out.push_str(&escape(&record.name));
-    let (word, param) = match selector {
-        Selector::Type => ("type", None),
-        Selector::Title => ("title", None),
-        Selector::Notes => ("notes", None),
-        Selector::Field {
-            name,
-            index,
-            property,
-        } => ("field", Some((name, index, property))),
-        Selector::CustomField {
-            name,
-            index,
-            property,
-        } => ("custom_field", Some((name, index, property))),
-    };
+    let (word, param) = selector.parts();
     out.push('/');
     out.push_str(word);
     if let Some((name, index, property)) = param {

@@ -285,6 +285,34 @@ impl SidecarSpec {
     }
 }
 
+/// A field selector's field: its name, index and property.
+pub(crate) type SelectedField<'a> = (&'a str, Option<Index>, Option<&'a str>);
+
+impl Selector {
+    /// The selector's word, as notation and the spec both spell it (`type`, `title`, `notes`,
+    /// `field`, `custom_field`), and for a field selector the field's name, index and property.
+    pub(crate) fn parts(&self) -> (&'static str, Option<SelectedField<'_>>) {
+        let (word, field) = match self {
+            Selector::Type => ("type", None),
+            Selector::Title => ("title", None),
+            Selector::Notes => ("notes", None),
+            Selector::Field {
+                name,
+                index,
+                property,
+            } => ("field", Some((name, index, property))),
+            Selector::CustomField {
+                name,
+                index,
+                property,
+            } => ("custom_field", Some((name, index, property))),
+        };
+        let field =
+            field.map(|(name, index, property)| (name.as_str(), *index, property.as_deref()));
+        (word, field)
+    }
+}
+
 impl Format {
     /// The name used in annotations and the spec.
     pub fn as_str(self) -> &'static str {

@@ -249,21 +249,7 @@ impl Literal {
     }
 
     fn selector(&mut self, selector: &Selector) {
-        let (tag, field) = match selector {
-            Selector::Type => ("type", None),
-            Selector::Title => ("title", None),
-            Selector::Notes => ("notes", None),
-            Selector::Field {
-                name,
-                index,
-                property,
-            } => ("field", Some((name, index, property))),
-            Selector::CustomField {
-                name,
-                index,
-                property,
-            } => ("custom_field", Some((name, index, property))),
-        };
+        let (tag, field) = selector.parts();
         self.tagged(member!("type"), tag);
         if let Some((name, index, property)) = field {
             field!(self, "name");
@@ -275,7 +261,7 @@ impl Literal {
                     Index::At(i) => {
                         self.0.push('{');
                         field!(self, "at");
-                        push_number(&mut self.0, *i);
+                        push_number(&mut self.0, i);
                         self.0.push('}');
                     }
                 }

@@ -1,6 +1,7 @@
-//! Writing JSON text directly: the admission path writes its patch values as text instead of
-//! building and serialising structs, and these helpers escape strings exactly as serde_json
-//! does, so that the output is byte for byte what serde_json would write.
+//! JSON text helpers: the admission path writes its patch values as text instead of building
+//! and serialising structs, and these escape strings exactly as serde_json does, so that the
+//! output is byte for byte what serde_json would write. [`escape_at`] also serves the
+//! webhook's reader.
 
 /// Appends `value` as a JSON string literal, escaped as serde_json escapes: `"`, `\\` and the
 /// control characters, nothing else.
@@ -67,34 +68,42 @@ pub(crate) fn push_number(out: &mut String, n: impl itoa::Integer) {
     out.push_str(itoa::Buffer::new().format(n));
 }
 
-/// Whether `value` has a character that a JSON string escapes: a control character, `"` or
-/// `\\`. Eight bytes at a time, as serde_json's reader scans strings: admission asks this of
-/// every string it writes.
+/// Whether `value` has a character that a JSON string escapes.
 pub(crate) fn needs_escape(value: &str) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    // Whether any byte of `w` is zero; exact, as the carries only run into bytes above one
-    // that is zero.
-    let has_zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH != 0;
-    let mut chunks = value.as_bytes().chunks_exact(8);
+    escape_at(value.as_bytes()).is_some()
+}
+
+/// The index of the first byte that a JSON string escapes (a control character, `"` or `\\`),
+/// looked for eight bytes at a time, as serde_json's reader scans strings: admission asks
+/// this of every string it reads or writes.
+pub fn escape_at(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    // The high bit of each byte that is zero. A borrow can also mark a byte above a zero
+    // byte, never one below it, so the lowest mark is a true one.
+    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
     for chunk in &mut chunks {
-        let mut bytes = [0; 8];
-        bytes.copy_from_slice(chunk);
-        let w = u64::from_ne_bytes(bytes);
-        // A byte below 0x20 is one whose value minus 0x20 borrows (bytes of 0x80 and above
-        // never do, as `!w` clears them).
-        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
-        if control
-            || has_zero(w ^ (ONES * u64::from(b'"')))
-            || has_zero(w ^ (ONES * u64::from(b'\\')))
-        {
-            return true;
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        // Bytes below 0x20 are those whose value minus 0x20 borrows (those of 0x80 and above
+        // never count, as `!w` clears them).
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        let marks =
+            control | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')));
+        if marks != 0 {
+            // Little-endian: the first byte in memory is the lowest.
+            return Some(at + marks.trailing_zeros() as usize / 8);
         }
+        at += 8;
     }
     chunks
         .remainder()
         .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .map(|i| at + i)
 }
 
 /// The two lowercase hex digits of `byte`.

@@ -19,7 +19,7 @@ pub mod annotations;
 mod defaults;
 mod error;
 pub mod fuzzing;
-mod json;
+pub mod json;
 mod mutate;
 mod notation;
 pub mod patch;

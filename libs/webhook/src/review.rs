@@ -6,6 +6,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+mod reader;
+
 /// The only AdmissionReview version we speak (`admissionReviewVersions: [v1]`).
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 
@@ -64,7 +66,7 @@ pub enum Error {
     NoUid,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(
     rename_all = "camelCase",
     bound(deserialize = "O: Deserialize<'de>, 'de: 'a")
@@ -77,7 +79,7 @@ struct ReviewIn<'a, O> {
     request: Option<RawRequest<'a, O>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(
     rename_all = "camelCase",
     bound(deserialize = "O: Deserialize<'de>, 'de: 'a")
@@ -97,7 +99,7 @@ struct RawRequest<'a, O> {
 }
 
 /// An object's group, version and kind, as AdmissionReview spells them.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct GroupVersionKind<'a> {
     #[serde(default, borrow)]
     pub group: Cow<'a, str>,
@@ -109,7 +111,7 @@ pub struct GroupVersionKind<'a> {
 
 /// Parses an AdmissionReview body, borrowing from it, with its object unparsed.
 pub fn parse(body: &[u8]) -> Result<Request<'_>, Error> {
-    let request = parse_as::<&RawValue>(body)?;
+    let request = read::<&RawValue>(body, false)?;
     let object = request.object.filter(|o| o.get() != "null");
     Ok(request.with_object(object))
 }
@@ -119,10 +121,19 @@ pub fn parse(body: &[u8]) -> Result<Request<'_>, Error> {
 /// An object that is not an `O` fails the whole parse; [`parse`] tells such a review from a
 /// malformed one.
 pub fn parse_as<'a, O: Deserialize<'a>>(body: &'a [u8]) -> Result<Request<'a, O>, Error> {
-    // Checked once here, so that serde_json borrows strings without checking each again.
+    read(body, true)
+}
+
+/// [`parse_as`], through the fast reader first when `fast`.
+fn read<'a, O: Deserialize<'a>>(body: &'a [u8], fast: bool) -> Result<Request<'a, O>, Error> {
+    // Checked once here, so that the readers borrow strings without checking each again.
     let text = std::str::from_utf8(body).map_err(|e| Error::Json(e.to_string()))?;
-    let review: ReviewIn<'a, O> =
-        serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))?;
+    // The fast reader answers as serde_json would, or leaves the body to serde_json, which
+    // then decides and words any error.
+    let review: ReviewIn<'a, O> = match fast.then(|| reader::from_str(text)).flatten() {
+        Some(review) => review,
+        None => serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))?,
+    };
     if review.api_version != API_VERSION || review.kind != "AdmissionReview" {
         return Err(Error::Version {
             api_version: review.api_version.into_owned(),
@@ -141,6 +152,22 @@ pub fn parse_as<'a, O: Deserialize<'a>>(body: &'a [u8]) -> Result<Request<'a, O>
         dry_run: raw.dry_run.unwrap_or(false),
         object: raw.object,
     })
+}
+
+/// Whether the fast reader answers `body` as serde_json does, as a review with its pod, as any
+/// JSON value and as JSON to skip: the same value, or nothing. For the tests and the fuzzer.
+pub fn agrees_with_serde_json(body: &[u8]) -> bool {
+    fn agree<'a, T: Deserialize<'a> + PartialEq>(text: &'a str) -> bool {
+        reader::from_str::<T>(text)
+            .is_none_or(|fast| serde_json::from_str::<T>(text).is_ok_and(|slow| fast == slow))
+    }
+    let Ok(text) = std::str::from_utf8(body) else {
+        return true;
+    };
+    agree::<ReviewIn<'_, bulwark_inject::Pod<'_>>>(text)
+        && agree::<serde_json::Value>(text)
+        && reader::from_str::<serde::de::IgnoredAny>(text)
+            .is_none_or(|_| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok())
 }
 
 /// An allowing response, carrying `patch` (a JSON Patch document) when it is not empty.

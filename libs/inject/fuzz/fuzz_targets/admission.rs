@@ -4,7 +4,8 @@
 //! The properties live in `bulwark_inject::fuzzing::check` (so that `cargo test` runs them
 //! too): no panic, the patch applies and only adds, the patched pod is a pod, a second
 //! admission is a no-op, and the sidecar spec survives JSON. The same bytes also go through
-//! the webhook's own entry point, the AdmissionReview codec, which must answer every input.
+//! the webhook's own entry point, the AdmissionReview codec, which must answer every input,
+//! and its fast reader must answer them as serde_json does or leave them to it.
 
 #![no_main]
 
@@ -14,6 +15,10 @@ static WEBHOOK: std::sync::LazyLock<std::sync::Arc<bulwark_webhook::Webhook>> = 
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     bulwark_inject::fuzzing::check(data);
+    assert!(
+        bulwark_webhook::review::agrees_with_serde_json(data),
+        "the fast reader answers differently from serde_json"
+    );
     let admitted = WEBHOOK.admit(data);
     assert!(!admitted.body.is_empty());
 });

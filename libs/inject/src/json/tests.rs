@@ -46,9 +46,17 @@ fn every_escaped_byte_is_found_at_every_position() {
         for at in 0..len {
             for special in [b'"', b'\\', 0x00, 0x01, 0x1f] {
                 let mut bytes = vec![b'a'; len];
+                if at > 0 {
+                    // A byte just below a quote or backslash, and above a control character.
+                    bytes[at - 1] = special.wrapping_add(1).max(0x20);
+                }
                 bytes[at] = special;
                 let s = std::str::from_utf8(&bytes).unwrap();
                 assert!(super::needs_escape(s), "{s:?}");
+                assert_eq!(super::escape_at(&bytes), Some(at), "{bytes:?}");
+                // A second one after it does not move the first.
+                bytes.push(b'"');
+                assert_eq!(super::escape_at(&bytes), Some(at), "{bytes:?}");
             }
             for plain in [b' ', b'!', b'#', b'[', b']', b'~', 0x7f] {
                 let mut bytes = vec![b'a'; len];

@@ -107,9 +107,8 @@ impl<'de> Reader<'de> {
         Ok(())
     }
 
-    /// A string whose opening quote is next: borrowed unless it has escapes.
+    /// The rest of a string whose opening quote was just read: borrowed unless it has escapes.
     fn string(&mut self) -> Result<Cow<'de, str>> {
-        self.expect(b'"')?;
         let start = self.pos;
         let at = start + self.special_at(start)?;
         if self.bytes()[at] == b'"' {
@@ -137,10 +136,9 @@ impl<'de> Reader<'de> {
         }
     }
 
-    /// Skips a string whose opening quote is next, checking it as serde_json checks a string
-    /// it ignores.
+    /// Skips the rest of a string whose opening quote was just read, checking it as serde_json
+    /// checks a string it ignores.
     fn skip_string(&mut self) -> Result<()> {
-        self.expect(b'"')?;
         loop {
             let at = self.pos + self.special_at(self.pos)?;
             match self.bytes()[at] {
@@ -283,7 +281,10 @@ impl<'de> Reader<'de> {
     /// Skips any value, checking it as serde_json checks a value it ignores.
     fn skip(&mut self) -> Result<()> {
         match self.peek()? {
-            b'"' => self.skip_string(),
+            b'"' => {
+                self.pos += 1;
+                self.skip_string()
+            }
             b'{' => {
                 self.pos += 1;
                 self.enter()?;
@@ -291,6 +292,7 @@ impl<'de> Reader<'de> {
                     self.pos += 1;
                 } else {
                     loop {
+                        self.expect(b'"')?;
                         self.skip_string()?;
                         self.expect(b':')?;
                         self.skip()?;
@@ -422,9 +424,7 @@ impl<'de> Deserializer<'de> for &mut Reader<'de> {
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        if self.peek()? != b'"' {
-            return Err(GiveUp);
-        }
+        self.expect(b'"')?;
         match self.string()? {
             Cow::Borrowed(s) => visitor.visit_borrowed_str(s),
             Cow::Owned(s) => visitor.visit_string(s),

@@ -189,8 +189,15 @@ pub fn allow(uid: &str, patch: &bulwark_inject::Patch, warnings: &[String]) -> V
     out.extend_from_slice(b"{\"apiVersion\":\"");
     out.extend_from_slice(API_VERSION.as_bytes());
     out.extend_from_slice(b"\",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":");
-    // Writing strings into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut out, uid);
+    // A uid is a UUID, which needs no escaping; anything else goes through serde_json
+    // (writing a string into a Vec cannot fail).
+    if bulwark_inject::json::escape_at(uid.as_bytes()).is_none() {
+        out.push(b'"');
+        out.extend_from_slice(uid.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut out, uid);
+    }
     out.extend_from_slice(b",\"allowed\":true,\"patchType\":\"JSONPatch\",\"patch\":\"");
     base64_simd::STANDARD.encode_append(json, &mut out);
     out.push(b'"');

@@ -90,13 +90,15 @@ impl FromStr for Duration {
     }
 }
 
-impl fmt::Display for Duration {
-    /// Prints the shortest exact form, e.g. `1h30m`, `500ms`, `0s`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Duration {
+    /// Writes the shortest exact form, e.g. `1h30m`, `500ms`, `0s`, to `out`: what `Display`
+    /// prints, without the formatting machinery (the webhook writes one into every spec).
+    pub fn write_shortest(&self, out: &mut impl fmt::Write) -> fmt::Result {
         let mut ms = self.0.as_millis();
         if ms == 0 {
-            return f.write_str("0s");
+            return out.write_str("0s");
         }
+        let mut digits = itoa::Buffer::new();
         for (unit, scale) in [
             ("d", 86_400_000),
             ("h", 3_600_000),
@@ -104,14 +106,23 @@ impl fmt::Display for Duration {
             ("s", 1_000),
         ] {
             if ms >= scale {
-                write!(f, "{}{unit}", ms / scale)?;
+                out.write_str(digits.format(ms / scale))?;
+                out.write_str(unit)?;
                 ms %= scale;
             }
         }
         if ms > 0 {
-            write!(f, "{ms}ms")?;
+            out.write_str(digits.format(ms))?;
+            out.write_str("ms")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for Duration {
+    /// Prints the shortest exact form, e.g. `1h30m`, `500ms`, `0s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_shortest(f)
     }
 }
 

@@ -252,8 +252,8 @@ pub fn parse_pairs<'a>(
     let request = InjectionRequest {
         auth,
         ksm_config,
-        secrets: outputs.secrets.into_iter().map(|(_, s)| s).collect(),
-        folders: outputs.folders.into_iter().map(|(_, f)| f).collect(),
+        secrets: outputs.secrets,
+        folders: outputs.folders,
         refresh_interval,
         init_only,
         fail_on_error: p.bool("fail-on-error")?,
@@ -290,11 +290,14 @@ struct Parser<'a> {
     warnings: Vec<String>,
 }
 
-/// The output files and folders found so far, each with the annotation it came from.
+/// The output files and folders found so far, and beside them the annotation each came from
+/// (for errors only; the request takes the outputs as they are).
 #[derive(Default)]
 struct Outputs {
-    secrets: Vec<(Cow<'static, str>, Secret)>,
-    folders: Vec<(Cow<'static, str>, Folder)>,
+    secrets: Vec<Secret>,
+    secret_origins: Vec<Cow<'static, str>>,
+    folders: Vec<Folder>,
+    folder_origins: Vec<Cow<'static, str>>,
 }
 
 /// The `keeper.security/config` document (level 5 of the upstream docs).
@@ -690,7 +693,7 @@ impl<'a> Parser<'a> {
                 folder: Vec::new(),
                 name: title,
             };
-            out.secrets.push(whole(Cow::Borrowed(origin), record, path));
+            out.push_secret(whole(Cow::Borrowed(origin), record, path));
             whole_records += 1;
         }
 
@@ -715,7 +718,7 @@ impl<'a> Parser<'a> {
                     single_value(reference, path.unwrap_or_else(|| default_path(""))),
                 ),
             };
-            out.secrets.push(secret);
+            out.push_secret(secret);
         }
 
         for &(k, value) in &self.ours {
@@ -728,7 +731,7 @@ impl<'a> Parser<'a> {
             let k = key(k);
             let (record, file, path) = file_value(&k, name, value)?;
             let path = path.unwrap_or_else(|| default_output_path(&file, false, ""));
-            out.secrets.push((
+            out.push_secret((
                 Cow::Owned(k),
                 Secret {
                     path,
@@ -769,7 +772,7 @@ impl<'a> Parser<'a> {
         for (i, s) in doc.secrets.into_iter().enumerate() {
             let origin = format!("{config} (secrets[{i}])");
             let secret = config_secret(&origin, &config, i, s, &mut self.warnings)?;
-            out.secrets.push((Cow::Owned(origin), secret));
+            out.push_secret((Cow::Owned(origin), secret));
         }
         for (i, f) in doc.folders.into_iter().enumerate() {
             let origin = format!("{config} (folders[{i}])");
@@ -803,8 +806,7 @@ impl<'a> Parser<'a> {
                 Some(dir) => output_dir(&at("outputPath"), &dir)?,
                 None => MOUNT_PATH.to_owned(),
             };
-            out.folders
-                .push((Cow::Owned(origin), Folder { folder, output_dir }));
+            out.push_folder((Cow::Owned(origin), Folder { folder, output_dir }));
         }
         Ok(())
     }
@@ -840,8 +842,7 @@ impl<'a> Parser<'a> {
         } else {
             "folder"
         });
-        out.folders
-            .push((Cow::Owned(origin), Folder { folder, output_dir }));
+        out.push_folder((Cow::Owned(origin), Folder { folder, output_dir }));
         Ok(())
     }
 
@@ -1024,13 +1025,23 @@ impl<'a> Parser<'a> {
 }
 
 impl Outputs {
+    fn push_secret(&mut self, (origin, secret): (Cow<'static, str>, Secret)) {
+        self.secret_origins.push(origin);
+        self.secrets.push(secret);
+    }
+
+    fn push_folder(&mut self, (origin, folder): (Cow<'static, str>, Folder)) {
+        self.folder_origins.push(origin);
+        self.folders.push(folder);
+    }
+
     /// Every output file has its own path, and no file lies where a directory must be.
     fn check_paths(&self) -> Result<()> {
         if self.folders.is_empty() && self.secrets.len() <= 16 && self.files_are_flat() {
             return Ok(());
         }
         let mut files: BTreeMap<&str, &str> = BTreeMap::new();
-        for (origin, secret) in &self.secrets {
+        for (origin, secret) in self.secret_origins.iter().zip(&self.secrets) {
             if let Some(other) = files.insert(&secret.path, origin) {
                 return Err(Error::invalid(
                     &**origin,
@@ -1043,7 +1054,7 @@ impl Outputs {
         }
         // A directory may be shared by several folders; the first one names the conflict.
         let mut dirs: BTreeMap<&str, &str> = BTreeMap::new();
-        for (origin, folder) in &self.folders {
+        for (origin, folder) in self.folder_origins.iter().zip(&self.folders) {
             dirs.entry(&folder.output_dir).or_insert(origin);
         }
         // The first entry at or after `below` starts with it if any does, since every key
@@ -1083,7 +1094,7 @@ impl Outputs {
         let inside = |dir: &str, path: &str| {
             path.len() > dir.len() && path.as_bytes()[dir.len()] == b'/' && path.starts_with(dir)
         };
-        let paths = self.secrets.iter().map(|(_, s)| s.path.as_str());
+        let paths = self.secrets.iter().map(|s| s.path.as_str());
         paths.clone().enumerate().all(|(i, a)| {
             paths
                 .clone()

@@ -7,8 +7,6 @@
 //! `tests::the_literal_is_serde_json_s_text_as_a_string` holds the output to serde_json's on
 //! every variant.
 
-use std::fmt::Write as _;
-
 use super::{
     Auth, FileMode, Folder, FolderRef, Index, RecordRef, Secret, Selector, SidecarSpec, Signal,
     Source,
@@ -58,8 +56,10 @@ pub(super) fn write(spec: &SidecarSpec) -> String {
     field!(w, "folders");
     w.array(folders, Literal::folder);
     field!(w, "refreshInterval");
-    // A duration prints as digits and unit letters only.
-    let _ = write!(w.0, "\\\"{refresh_interval}\\\"");
+    // A duration prints as digits and unit letters only; writing to a String cannot fail.
+    w.0.push_str("\\\"");
+    let _ = refresh_interval.write_shortest(&mut w.0);
+    w.0.push_str("\\\"");
     field!(w, "failOnError");
     w.bool(*fail_on_error);
     field!(w, "strictLookup");

@@ -89,11 +89,6 @@ impl Injector {
         }
     }
 
-    /// The defaults it injects with.
-    pub fn defaults(&self) -> &Defaults {
-        &self.defaults
-    }
-
     /// Admits one pod: an empty mutation unless it asks for injection and is not injected
     /// yet, an error (a denial) when its annotations are invalid.
     pub fn inject(&self, pod: &Pod<'_>) -> Result<Mutation> {

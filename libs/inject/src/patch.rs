@@ -111,9 +111,7 @@ impl Patch {
         if !tokens.iter().any(|t| json::needs_escape(t)) {
             push_pointer(&mut self.text, tokens);
         } else {
-            let mut pointer = String::new();
-            push_pointer(&mut pointer, tokens);
-            json::push_string_contents(&mut self.text, &pointer);
+            json::push_string_contents(&mut self.text, &pointer(tokens));
         }
         if end {
             self.text.push_str("/-");

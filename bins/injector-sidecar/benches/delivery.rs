@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bulwark_inject::spec::{Auth, FileMode, Format, RecordRef, Secret, SidecarSpec, Source};
+use bulwark_sidecar_spec::{Auth, FileMode, Format, RecordRef, Secret, SidecarSpec, Source};
 use bulwark_test_util::binary::Running;
 use bulwark_test_util::keeper::{FakeKeeper, Field, Record};
 

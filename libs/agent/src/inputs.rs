@@ -1,8 +1,8 @@
 //! What the webhook hands to the init and sidecar containers: the spec, the KSM configuration
-//! and the pod's identity, all in environment variables (see `bulwark_inject::spec`).
+//! and the pod's identity, all in environment variables (see `bulwark_sidecar_spec`).
 
 use bulwark_config::{Secret, Source};
-use bulwark_inject::spec::{self, Auth, SidecarSpec};
+use bulwark_sidecar_spec::{self as spec, Auth, SidecarSpec};
 
 /// The init container fetches once and exits; the sidecar keeps refreshing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
-//! The Keeper sidecar's runtime, between the KSM client (`bulwark-keeper`) and the files on
-//! the tmpfs volume (`bulwark-sidecar`): which records a [`bulwark_inject::SidecarSpec`]
-//! selects, the init and refresh loops with the 24-hour cache fallback, the signal to the
-//! application after a change, and the `keeper_sidecar_*` metrics.
+//! The Keeper sidecar's runtime, between the KSM client (`bulwark-ksm`) and the files on the
+//! tmpfs volume: which records a [`bulwark_sidecar_spec::SidecarSpec`] selects, the init and
+//! refresh loops with the 24-hour cache fallback, the signal to the application after a
+//! change, and the `keeper_sidecar_*` metrics.
 
 pub mod cache;
 pub mod inputs;

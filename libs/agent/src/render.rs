@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use bulwark_inject::spec::Format;
+use bulwark_sidecar_spec::Format;
 use serde_json::Value;
 
 use crate::select::{Content, Output};

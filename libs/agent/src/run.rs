@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bulwark_inject::spec::SidecarSpec;
 use bulwark_ksm::{Client, KsmConfig, Options, Query};
+use bulwark_sidecar_spec::SidecarSpec;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::{self, Cache, Clock, Entry};

@@ -10,8 +10,8 @@
 
 use std::collections::BTreeMap;
 
-use bulwark_inject::annotations::file_name;
-use bulwark_inject::spec::{
+use bulwark_sidecar_spec::file_name;
+use bulwark_sidecar_spec::{
     FileMode, FolderRef, Format, Index, RecordRef, Secret, Selector, SidecarSpec, Source,
 };
 use serde_json::Value;

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use bulwark_inject::spec::{Signal, SignalName};
+use bulwark_sidecar_spec::{Signal, SignalName};
 use rustix::process::{Pid, Signal as Sig, kill_process};
 
 /// Why no signal could be sent.

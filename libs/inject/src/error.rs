@@ -28,17 +28,6 @@ pub enum Error {
     /// The object is not a pod that can be mutated.
     #[error("invalid pod: {0}")]
     Pod(String),
-    /// A sidecar spec that this version cannot read.
-    #[error("invalid sidecar spec: {0}")]
-    Spec(String),
-    /// A JSON patch that does not apply; for the patches built here this is a bug.
-    #[error("patch operation at {path:?} does not apply: {message}")]
-    Patch {
-        /// The JSON pointer of the failing operation.
-        path: String,
-        /// Why it does not apply.
-        message: String,
-    },
 }
 
 /// Shorthand for results of this crate.
@@ -52,8 +41,6 @@ impl Error {
             Error::Unsupported { .. } => "unsupported_annotation",
             Error::Conflict(_) => "pod_conflict",
             Error::Pod(_) => "invalid_pod",
-            Error::Spec(_) => "invalid_spec",
-            Error::Patch { .. } => "patch",
         }
     }
 

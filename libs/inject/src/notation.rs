@@ -10,7 +10,7 @@
 //! the one before last for `field`, `custom_field` and `file`), so that a folder named `notes`
 //! is still a folder.
 
-use crate::spec::{Index, RecordRef, Selector};
+use bulwark_sidecar_spec::{Index, RecordRef, Selector};
 
 /// The scheme of Keeper notation.
 pub(crate) const SCHEME: &str = "keeper://";
@@ -32,12 +32,50 @@ pub(crate) enum Reference {
     File(RecordRef, String),
 }
 
+/// Why a reference does not parse; the annotation parser adds which annotation and the
+/// expected forms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("empty reference: expected a record title or UID")]
+    Empty,
+    #[error("invalid escape \\{0}: only \\/, \\[, \\] and \\\\ are escapes")]
+    Escape(char),
+    #[error("a trailing \\ escapes nothing")]
+    TrailingEscape,
+    #[error("empty segment in {0:?}: expected names separated by single slashes")]
+    EmptySegment(String),
+    #[error("missing record: expected a record title or UID")]
+    NoRecord,
+    #[error("empty {0}")]
+    EmptyName(&'static str),
+    #[error("unescaped {bracket} in {what}: write \\{bracket} for a literal bracket")]
+    Bracket { bracket: char, what: &'static str },
+    #[error("a {0} cannot contain / (write \\/ for a literal slash)")]
+    Slash(&'static str),
+    #[error("selector `{0}` needs a parameter, as in keeper://<record>/{0}/<name>")]
+    NoParameter(&'static str),
+    #[error("unexpected text after ]: expected [index] or [property]")]
+    AfterBracket,
+    #[error("unclosed [: expected [index] or [property]")]
+    Unclosed,
+    #[error("nested [: write \\[ for a literal bracket")]
+    Nested,
+    #[error("invalid index [{0}]: expected [] or a number")]
+    Index(String),
+    #[error("empty [property]: expected a property name such as [first]")]
+    EmptyProperty,
+    #[error("too many [...] groups: expected at most [index][property]")]
+    Groups,
+    #[error("not a file selector")]
+    NotFile,
+}
+
 /// One character of a reference and whether it was escaped.
 type Char = (char, bool);
 
 /// Parses a reference with or without `keeper://`: notation, or a folder path ending in a
 /// record, or (without `/`) a record title or UID, optionally followed by `[field]`.
-pub(crate) fn parse(text: &str) -> Result<Reference, String> {
+pub(crate) fn parse(text: &str) -> Result<Reference, Error> {
     let (scheme, rest) = match text.strip_prefix(SCHEME) {
         Some(rest) => (true, rest),
         None => (false, text),
@@ -70,9 +108,7 @@ pub(crate) fn parse(text: &str) -> Result<Reference, String> {
         });
     }
     if let Some(word) = last.filter(|w| matches!(*w, "field" | "custom_field" | "file")) {
-        return Err(format!(
-            "selector `{word}` needs a parameter, as in keeper://<record>/{word}/<name>"
-        ));
+        return Err(Error::NoParameter(word));
     }
     match keyword(n.wrapping_sub(2)).filter(|_| n >= 3) {
         Some("file") => {
@@ -108,7 +144,7 @@ pub(crate) fn parse(text: &str) -> Result<Reference, String> {
 }
 
 /// Parses a folder path such as `Production/Databases` (leading and trailing `/` allowed).
-pub(crate) fn folder_path(text: &str) -> Result<Vec<String>, String> {
+pub(crate) fn folder_path(text: &str) -> Result<Vec<String>, Error> {
     let trimmed = text.strip_prefix('/').unwrap_or(text);
     let trimmed = match trimmed.strip_suffix('/') {
         Some(t) if !t.ends_with('\\') => t,
@@ -121,17 +157,15 @@ pub(crate) fn folder_path(text: &str) -> Result<Vec<String>, String> {
 }
 
 /// Parses a record reference that must not carry a selector: `Folder/Sub/Record` or `Record`.
-pub(crate) fn record_path(text: &str) -> Result<RecordRef, String> {
+pub(crate) fn record_path(text: &str) -> Result<RecordRef, Error> {
     record(&split(text)?)
 }
 
 /// Parses one name with escapes and no `/`, such as a file name.
-pub(crate) fn name(text: &str, what: &str) -> Result<String, String> {
+pub(crate) fn name(text: &str, what: &'static str) -> Result<String, Error> {
     match split(text)?.as_slice() {
         [one] => plain(one, what),
-        _ => Err(format!(
-            "a {what} cannot contain / (write \\/ for a literal slash)"
-        )),
+        _ => Err(Error::Slash(what)),
     }
 }
 
@@ -168,9 +202,9 @@ pub(crate) fn escape(text: &str) -> String {
 }
 
 /// Splits at unescaped `/` and resolves escapes; every segment must be non-empty.
-fn split(text: &str) -> Result<Vec<Vec<Char>>, String> {
+fn split(text: &str) -> Result<Vec<Vec<Char>>, Error> {
     if text.is_empty() {
-        return Err("empty reference: expected a record title or UID".to_owned());
+        return Err(Error::Empty);
     }
     let mut segments = vec![Vec::new()];
     let mut chars = text.chars();
@@ -183,12 +217,8 @@ fn split(text: &str) -> Result<Vec<Vec<Char>>, String> {
                         .into_iter()
                         .for_each(|s| s.push((e, true)));
                 }
-                Some(e) => {
-                    return Err(format!(
-                        "invalid escape \\{e}: only \\/, \\[, \\] and \\\\ are escapes"
-                    ));
-                }
-                None => return Err("a trailing \\ escapes nothing".to_owned()),
+                Some(e) => return Err(Error::Escape(e)),
+                None => return Err(Error::TrailingEscape),
             },
             '/' => segments.push(Vec::new()),
             c => segments
@@ -198,15 +228,13 @@ fn split(text: &str) -> Result<Vec<Vec<Char>>, String> {
         }
     }
     if segments.iter().any(Vec::is_empty) {
-        return Err(format!(
-            "empty segment in {text:?}: expected names separated by single slashes"
-        ));
+        return Err(Error::EmptySegment(text.to_owned()));
     }
     Ok(segments)
 }
 
 /// A single segment without `keeper://`: a record title or UID, or `record[field]`.
-fn single(seg: &[Char]) -> Result<Reference, String> {
+fn single(seg: &[Char]) -> Result<Reference, Error> {
     if seg.last() == Some(&(']', false))
         && let Some(open) = seg.iter().position(|c| *c == ('[', false))
     {
@@ -227,9 +255,9 @@ fn single(seg: &[Char]) -> Result<Reference, String> {
 }
 
 /// The record at the end of `segments`, and the folders before it.
-fn record(segments: &[Vec<Char>]) -> Result<RecordRef, String> {
+fn record(segments: &[Vec<Char>]) -> Result<RecordRef, Error> {
     let Some((last, folders)) = segments.split_last() else {
-        return Err("missing record: expected a record title or UID".to_owned());
+        return Err(Error::NoRecord);
     };
     Ok(RecordRef {
         folder: folders
@@ -241,23 +269,21 @@ fn record(segments: &[Vec<Char>]) -> Result<RecordRef, String> {
 }
 
 /// A segment without unescaped brackets, as a string.
-fn plain(seg: &[Char], what: &str) -> Result<String, String> {
+fn plain(seg: &[Char], what: &'static str) -> Result<String, Error> {
     if seg.is_empty() {
-        return Err(format!("empty {what}"));
+        return Err(Error::EmptyName(what));
     }
     if let Some((c, _)) = seg
         .iter()
         .find(|(c, escaped)| !escaped && matches!(c, '[' | ']'))
     {
-        return Err(format!(
-            "unescaped {c} in {what}: write \\{c} for a literal bracket"
-        ));
+        return Err(Error::Bracket { bracket: *c, what });
     }
     Ok(seg.iter().map(|(c, _)| *c).collect())
 }
 
 /// A field parameter: `name`, `name[0]`, `name[]`, `name[0][first]` or legacy `name[first]`.
-fn parameter(seg: &[Char]) -> Result<(String, Option<Index>, Option<String>), String> {
+fn parameter(seg: &[Char]) -> Result<(String, Option<Index>, Option<String>), Error> {
     let open = seg.iter().position(|c| *c == ('[', false));
     let name = plain(&seg[..open.unwrap_or(seg.len())], "field name")?;
     let Some(mut at) = open else {
@@ -266,14 +292,14 @@ fn parameter(seg: &[Char]) -> Result<(String, Option<Index>, Option<String>), St
     let mut groups = Vec::new();
     while at < seg.len() {
         if seg[at] != ('[', false) {
-            return Err("unexpected text after ]: expected [index] or [property]".to_owned());
+            return Err(Error::AfterBracket);
         }
         let Some(len) = seg[at + 1..].iter().position(|c| *c == (']', false)) else {
-            return Err("unclosed [: expected [index] or [property]".to_owned());
+            return Err(Error::Unclosed);
         };
         let inner = &seg[at + 1..at + 1 + len];
         if inner.contains(&('[', false)) {
-            return Err("nested [: write \\[ for a literal bracket".to_owned());
+            return Err(Error::Nested);
         }
         groups.push(inner.iter().map(|(c, _)| *c).collect::<String>());
         at += len + 2;
@@ -293,14 +319,13 @@ fn parameter(seg: &[Char]) -> Result<(String, Option<Index>, Option<String>), St
             None => Ok((name, Some(Index::All), Some(one.clone()))),
         },
         [first, second] => {
-            let index = index_of(first)
-                .ok_or_else(|| format!("invalid index [{first}]: expected [] or a number"))?;
+            let index = index_of(first).ok_or_else(|| Error::Index(first.clone()))?;
             if second.is_empty() {
-                return Err("empty [property]: expected a property name such as [first]".to_owned());
+                return Err(Error::EmptyProperty);
             }
             Ok((name, Some(index), Some(second.clone())))
         }
-        _ => Err("too many [...] groups: expected at most [index][property]".to_owned()),
+        _ => Err(Error::Groups),
     }
 }
 
@@ -312,7 +337,21 @@ fn canonical(record: &RecordRef, selector: &Selector) -> String {
         out.push('/');
     }
     out.push_str(&escape(&record.name));
-    let (word, param) = selector.parts();
+    let (word, param) = match selector {
+        Selector::Type => ("type", None),
+        Selector::Title => ("title", None),
+        Selector::Notes => ("notes", None),
+        Selector::Field {
+            name,
+            index,
+            property,
+        } => ("field", Some((name, index, property))),
+        Selector::CustomField {
+            name,
+            index,
+            property,
+        } => ("custom_field", Some((name, index, property))),
+    };
     out.push('/');
     out.push_str(word);
     if let Some((name, index, property)) = param {

@@ -2,7 +2,8 @@
 //! offline. Accepts Pods and workloads with a pod template (Deployment, StatefulSet,
 //! DaemonSet, ReplicaSet, Job, CronJob), in YAML or JSON, several documents per file.
 
-use bulwark_inject::{Defaults, Outcome};
+use bulwark_inject::{Defaults, Mutation, Outcome};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// Why a manifest could not be explained.
@@ -24,8 +25,48 @@ pub enum Error {
         index: usize,
         name: String,
         #[source]
-        source: bulwark_inject::Error,
+        source: PodError,
     },
+}
+
+/// Why one pod could not be explained.
+#[derive(Debug, thiserror::Error)]
+pub enum PodError {
+    /// The webhook would deny it.
+    #[error(transparent)]
+    Denied(#[from] bulwark_inject::Error),
+    /// The patch does not apply to the pod it was made for: a bug.
+    #[error("the patch does not apply (a bug in the webhook): {0}")]
+    Patch(String),
+}
+
+/// A pod as `explain` shows it: the mutation and the pod with the patch applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explained<'a> {
+    pub mutation: Mutation<'a>,
+    /// The pod after the patch, as JSON.
+    pub pod: Value,
+}
+
+/// Admits the pod `object` (an AdmissionReview's `request.object`, or a manifest's pod) as the
+/// webhook would, and applies the patch with the `json-patch` crate, as the API server would.
+pub fn explain_pod<'a>(object: &Value, defaults: &'a Defaults) -> Result<Explained<'a>, PodError> {
+    let invalid = |message: String| PodError::Denied(bulwark_inject::Error::Pod(message));
+    if !object.get("metadata").is_some_and(Value::is_object) {
+        return Err(invalid("expected an object with metadata".to_owned()));
+    }
+    // A manifest has not been through the API server: check it as a whole Pod first.
+    k8s_openapi::api::core::v1::Pod::deserialize(object).map_err(|e| invalid(e.to_string()))?;
+    let pod = bulwark_inject::Pod::deserialize(object).map_err(|e| invalid(e.to_string()))?;
+    let mutation = bulwark_inject::inject(&pod, defaults)?;
+    let patch: json_patch::Patch = serde_json::from_slice(&mutation.patch.to_json())
+        .map_err(|e| PodError::Patch(e.to_string()))?;
+    let mut patched = object.clone();
+    json_patch::patch(&mut patched, &patch).map_err(|e| PodError::Patch(e.to_string()))?;
+    Ok(Explained {
+        mutation,
+        pod: patched,
+    })
 }
 
 /// Explains every document of `text` (read from `origin`) and returns YAML: per pod its
@@ -49,13 +90,12 @@ pub fn explain(text: &str, origin: &str, defaults: &Defaults) -> Result<String, 
             index,
             kind: kind.clone(),
         })?;
-        let explained =
-            bulwark_inject::explain(&pod, defaults).map_err(|source| Error::Denied {
-                origin: origin.to_owned(),
-                index,
-                name: format!("{kind}/{name}"),
-                source,
-            })?;
+        let explained = explain_pod(&pod, defaults).map_err(|source| Error::Denied {
+            origin: origin.to_owned(),
+            index,
+            name: format!("{kind}/{name}"),
+            source,
+        })?;
         let outcome = match explained.mutation.outcome {
             Outcome::Injected => "injected",
             Outcome::AlreadyInjected => "already injected: nothing to do",

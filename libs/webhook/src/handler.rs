@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bulwark_http::{ResponseBody, text};
-use bulwark_inject::{Defaults, Injector, Outcome, Patch, Pod};
+use bulwark_inject::{Defaults, Outcome, Patch, Pod};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -19,15 +19,13 @@ pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 /// The admission webhook: immutable after start, shared by every connection.
 #[derive(Debug)]
 pub struct Webhook {
-    injector: Injector,
+    defaults: Defaults,
 }
 
 impl Webhook {
     /// A webhook injecting with `defaults`.
     pub fn new(defaults: Defaults) -> Arc<Self> {
-        Arc::new(Self {
-            injector: Injector::new(defaults),
-        })
+        Arc::new(Self { defaults })
     }
 
     /// Serves one HTTP request: `POST /mutate-pods` (or `/mutate`) with an AdmissionReview.
@@ -51,20 +49,18 @@ impl Webhook {
         {
             Ok(body) => body.to_bytes(),
             Err(error) => {
-                metrics::record("bad_request", Some("body"), started.elapsed());
+                metrics::record(Verdict::BadRequest("body"), started.elapsed());
                 return text(
                     StatusCode::BAD_REQUEST,
                     format!("cannot read the request body: {error}\n"),
                 );
             }
         };
-        let response = self.admit(&body);
-        let took = started.elapsed();
-        metrics::record(response.result, response.error, took);
-        if response.result == "bad_request" {
-            text(StatusCode::BAD_REQUEST, response.body)
-        } else {
-            bulwark_http::response(StatusCode::OK, "application/json", response.body)
+        let admitted = self.admit(&body);
+        metrics::record(admitted.verdict, started.elapsed());
+        match admitted.verdict {
+            Verdict::BadRequest(_) => text(StatusCode::BAD_REQUEST, admitted.body),
+            _ => bulwark_http::response(StatusCode::OK, "application/json", admitted.body),
         }
     }
 
@@ -74,28 +70,27 @@ impl Webhook {
         // again, in two steps, to tell a malformed review from an object that is not a pod.
         match review::parse_as::<Pod<'_>>(body) {
             Ok(request) => self.admit_pod(request),
-            Err(_) => self.admit_slowly(body),
+            Err(_) => self.admit_unread(body),
         }
     }
 
-    /// Answers a body that the one-pass read refused: a malformed review (HTTP 400), a review
-    /// of something else than a pod CREATE (allowed unchanged) or an invalid pod (denied).
-    fn admit_slowly(&self, body: &[u8]) -> Admitted {
+    /// Answers a body that does not read as a review with a pod: a malformed review (HTTP
+    /// 400), a review of something else than a pod CREATE (allowed unchanged) or an invalid
+    /// pod (denied).
+    fn admit_unread(&self, body: &[u8]) -> Admitted {
         let request = match review::parse(body) {
             Ok(request) => request,
             Err(error) => {
                 tracing::warn!(error = %error, "Rejected a malformed AdmissionReview.");
                 return Admitted::new(
-                    "bad_request",
-                    Some("malformed_review"),
+                    Verdict::BadRequest("malformed_review"),
                     format!("malformed AdmissionReview: {error}\n"),
                 );
             }
         };
         let (Some(object), true) = (request.object, request.is_pod_create()) else {
             return Admitted::new(
-                "skipped",
-                None,
+                Verdict::Skipped,
                 review::allow(&request.uid, &Patch::new(), &[]),
             );
         };
@@ -104,8 +99,7 @@ impl Webhook {
             Err(error) => {
                 let message = format!("the pod in the AdmissionReview is not a valid Pod: {error}");
                 Admitted::new(
-                    "denied",
-                    Some("invalid_pod"),
+                    Verdict::Denied("invalid_pod"),
                     review::deny(&request.uid, 400, &message),
                 )
             }
@@ -117,7 +111,7 @@ impl Webhook {
         let uid = &*request.uid;
         let (Some(pod), true) = (&request.object, request.is_pod_create()) else {
             // The webhook configuration only sends pod CREATEs; anything else passes unchanged.
-            return Admitted::new("skipped", None, review::allow(uid, &Patch::new(), &[]));
+            return Admitted::new(Verdict::Skipped, review::allow(uid, &Patch::new(), &[]));
         };
         let name = pod
             .metadata
@@ -126,12 +120,12 @@ impl Webhook {
             .or(pod.metadata.generate_name.as_deref())
             .unwrap_or("");
         let namespace = request.namespace.as_deref().unwrap_or("");
-        match self.injector.inject(pod) {
+        match bulwark_inject::inject(pod, &self.defaults) {
             Ok(mutation) => {
-                let result = match mutation.outcome {
-                    Outcome::Injected => "injected",
-                    Outcome::AlreadyInjected => "already_injected",
-                    Outcome::NotRequested => "not_requested",
+                let verdict = match mutation.outcome {
+                    Outcome::Injected => Verdict::Injected,
+                    Outcome::AlreadyInjected => Verdict::AlreadyInjected,
+                    Outcome::NotRequested => Verdict::NotRequested,
                 };
                 if mutation.outcome == Outcome::Injected {
                     tracing::info!(
@@ -142,16 +136,14 @@ impl Webhook {
                     );
                 }
                 Admitted::new(
-                    result,
-                    None,
+                    verdict,
                     review::allow(uid, &mutation.patch, &mutation.warnings),
                 )
             }
             Err(error) => {
                 tracing::info!(pod = name, namespace, error = %error, "Denied a pod with invalid Keeper annotations.");
                 Admitted::new(
-                    "denied",
-                    Some(error.metric_label()),
+                    Verdict::Denied(error.metric_label()),
                     review::deny(uid, 400, &error.to_string()),
                 )
             }
@@ -162,17 +154,61 @@ impl Webhook {
 /// The answer to one request, with what the metrics record about it.
 #[derive(Debug)]
 pub struct Admitted {
-    pub result: &'static str,
-    pub error: Option<&'static str>,
+    pub verdict: Verdict,
     pub body: Bytes,
 }
 
+/// What the webhook did with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Injected,
+    AlreadyInjected,
+    NotRequested,
+    /// Not a pod CREATE: allowed unchanged.
+    Skipped,
+    /// Denied, for a bounded reason (an error's `metric_label`).
+    Denied(&'static str),
+    /// Not an AdmissionReview that can be answered: HTTP 400, for a bounded reason.
+    BadRequest(&'static str),
+}
+
 impl Admitted {
-    fn new(result: &'static str, error: Option<&'static str>, body: impl Into<Bytes>) -> Self {
+    fn new(verdict: Verdict, body: impl Into<Bytes>) -> Self {
         Self {
-            result,
-            error,
+            verdict,
             body: body.into(),
+        }
+    }
+}
+
+impl Verdict {
+    /// Every [`result`](Self::result), in order.
+    pub const RESULTS: [&'static str; 6] = [
+        "injected",
+        "already_injected",
+        "not_requested",
+        "skipped",
+        "denied",
+        "bad_request",
+    ];
+
+    /// The `result` label of `keeper_injector_requests_total`.
+    pub fn result(self) -> &'static str {
+        match self {
+            Verdict::Injected => "injected",
+            Verdict::AlreadyInjected => "already_injected",
+            Verdict::NotRequested => "not_requested",
+            Verdict::Skipped => "skipped",
+            Verdict::Denied(_) => "denied",
+            Verdict::BadRequest(_) => "bad_request",
+        }
+    }
+
+    /// The `reason` label of `keeper_injector_errors_total`, for denials and bad requests.
+    pub fn reason(self) -> Option<&'static str> {
+        match self {
+            Verdict::Denied(reason) | Verdict::BadRequest(reason) => Some(reason),
+            _ => None,
         }
     }
 }

@@ -7,9 +7,10 @@
 
 pub mod config;
 pub mod explain;
+pub mod fuzzing;
 mod handler;
 pub mod metrics;
 pub mod review;
 pub mod server;
 
-pub use handler::{Admitted, MAX_BODY_BYTES, Webhook};
+pub use handler::{Admitted, MAX_BODY_BYTES, Verdict, Webhook};

@@ -5,6 +5,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::Verdict;
+
 /// Admission requests, by `result`: `injected`, `already_injected`, `not_requested`,
 /// `skipped` (not a pod CREATE), `denied` or `bad_request`.
 pub const REQUESTS: &str = "keeper_injector_requests_total";
@@ -31,19 +33,10 @@ pub fn describe() {
         metrics::Unit::Seconds,
         "Time to answer an admission request."
     );
-    for result in RESULTS {
-        metrics::counter!(REQUESTS, "result" => *result).absolute(0);
+    for result in Verdict::RESULTS {
+        metrics::counter!(REQUESTS, "result" => result).absolute(0);
     }
 }
-
-const RESULTS: &[&str] = &[
-    "injected",
-    "already_injected",
-    "not_requested",
-    "skipped",
-    "denied",
-    "bad_request",
-];
 
 /// Handles to the per-request series, looked up once: every admission records them.
 struct Handles {
@@ -54,19 +47,20 @@ struct Handles {
 static HANDLES: OnceLock<Handles> = OnceLock::new();
 
 /// Records one answered request.
-pub(crate) fn record(result: &'static str, error: Option<&'static str>, took: Duration) {
+pub(crate) fn record(verdict: Verdict, took: Duration) {
     let handles = HANDLES.get_or_init(|| Handles {
-        requests: RESULTS
+        requests: Verdict::RESULTS
             .iter()
             .map(|r| (*r, metrics::counter!(REQUESTS, "result" => *r)))
             .collect(),
         latency: metrics::histogram!(LATENCY),
     });
+    let result = verdict.result();
     match handles.requests.iter().find(|(r, _)| *r == result) {
         Some((_, counter)) => counter.increment(1),
         None => metrics::counter!(REQUESTS, "result" => result).increment(1),
     }
-    if let Some(reason) = error {
+    if let Some(reason) = verdict.reason() {
         metrics::counter!(ERRORS, "reason" => reason).increment(1);
     }
     handles.latency.record(took.as_secs_f64());

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use bulwark_inject::spec::{
+use bulwark_sidecar_spec::{
     Auth, FileMode, Folder, FolderRef, Format, Index, RecordRef, Secret, Selector, SidecarSpec,
     Source,
 };

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use bulwark_inject::spec::{FileMode, Format};
+use bulwark_sidecar_spec::{FileMode, Format};
 use serde_json::{Value, json};
 
 use super::{Error, render};

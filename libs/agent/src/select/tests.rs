@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use bulwark_inject::spec::{
+use bulwark_sidecar_spec::{
     Auth, FileMode, Folder, FolderRef, Format, Index, RecordRef, Secret, Selector, SidecarSpec,
     Source,
 };

@@ -6,7 +6,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bulwark_inject::spec::{Signal, SignalName};
+use bulwark_sidecar_spec::{Signal, SignalName};
 
 use super::{Error, Process, parse_stat, send, targets};
 

@@ -10,7 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use bulwark_agent::cache::{Clock, ManualClock};
 use bulwark_agent::inputs::{Inputs, Mode};
 use bulwark_agent::run::{Agent, Error, Served};
-use bulwark_inject::spec::{Auth, FileMode, Format, RecordRef, Secret, SidecarSpec, Source};
+use bulwark_sidecar_spec::{Auth, FileMode, Format, RecordRef, Secret, SidecarSpec, Source};
 use bulwark_test_util::keeper::{FakeKeeper, Record};
 
 const DB_UID: &str = "dbdbdbdbdbdbdbdbdbdbdb";

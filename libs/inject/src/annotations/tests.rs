@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{CaCert, InjectionRequest, Owner, PREFIX, key, parse};
-use crate::spec::Auth;
+use super::{CaCert, InjectionRequest, Owner, parse};
+use bulwark_sidecar_spec::Auth;
 
 const BASE: &[(&str, &str)] = &[("inject", "true"), ("ksm-config", "keeper-auth")];
 
@@ -1440,38 +1440,4 @@ fn unknown_key_warnings_are_bounded() {
             "5 more unknown keeper.security/* annotations, ignored"
         );
     });
-}
-
-#[test]
-fn the_key_macro_is_key() {
-    assert_eq!(key!("secret-"), key("secret-"));
-    assert!(key!("file-").starts_with(PREFIX));
-}
-
-#[test]
-fn file_names_are_lowercased_and_safe() {
-    for (name, lowercase, expect) in [
-        ("DB-Credentials", true, "db-credentials"),
-        ("DB-Credentials", false, "DB-Credentials"),
-        ("  api keys  ", true, "api-keys"),
-        ("a/b\\c\td", true, "a-b-c-d"),
-        ("Ärger Ünd", true, "ärger-ünd"),
-        ("x\u{7f}y", true, "x-y"),
-        ("..", true, "-"),
-        (".", false, "-"),
-        ("", true, "-"),
-        ("...", true, "..."),
-    ] {
-        assert_eq!(super::file_name(name, lowercase), expect, "{name:?}");
-    }
-    let long = "A".repeat(300);
-    assert_eq!(super::file_name(&long, true), "a".repeat(200));
-    // The whole-name copy and the character loop agree wherever both apply.
-    for name in ["Web.Config", "x_Y-z.1", "~tilde~", "A".repeat(200).as_str()] {
-        for lowercase in [true, false] {
-            let mut slow = String::new();
-            super::push_file_name_slowly(&mut slow, name, lowercase);
-            assert_eq!(super::file_name(name, lowercase), slow, "{name:?}");
-        }
-    }
 }

@@ -1,9 +1,10 @@
 //! Tests of the pod mutation over real-world pod shapes.
 //!
 //! Every admission here is checked the same way (see [`admit`]): the patch is applied to the
-//! original pod JSON by the independent `json-patch` crate and must give the same pod as our
-//! own applier, the result must deserialize as a k8s-openapi `Pod`, nothing the pod had may be
-//! lost or changed, and admitting the patched pod again must give an empty patch.
+//! original pod JSON by the independent `json-patch` crate, the result must deserialize as a
+//! k8s-openapi `Pod`, every keeper container must read back the same through k8s-openapi,
+//! nothing the pod had may be lost or changed, and admitting the patched pod again must give
+//! an empty patch.
 //! In the expectation tables, `Value::Null` means "absent".
 
 use k8s_openapi::api::core::v1::{Container, Pod};
@@ -12,21 +13,37 @@ use serde_json::{Value, json};
 
 use crate::annotations;
 use crate::fixtures::PodJson;
-use crate::spec::{Auth, SidecarSpec};
-use crate::{Defaults, Mutation, Outcome, explain, mutate};
+use bulwark_sidecar_spec::{Auth, SidecarSpec};
+
+use crate::{Defaults, Error, Mutation, Outcome, Result, mutate};
+
+/// A pod admitted: the mutation, and the pod with its patch applied by `json-patch`.
+struct Explained<'d> {
+    mutation: Mutation<'d>,
+    pod: Value,
+}
+
+/// Admits the pod `object` with `defaults`, as the webhook does.
+fn explain<'d>(object: &Value, defaults: &'d Defaults) -> Result<Explained<'d>> {
+    let text = object.to_string();
+    let pod = crate::Pod::from_json(&text).map_err(|e| Error::Pod(e.to_string()))?;
+    let mutation = crate::inject(&pod, defaults)?;
+    let pod = independent_patch(object, &mutation);
+    Ok(Explained { mutation, pod })
+}
+
+/// The patch as JSON.
+fn patch_json(mutation: &Mutation<'_>) -> Value {
+    serde_json::from_slice(&mutation.patch.to_json()).expect("the patch is JSON")
+}
 
 /// Admits `pod` with `defaults`, checks the properties above, and returns the mutation and
 /// the patched pod.
 #[track_caller]
-fn admit_with(pod: &PodJson, defaults: &Defaults) -> (Mutation, Value) {
+fn admit_with<'d>(pod: &PodJson, defaults: &'d Defaults) -> (Mutation<'d>, Value) {
     let explained = explain(pod.json(), defaults).unwrap_or_else(|e| panic!("denied: {e}"));
-    let patched = independent_patch(pod.json(), &explained.mutation);
-    assert_eq!(
-        patched, explained.pod,
-        "json-patch and our applier disagree"
-    );
-    verify(pod.json(), &patched, &explained.mutation, defaults);
-    (explained.mutation, patched)
+    verify(pod.json(), &explained.pod, &explained.mutation, defaults);
+    (explained.mutation, explained.pod)
 }
 
 /// The injection request of `annotations`, which must ask for one.
@@ -39,27 +56,29 @@ fn request_of(annotations: &[(&str, &str)]) -> crate::InjectionRequest {
     annotations::parse(&map).unwrap().unwrap()
 }
 
+static DEFAULTS: std::sync::LazyLock<Defaults> = std::sync::LazyLock::new(Defaults::default);
+
 #[track_caller]
-fn admit(pod: &PodJson) -> (Mutation, Value) {
-    admit_with(pod, &Defaults::default())
+fn admit(pod: &PodJson) -> (Mutation<'static>, Value) {
+    admit_with(pod, &DEFAULTS)
 }
 
 /// Applies the mutation's patch with the `json-patch` crate.
 #[track_caller]
-fn independent_patch(original: &Value, mutation: &Mutation) -> Value {
+fn independent_patch(original: &Value, mutation: &Mutation<'_>) -> Value {
     let patch: json_patch::Patch =
-        serde_json::from_value(mutation.patch_json()).expect("the patch is RFC 6902 JSON");
+        serde_json::from_value(patch_json(mutation)).expect("the patch is RFC 6902 JSON");
     let mut patched = original.clone();
     json_patch::patch(&mut patched, &patch).expect("the patch applies");
     patched
 }
 
 #[track_caller]
-fn verify(original: &Value, patched: &Value, mutation: &Mutation, defaults: &Defaults) {
+fn verify(original: &Value, patched: &Value, mutation: &Mutation<'_>, defaults: &Defaults) {
     Pod::deserialize(patched).expect("the patched pod is a Pod");
-    // The keeper containers are written as JSON text, not through k8s-openapi: every member
-    // must be one that k8s-openapi knows and reads back the same (a misspelt key or a wrong
-    // shape would be dropped or rejected here).
+    // The keeper containers are our own structs, not k8s-openapi's: every member must be one
+    // that k8s-openapi knows and reads back the same (a misspelt key or a wrong shape would be
+    // dropped or rejected here).
     for list in ["containers", "initContainers"] {
         for c in patched["spec"][list].as_array().into_iter().flatten() {
             if !c["name"]
@@ -76,13 +95,15 @@ fn verify(original: &Value, patched: &Value, mutation: &Mutation, defaults: &Def
             );
         }
     }
-    // The marker is the one value the patch may change (from anything but "true").
+    // Our annotations are the only values the patch may change (the marker from anything
+    // but "true", the spec from anything).
     let mut original = original.clone();
     if let Some(map) = original
         .pointer_mut("/metadata/annotations")
         .and_then(Value::as_object_mut)
     {
         map.remove(crate::INJECTED);
+        map.remove(bulwark_sidecar_spec::SPEC_ANNOTATION);
     }
     assert!(
         preserved(&original, patched),
@@ -133,8 +154,7 @@ fn check_with(pod: PodJson, defaults: &Defaults, expect: &[(&str, Value)]) {
 #[track_caller]
 fn check_paths(pod: PodJson, expect: &[&str]) {
     let (mutation, _) = admit(&pod);
-    let paths: Vec<Value> = mutation
-        .patch_json()
+    let paths: Vec<Value> = patch_json(&mutation)
         .as_array()
         .expect("an array")
         .iter()
@@ -159,18 +179,27 @@ fn check_warnings(pod: PodJson, expect: &[&str]) {
     assert_eq!(mutation.warnings, expect);
 }
 
-/// The spec that the container at `at` receives.
+/// The spec that the container at `at` receives: its spec variable resolved as the kubelet
+/// resolves a downward API reference to an annotation.
 #[track_caller]
 fn spec_at(patched: &Value, at: &str) -> SidecarSpec {
     let env = patched
         .pointer(&format!("{at}/env"))
         .and_then(Value::as_array)
         .expect("an env list");
-    let json = env
+    let field_path = env
         .iter()
-        .find(|e| e["name"] == crate::spec::SPEC_ENV)
-        .and_then(|e| e["value"].as_str())
-        .expect("the spec variable");
+        .find(|e| e["name"] == bulwark_sidecar_spec::SPEC_ENV)
+        .and_then(|e| e.pointer("/valueFrom/fieldRef/fieldPath"))
+        .and_then(Value::as_str)
+        .expect("the spec variable refers to a field of the pod");
+    let annotation = field_path
+        .strip_prefix("metadata.annotations['")
+        .and_then(|rest| rest.strip_suffix("']"))
+        .expect("the field is an annotation");
+    let json = patched["metadata"]["annotations"][annotation]
+        .as_str()
+        .expect("the annotation is set");
     SidecarSpec::from_json(json).expect("a valid spec")
 }
 
@@ -212,6 +241,7 @@ fn deployment_pod_without_name_or_uid() {
         PodJson::deployment(),
         &[
             "/metadata/annotations/keeper.security~1injected",
+            "/metadata/annotations/keeper.security~1sidecar-spec",
             "/spec/volumes",
             "/spec/containers/0/volumeMounts",
             "/spec/initContainers",
@@ -334,16 +364,17 @@ fn no_annotations_map_adds_the_whole_map() {
         ("keeper.security/ksm-config", "auth"),
     ]);
     let typed = crate::Pod::deserialize(pod.json()).unwrap();
-    let mutation = mutate(&typed, request, &Defaults::default()).unwrap();
+    let mutation = mutate(&typed, request, &DEFAULTS).unwrap();
+    let spec = mutation.spec.as_ref().unwrap().to_json();
     assert_eq!(
-        mutation.patch_json()[0],
-        json!({"op": "add", "path": "/metadata/annotations", "value": {"keeper.security/injected": "true"}})
+        patch_json(&mutation)[0],
+        json!({"op": "add", "path": "/metadata/annotations", "value": {"keeper.security/injected": "true", "keeper.security/sidecar-spec": spec}})
     );
     let patched = independent_patch(pod.json(), &mutation);
-    verify(pod.json(), &patched, &mutation, &Defaults::default());
+    verify(pod.json(), &patched, &mutation, &DEFAULTS);
     assert_eq!(
         patched["metadata"]["annotations"],
-        json!({"keeper.security/injected": "true"})
+        json!({"keeper.security/injected": "true", "keeper.security/sidecar-spec": spec})
     );
 }
 
@@ -361,6 +392,7 @@ fn existing_annotations_volumes_and_mounts_get_elements_added() {
         pod.clone(),
         &[
             "/metadata/annotations/keeper.security~1injected",
+            "/metadata/annotations/keeper.security~1sidecar-spec",
             "/spec/volumes/-",
             "/spec/containers/0/volumeMounts/-",
             "/spec/initContainers",
@@ -390,6 +422,7 @@ fn our_init_containers_run_before_the_pods_own() {
         pod.clone(),
         &[
             "/metadata/annotations/keeper.security~1injected",
+            "/metadata/annotations/keeper.security~1sidecar-spec",
             "/spec/volumes",
             "/spec/containers/0/volumeMounts",
             "/spec/initContainers/0/volumeMounts",
@@ -421,6 +454,7 @@ fn init_first_false_appends_after_the_pods_init_containers() {
         pod.clone(),
         &[
             "/metadata/annotations/keeper.security~1injected",
+            "/metadata/annotations/keeper.security~1sidecar-spec",
             "/spec/volumes",
             "/spec/containers/0/volumeMounts",
             "/spec/initContainers/0/volumeMounts",
@@ -466,6 +500,7 @@ fn classic_sidecar_when_native_is_off() {
         PodJson::deployment().with_annotation("native-sidecar", "false"),
         &[
             "/metadata/annotations/keeper.security~1injected",
+            "/metadata/annotations/keeper.security~1sidecar-spec",
             "/spec/volumes",
             "/spec/containers/0/volumeMounts",
             "/spec/initContainers",
@@ -512,6 +547,7 @@ fn init_only_adds_no_sidecar() {
         pod,
         &[
             "/metadata/annotations/keeper.security~1injected",
+            "/metadata/annotations/keeper.security~1sidecar-spec",
             "/spec/volumes",
             "/spec/containers/0/volumeMounts",
             "/spec/initContainers",
@@ -573,6 +609,7 @@ fn signal_shares_the_process_namespace() {
         pod.clone(),
         &[
             "/metadata/annotations/keeper.security~1injected",
+            "/metadata/annotations/keeper.security~1sidecar-spec",
             "/spec/shareProcessNamespace",
             "/spec/volumes",
             "/spec/containers/0/volumeMounts",
@@ -635,7 +672,6 @@ fn signal_keeps_an_existing_shared_process_namespace() {
         !mutation
             .patch
             .operations()
-            .unwrap()
             .iter()
             .any(|op| matches!(op, crate::Operation::Add { path, .. } if path == "/spec/shareProcessNamespace"))
     );
@@ -729,6 +765,7 @@ fn a_declared_tmpfs_volume_is_used_as_it_is() {
         pod.clone(),
         &[
             "/metadata/annotations/keeper.security~1injected",
+            "/metadata/annotations/keeper.security~1sidecar-spec",
             "/spec/containers/1/volumeMounts",
             "/spec/initContainers",
         ],
@@ -1105,7 +1142,7 @@ fn every_selection_form_reaches_the_spec() {
 fn the_patch_is_the_same_for_the_same_pod() {
     let (a, _) = admit(&PodJson::deployment().with_annotation("secrets", "b, a, c"));
     let (b, _) = admit(&PodJson::deployment().with_annotation("secrets", "b, a, c"));
-    assert_eq!(a.patch_json(), b.patch_json());
+    assert_eq!(patch_json(&a), patch_json(&b));
 }
 
 #[test]
@@ -1145,26 +1182,30 @@ fn resources_hold_only_what_is_set() {
         resources: none.clone(),
         ..Defaults::default()
     };
-    let json = |r: Option<String>| r.map(|r| serde_json::from_str::<Value>(&r).unwrap());
+    let json =
+        |r: Option<crate::objects::Resources<'_>>| r.map(|r| serde_json::to_value(r).unwrap());
     assert_eq!(
-        json(super::resources(&request, &defaults).unwrap()),
+        json(crate::plan::resources(request.resources.clone(), &defaults).unwrap()),
         Some(json!({"limits": {"memory": "64Mi"}}))
     );
     defaults.resources.cpu_request = Some("5m".to_owned());
     assert_eq!(
-        json(super::resources(&request, &defaults).unwrap()),
+        json(crate::plan::resources(request.resources.clone(), &defaults).unwrap()),
         Some(json!({"limits": {"memory": "64Mi"}, "requests": {"cpu": "5m"}}))
     );
     let mut bare = request.clone();
     bare.resources = Default::default();
     defaults.resources = none;
-    assert_eq!(super::resources(&bare, &defaults).unwrap(), None);
+    assert_eq!(
+        crate::plan::resources(bare.resources.clone(), &defaults).unwrap(),
+        None
+    );
 }
 
 #[test]
 fn the_mount_is_volume_at_mount_path() {
     let mount: k8s_openapi::api::core::v1::VolumeMount =
-        serde_json::from_str(super::MOUNT).unwrap();
+        serde_json::from_value(serde_json::to_value(super::MOUNT).unwrap()).unwrap();
     assert_eq!(mount.name, crate::VOLUME);
     assert_eq!(mount.mount_path, crate::MOUNT_PATH);
     assert_eq!(mount.read_only, Some(true));

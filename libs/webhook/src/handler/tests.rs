@@ -33,7 +33,7 @@ fn pod(annotations: Value) -> Value {
 fn check(body: &[u8], result: &str) -> Value {
     let admitted = webhook().admit(body);
     assert_eq!(
-        admitted.result,
+        admitted.verdict.result(),
         result,
         "{:?}",
         String::from_utf8_lossy(&admitted.body)
@@ -103,7 +103,7 @@ fn invalid_annotations_are_denied_naming_the_annotation() {
 #[test]
 fn malformed_reviews_are_bad_requests() {
     let admitted = webhook().admit(b"{\"apiVersion\":");
-    assert_eq!(admitted.result, "bad_request");
+    assert_eq!(admitted.verdict.result(), "bad_request");
     assert!(
         String::from_utf8_lossy(&admitted.body)
             .starts_with("malformed AdmissionReview: the body is not JSON")

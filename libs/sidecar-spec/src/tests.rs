@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{FileMode, Format, SidecarSpec, SignalName};
+use super::{FileMode, Format, SidecarSpec, SignalName, file_name};
 
 fn spec_json() -> serde_json::Value {
     json!({
@@ -124,17 +124,6 @@ fn every_variant() -> Vec<serde_json::Value> {
 }
 
 #[test]
-fn the_literal_is_serde_json_s_text_as_a_string() {
-    for value in every_variant() {
-        let spec = SidecarSpec::from_json(&value.to_string()).unwrap();
-        let literal = spec.to_json_literal();
-        assert_eq!(literal, serde_json::to_string(&spec.to_json()).unwrap());
-        let back: String = serde_json::from_str(&literal).unwrap();
-        assert_eq!(SidecarSpec::from_json(&back).unwrap(), spec);
-    }
-}
-
-#[test]
 fn file_modes_print_four_octal_digits() {
     for (bits, text) in [
         (0o400, "0400"),
@@ -147,12 +136,32 @@ fn file_modes_print_four_octal_digits() {
 }
 
 #[test]
-fn the_literal_is_the_json_as_a_json_string() {
-    let mut value = spec_json();
-    value["secrets"][3]["template"] = json!("{{ .login }}\n\"q\" \\ \t\u{1} caf\u{e9}");
-    let spec = SidecarSpec::from_json(&value.to_string()).unwrap();
-    let literal = spec.to_json_literal();
-    assert_eq!(literal, serde_json::to_string(&spec.to_json()).unwrap());
-    let back: String = serde_json::from_str(&literal).unwrap();
-    assert_eq!(SidecarSpec::from_json(&back).unwrap(), spec);
+fn every_variant_round_trips_through_json() {
+    for value in every_variant() {
+        let spec = SidecarSpec::from_json(&value.to_string()).unwrap();
+        assert_eq!(serde_json::to_value(&spec).unwrap(), value);
+        assert_eq!(SidecarSpec::from_json(&spec.to_json()).unwrap(), spec);
+    }
+}
+
+#[test]
+fn file_names_are_lowercased_and_safe() {
+    for (name, lowercase, expect) in [
+        ("DB-Credentials", true, "db-credentials"),
+        ("DB-Credentials", false, "DB-Credentials"),
+        ("  api keys  ", true, "api-keys"),
+        ("a/b\\c\td", true, "a-b-c-d"),
+        ("Ärger Ünd", true, "ärger-ünd"),
+        ("x\u{7f}y", true, "x-y"),
+        ("..", true, "-"),
+        (".", false, "-"),
+        ("", true, "-"),
+        ("...", true, "..."),
+        ("Web.Config", true, "web.config"),
+        ("~tilde~", false, "~tilde~"),
+    ] {
+        assert_eq!(file_name(name, lowercase), expect, "{name:?}");
+    }
+    assert_eq!(file_name(&"A".repeat(300), true), "a".repeat(200));
+    assert_eq!(file_name(&"é".repeat(150), false), "é".repeat(100));
 }

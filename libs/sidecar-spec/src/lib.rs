@@ -1,13 +1,18 @@
-//! The sidecar spec: the contract between the webhook and the init and sidecar containers.
+//! The sidecar spec: the contract between the injector webhook and the Keeper sidecar.
 //!
-//! The webhook turns a pod's annotations into one [`SidecarSpec`], serialises it as JSON into
-//! the environment variable [`SPEC_ENV`] of both containers, and the sidecar reads it back with
-//! [`SidecarSpec::from_json`].
+//! The webhook turns a pod's annotations into one [`SidecarSpec`] and writes its JSON once per
+//! pod, into the pod annotation [`SPEC_ANNOTATION`]; both keeper containers receive it in the
+//! environment variable [`SPEC_ENV`] through the downward API
+//! (`fieldRef: metadata.annotations['keeper.security/sidecar-spec']`), and the sidecar reads
+//! it back with [`SidecarSpec::from_json`].
 //! It carries every decision the annotations made, so that no annotation silently does nothing,
 //! and never a secret value: the KSM configuration reaches the containers through
 //! [`KSM_CONFIG_ENV`], a `secretKeyRef` that the kubelet resolves.
 //! Every struct rejects unknown fields, so that a sidecar older than its webhook fails loudly
 //! instead of dropping a feature; incompatible changes raise [`SPEC_VERSION`].
+//!
+//! This crate is all that the sidecar and the webhook share: the sidecar does not compile the
+//! annotation parser or the Kubernetes types.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,15 +20,18 @@ use std::str::FromStr;
 use bulwark_config::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{Error, Result};
-
-mod literal;
-
 /// The version this crate writes and reads.
 pub const SPEC_VERSION: u32 = 1;
 
 /// The environment variable that holds the spec as JSON.
 pub const SPEC_ENV: &str = "BULWARK_INJECT_SPEC";
+
+/// The pod annotation that holds the spec as JSON, set by the webhook; the keeper containers
+/// receive it in [`SPEC_ENV`] through the downward API. It is read when each container starts.
+pub const SPEC_ANNOTATION: &str = "keeper.security/sidecar-spec";
+
+/// The downward API field path of [`SPEC_ANNOTATION`].
+pub const SPEC_FIELD_PATH: &str = "metadata.annotations['keeper.security/sidecar-spec']";
 
 /// The environment variable that holds the KSM configuration (JSON or base64 JSON), set from
 /// the `config` key of the Secret named by `keeper.security/ksm-config`; only with auth method
@@ -41,6 +49,19 @@ pub const ARG_MODE_INIT: &str = "--mode=init";
 
 /// The argument that starts the sidecar binary in sidecar mode: fetch, write, refresh.
 pub const ARG_MODE_SIDECAR: &str = "--mode=sidecar";
+
+/// Why a spec cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// Another version than [`SPEC_VERSION`].
+    #[error(
+        "invalid sidecar spec: version {0} is not supported: this build reads version {SPEC_VERSION}; run a sidecar image as new as the webhook"
+    )]
+    Version(u32),
+    /// Not JSON, or not the shape of a spec.
+    #[error("invalid sidecar spec: {0}")]
+    Json(String),
+}
 
 /// Everything the init and sidecar containers need to deliver a pod's secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,20 +275,17 @@ pub struct FileMode(u32);
 impl SidecarSpec {
     /// Reads a spec from the JSON in [`SPEC_ENV`], refusing versions other than
     /// [`SPEC_VERSION`] with a message that says which one this build reads.
-    pub fn from_json(json: &str) -> Result<Self> {
+    pub fn from_json(json: &str) -> Result<Self, Error> {
         #[derive(Deserialize)]
         struct Version {
             version: u32,
         }
-        let version: Version =
-            serde_json::from_str(json).map_err(|e| Error::Spec(e.to_string()))?;
+        let json_error = |e: serde_json::Error| Error::Json(e.to_string());
+        let version: Version = serde_json::from_str(json).map_err(json_error)?;
         if version.version != SPEC_VERSION {
-            return Err(Error::Spec(format!(
-                "version {} is not supported: this build reads version {SPEC_VERSION}; run a sidecar image as new as the webhook",
-                version.version
-            )));
+            return Err(Error::Version(version.version));
         }
-        serde_json::from_str(json).map_err(|e| Error::Spec(e.to_string()))
+        serde_json::from_str(json).map_err(json_error)
     }
 
     /// The JSON written into [`SPEC_ENV`].
@@ -275,41 +293,6 @@ impl SidecarSpec {
         // Serialising these types cannot fail: every map key is a string and no `Serialize`
         // impl here returns an error; an empty object would be refused by `from_json`.
         serde_json::to_string(self).unwrap_or_default()
-    }
-
-    /// [`to_json`](Self::to_json) as a JSON string literal (quoted and escaped): the value of
-    /// the keeper containers' [`SPEC_ENV`], written directly in one pass (admission writes it
-    /// for every pod; `tests` holds it to serde_json's output).
-    pub fn to_json_literal(&self) -> String {
-        literal::write(self)
-    }
-}
-
-/// A field selector's field: its name, index and property.
-pub(crate) type SelectedField<'a> = (&'a str, Option<Index>, Option<&'a str>);
-
-impl Selector {
-    /// The selector's word, as notation and the spec both spell it (`type`, `title`, `notes`,
-    /// `field`, `custom_field`), and for a field selector the field's name, index and property.
-    pub(crate) fn parts(&self) -> (&'static str, Option<SelectedField<'_>>) {
-        let (word, field) = match self {
-            Selector::Type => ("type", None),
-            Selector::Title => ("title", None),
-            Selector::Notes => ("notes", None),
-            Selector::Field {
-                name,
-                index,
-                property,
-            } => ("field", Some((name, index, property))),
-            Selector::CustomField {
-                name,
-                index,
-                property,
-            } => ("custom_field", Some((name, index, property))),
-        };
-        let field =
-            field.map(|(name, index, property)| (name.as_str(), *index, property.as_deref()));
-        (word, field)
     }
 }
 
@@ -328,7 +311,7 @@ impl Format {
     }
 
     /// The extension of a default file name in this format, with its dot.
-    pub(crate) fn extension(self) -> &'static str {
+    pub fn extension(self) -> &'static str {
         match self {
             Format::Json => ".json",
             Format::Env => ".env",
@@ -425,18 +408,10 @@ impl FileMode {
     }
 }
 
-impl FileMode {
-    /// The four octal digits, such as `0440`.
-    pub(crate) fn octal(self) -> [u8; 4] {
-        // `new` keeps the bits within 0o777.
-        let digit = |shift: u32| b'0' + ((self.0 >> shift) & 7) as u8;
-        [b'0', digit(6), digit(3), digit(0)]
-    }
-}
-
 impl fmt::Display for FileMode {
+    /// Four octal digits, such as `0440`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(std::str::from_utf8(&self.octal()).map_err(|_| fmt::Error)?)
+        write!(f, "{:04o}", self.0)
     }
 }
 
@@ -469,6 +444,38 @@ impl<'de> Deserialize<'de> for FileMode {
             ))
         })
     }
+}
+
+/// The longest file name [`file_name`] makes, in bytes: a suffix such as `.json` still fits
+/// the 255 bytes a file name may have.
+const MAX_FILE_NAME: usize = 200;
+
+/// A file name made from a record title or an attachment name, as upstream's `sanitizeName`
+/// does (lowercased when `lowercase`, spaces and `/` to `-`), also replacing `\` and control
+/// characters, bounded to 200 bytes, and `-` for a name that would be empty, `.` or `..`.
+/// The webhook names default output files with it, the sidecar the files of whole folders.
+pub fn file_name(name: &str, lowercase: bool) -> String {
+    let mut out = String::with_capacity(name.len().min(MAX_FILE_NAME));
+    for c in name.trim().chars() {
+        let c = if c == ' ' || c == '/' || c == '\\' || c.is_control() {
+            '-'
+        } else {
+            c
+        };
+        if out.len() + c.len_utf8() > MAX_FILE_NAME {
+            break;
+        }
+        if lowercase {
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    if out.is_empty() || out == "." || out == ".." {
+        out.clear();
+        out.push('-');
+    }
+    out
 }
 
 #[cfg(test)]

@@ -103,7 +103,7 @@ pub fn pointer(tokens: &[&str]) -> String {
     for token in tokens {
         out.push('/');
         let mut rest = *token;
-        while let Some(at) = rest.find(['~', '/']) {
+        while let Some(at) = rest.bytes().position(|b| b == b'~' || b == b'/') {
             out.push_str(&rest[..at]);
             out.push_str(if rest.as_bytes()[at] == b'~' {
                 "~0"

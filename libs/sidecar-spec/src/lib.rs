@@ -465,10 +465,10 @@ pub fn file_name(name: &str, lowercase: bool) -> String {
         if out.len() + c.len_utf8() > MAX_FILE_NAME {
             break;
         }
-        if lowercase {
-            out.extend(c.to_lowercase());
-        } else {
-            out.push(c);
+        match c {
+            c if lowercase && c.is_ascii() => out.push(c.to_ascii_lowercase()),
+            c if lowercase => out.extend(c.to_lowercase()),
+            c => out.push(c),
         }
     }
     if out.is_empty() || out == "." || out == ".." {

@@ -2,9 +2,10 @@
 //! a bare hyper + rustls server returning a fixed response of the same size, measured in the
 //! same run on the same machine. Also the webhook's resident memory under load.
 //!
-//! Run with `cargo bench -p injector-webhook --bench admission` (or `cargo xtask bench
-//! webhook`). Targets (issue 3): throughput at least 0.8 of the bare server's, p99 latency
-//! under 2 ms at 1,000 requests/s, RSS under 20 MiB.
+//! Run with `cargo bench -p injector-webhook --bench admission`. Targets (issue 13, which traded
+//! issue 3's 0.8 for a typed admission path): throughput at least 0.6 of the bare server's, p99
+//! latency under 2 ms at 1,000 requests/s, RSS under 20 MiB. With `-- --admit-only` it runs
+//! 20,000 admissions in process, for `valgrind --tool=callgrind`.
 
 #![allow(
     clippy::unwrap_used,
@@ -220,10 +221,10 @@ async fn bench() {
     }
     let ratio = hook.best / base.best;
     println!(
-        "throughput (best of {ROUNDS} rounds of {THROUGHPUT_FOR:?}): webhook {:.0}/s, bare hyper+rustls {:.0}/s, ratio {ratio:.2} (target >= 0.80: {})",
+        "throughput (best of {ROUNDS} rounds of {THROUGHPUT_FOR:?}): webhook {:.0}/s, bare hyper+rustls {:.0}/s, ratio {ratio:.2} (target >= 0.60: {})",
         hook.best,
         base.best,
-        verdict(ratio >= 0.8)
+        verdict(ratio >= 0.6)
     );
     println!(
         "CPU per request: webhook {:.1} us, bare {:.1} us; the client {:.1} us and {:.1} us",

@@ -1,11 +1,12 @@
 //! The Keeper injector's domain: `keeper.security/*` annotations in, a JSON patch and a
 //! [`SidecarSpec`] out.
 //!
-//! [`inject`] is what the webhook calls for each admitted pod: it reads the annotations into
-//! an [`InjectionRequest`] ([`annotations::parse_pairs`]), plans what the pod gets
-//! ([`plan::Plan`]: annotations, volumes, mounts and the keeper containers as typed
+//! [`Injector::inject`] is what the webhook calls for each admitted pod: it reads the
+//! annotations into an [`InjectionRequest`] ([`annotations::parse_pairs`]), plans what the pod
+//! gets ([`plan::Plan`]: annotations, volumes, mounts and the keeper containers, typed as
 //! [`objects`]) and writes that as a list of typed JSON Patch operations ([`Patch`]), which
-//! the webhook serialises once into its response.
+//! the webhook serialises once into its response. The injector keeps the JSON of the values
+//! that repeat from pod to pod (the keeper containers, the spec; [`memo`]).
 //!
 //! **Architecture Invariant:** pure. No IO, no async runtime, no `kube`: nothing here calls
 //! Keeper or the API server, so admission has no side effects and dry-run behaves identically.
@@ -18,6 +19,7 @@
 pub mod annotations;
 mod defaults;
 mod error;
+pub mod memo;
 mod mutate;
 mod notation;
 pub mod objects;
@@ -58,26 +60,52 @@ pub const CA_MOUNT_PATH: &str = "/keeper/ca";
 /// The name of the sidecar's health and metrics port.
 pub const METRICS_PORT_NAME: &str = "keeper-metrics";
 
-/// Admits one pod with `defaults`: an empty mutation unless it asks for injection and is not
-/// injected yet, an error (a denial) when its annotations are invalid.
-pub fn inject<'a>(pod: &Pod<'_>, defaults: &'a Defaults) -> Result<Mutation<'a>> {
-    let Some(annotations) = pod.metadata.annotations.as_ref() else {
-        return Ok(Mutation::empty(Outcome::NotRequested, Vec::new()));
-    };
-    if !annotations.contains_key(INJECT) {
-        return Ok(Mutation::empty(Outcome::NotRequested, Vec::new()));
+/// Admission with one set of [`Defaults`], as the webhook runs it for its lifetime: pure but
+/// for the JSON it keeps of values that repeat from pod to pod ([`memo`]), which is the same
+/// whether kept or made again.
+#[derive(Debug)]
+pub struct Injector {
+    defaults: Defaults,
+    containers: memo::JsonMemo<plan::KeeperKey>,
+    specs: memo::JsonMemo<SidecarSpec>,
+}
+
+impl Injector {
+    /// An injector with `defaults`.
+    pub fn new(defaults: Defaults) -> Self {
+        Self {
+            defaults,
+            containers: memo::JsonMemo::new(),
+            specs: memo::JsonMemo::new(),
+        }
     }
-    let pairs = || annotations.iter().map(|(k, v)| (&**k, &**v));
-    // An injected pod is left alone before its annotations are read again, so that a pod
-    // admitted under older rules is not denied when it is re-submitted or reinvoked.
-    if mutate::injected(pod).is_some() {
-        return match annotations::parse_pairs(pairs()) {
-            Ok(Some(request)) => mutate(pod, request, defaults),
-            _ => Ok(Mutation::empty(Outcome::AlreadyInjected, Vec::new())),
+
+    /// The defaults it injects with.
+    pub fn defaults(&self) -> &Defaults {
+        &self.defaults
+    }
+
+    /// Admits one pod: an empty mutation unless it asks for injection and is not injected
+    /// yet, an error (a denial) when its annotations are invalid.
+    pub fn inject(&self, pod: &Pod<'_>) -> Result<Mutation<'_>> {
+        let Some(annotations) = pod.metadata.annotations.as_ref() else {
+            return Ok(Mutation::empty(Outcome::NotRequested, Vec::new()));
         };
-    }
-    match annotations::parse_pairs(pairs())? {
-        Some(request) => mutate(pod, request, defaults),
-        None => Ok(Mutation::empty(Outcome::NotRequested, Vec::new())),
+        if !annotations.contains_key(INJECT) {
+            return Ok(Mutation::empty(Outcome::NotRequested, Vec::new()));
+        }
+        let pairs = || annotations.iter().map(|(k, v)| (&**k, &**v));
+        // An injected pod is left alone before its annotations are read again, so that a pod
+        // admitted under older rules is not denied when it is re-submitted or reinvoked.
+        if mutate::injected(pod).is_some() {
+            return match annotations::parse_pairs(pairs()) {
+                Ok(Some(request)) => mutate(pod, request, self),
+                _ => Ok(Mutation::empty(Outcome::AlreadyInjected, Vec::new())),
+            };
+        }
+        match annotations::parse_pairs(pairs())? {
+            Some(request) => mutate(pod, request, self),
+            None => Ok(Mutation::empty(Outcome::NotRequested, Vec::new())),
+        }
     }
 }

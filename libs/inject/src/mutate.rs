@@ -12,15 +12,16 @@
 use bulwark_sidecar_spec::SidecarSpec;
 
 use crate::annotations::InjectionRequest;
-use crate::objects::{Container, VolumeMount};
+use crate::memo::Json;
+use crate::objects::VolumeMount;
 use crate::patch::{Annotations, Patch, Value};
 use crate::plan::{Plan, Target};
 use crate::pod::Pod;
 use crate::{
-    Defaults, Error, INIT_CONTAINER, INJECTED, MOUNT_PATH, Result, SIDECAR_CONTAINER, VOLUME,
+    Error, INIT_CONTAINER, INJECTED, Injector, MOUNT_PATH, Result, SIDECAR_CONTAINER, VOLUME,
 };
 
-/// The result of admitting one pod; it borrows from the webhook's [`Defaults`].
+/// The result of admitting one pod; it borrows from the [`Injector`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mutation<'a> {
     pub outcome: Outcome,
@@ -109,12 +110,12 @@ pub(crate) fn injected(pod: &Pod<'_>) -> Option<Injected> {
     }
 }
 
-/// Computes the patch that injects `pod` as `request` asks, with `defaults` for what it leaves
-/// open; the patch is empty when the pod is injected already.
+/// Computes the patch that injects `pod` as `request` asks, with the injector's defaults for
+/// what it leaves open; the patch is empty when the pod is injected already.
 pub fn mutate<'a>(
     pod: &Pod<'_>,
     mut request: InjectionRequest,
-    defaults: &'a Defaults,
+    injector: &'a Injector,
 ) -> Result<Mutation<'a>> {
     let spec = pod
         .spec
@@ -133,7 +134,7 @@ pub fn mutate<'a>(
         }
         None => {}
     }
-    let plan = Plan::new(spec, request, defaults)?;
+    let plan = Plan::new(spec, request, injector)?;
     Ok(injection(pod, plan))
 }
 
@@ -163,7 +164,7 @@ fn injection<'a>(pod: &Pod<'_>, plan: Plan<'a>) -> Mutation<'a> {
         ),
         Some(_) => {
             for (key, value) in annotations {
-                patch.add(&["metadata", "annotations", key], Value::String(value));
+                patch.add(&["metadata", "annotations", key], Value::Json(value));
             }
         }
     }
@@ -199,7 +200,7 @@ fn injection<'a>(pod: &Pod<'_>, plan: Plan<'a>) -> Mutation<'a> {
         keeper_init_containers,
     );
     if let Some(sidecar) = sidecar {
-        patch.append(&["spec", "containers"], Value::Container(Box::new(sidecar)));
+        patch.append(&["spec", "containers"], Value::Json(sidecar));
     }
     Mutation {
         outcome: Outcome::Injected,
@@ -210,28 +211,17 @@ fn injection<'a>(pod: &Pod<'_>, plan: Plan<'a>) -> Mutation<'a> {
 }
 
 /// Adds the keeper init containers before the pod's own (`first`) or after them.
-fn add_init_containers<'a>(
-    patch: &mut Patch<'a>,
-    exists: bool,
-    first: bool,
-    containers: Vec<Container<'a>>,
-) {
+fn add_init_containers(patch: &mut Patch<'_>, exists: bool, first: bool, containers: Vec<Json>) {
     if !exists {
-        patch.add(&["spec", "initContainers"], Value::Containers(containers));
+        patch.add(&["spec", "initContainers"], Value::Jsons(containers));
         return;
     }
     for (i, container) in containers.into_iter().enumerate() {
         if first {
             let index = i.to_string();
-            patch.add(
-                &["spec", "initContainers", &index],
-                Value::Container(Box::new(container)),
-            );
+            patch.add(&["spec", "initContainers", &index], Value::Json(container));
         } else {
-            patch.append(
-                &["spec", "initContainers"],
-                Value::Container(Box::new(container)),
-            );
+            patch.append(&["spec", "initContainers"], Value::Json(container));
         }
     }
 }

@@ -8,7 +8,8 @@
 
 use serde::{Serialize, Serializer};
 
-use crate::objects::{Container, Volume, VolumeMount};
+use crate::memo::Json;
+use crate::objects::{Volume, VolumeMount};
 
 /// A JSON Patch document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -28,20 +29,21 @@ pub enum Operation<'a> {
 #[serde(untagged)]
 pub enum Value<'a> {
     Bool(bool),
-    String(String),
     /// A new `metadata.annotations`.
     Annotations(Annotations),
     Volume(Volume<'a>),
     Volumes(Vec<Volume<'a>>),
     Mount(VolumeMount),
     Mounts([VolumeMount; 1]),
-    Container(Box<Container<'a>>),
-    Containers(Vec<Container<'a>>),
+    /// A value serialised before, such as a keeper container.
+    Json(Json),
+    /// An array of values serialised before.
+    Jsons(Vec<Json>),
 }
 
-/// Annotations as a JSON object, in the order given.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Annotations(pub Vec<(&'static str, String)>);
+/// Annotations as a JSON object, in the order given, their values serialised before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Annotations(pub Vec<(&'static str, Json)>);
 
 impl Serialize for Annotations {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

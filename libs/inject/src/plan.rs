@@ -11,36 +11,38 @@ use std::borrow::Cow;
 use bulwark_sidecar_spec::{Auth, SPEC_VERSION, SidecarSpec};
 
 use crate::annotations::{CaCert, InjectionRequest, key};
-use crate::objects::{Container, KeyToPath, Volume, VolumeSource};
+use crate::memo::Json;
+use crate::objects::{KeyToPath, Volume, VolumeSource};
 use crate::pod::PodSpec;
-use crate::{CA_MOUNT_PATH, CA_VOLUME, Defaults, Error, INJECTED, MOUNT_PATH, Result, VOLUME};
+use crate::{CA_MOUNT_PATH, CA_VOLUME, Error, INJECTED, Injector, MOUNT_PATH, Result, VOLUME};
 
 mod keeper;
 mod users;
 
-use keeper::{Keeper, Role};
 #[cfg(test)]
-pub(crate) use keeper::{resources, security_context};
+pub(crate) use keeper::resources;
+pub use keeper::{KeeperKey, Role, container, security_context};
 use users::Users;
 
 /// What injection adds to one pod.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan<'a> {
     /// The annotations to set, in order: the marker, then the spec that the keeper containers
-    /// read through the downward API.
-    pub annotations: Vec<(&'static str, String)>,
+    /// read through the downward API (values as JSON strings).
+    pub annotations: Vec<(&'static str, Json)>,
     /// Whether `shareProcessNamespace: true` must be added, so that the sidecar can signal.
     pub share_process_namespace: bool,
     /// The pod's new volumes: the tmpfs (unless the pod declares it) and the extra CA.
     pub volumes: Vec<Volume<'a>>,
     /// The pod's containers that get the read-only mount and do not have it yet.
     pub mounts: Vec<Target>,
-    /// The keeper init containers, in order: the init container, and the native sidecar.
-    pub init_containers: Vec<Container<'a>>,
+    /// The keeper init containers, in order: the init container, and the native sidecar, as
+    /// the JSON of the typed containers ([`container`]).
+    pub init_containers: Vec<Json>,
     /// Whether they go before the pod's own init containers rather than after them.
     pub init_first: bool,
     /// The classic sidecar, added to the pod's regular containers.
-    pub sidecar: Option<Container<'a>>,
+    pub sidecar: Option<Json>,
     /// Admission warnings for the user.
     pub warnings: Vec<String>,
     /// The spec, also written into the annotation.
@@ -56,12 +58,13 @@ pub enum Target {
 
 impl<'a> Plan<'a> {
     /// Plans the injection of a pod with `spec`, which is not injected yet, as `request` asks,
-    /// with `defaults` for what it leaves open.
+    /// with the injector's defaults for what it leaves open.
     pub fn new(
         spec: &PodSpec<'_>,
         request: InjectionRequest,
-        defaults: &'a Defaults,
+        injector: &'a Injector,
     ) -> Result<Self> {
+        let defaults = injector.defaults();
         let InjectionRequest {
             auth,
             ksm_config,
@@ -121,8 +124,7 @@ impl<'a> Plan<'a> {
         let ksm_config = match auth {
             Auth::Secret => Some(
                 ksm_config
-                    .map(Cow::Owned)
-                    .or_else(|| defaults.ksm_config.as_deref().map(Cow::Borrowed))
+                    .or_else(|| defaults.ksm_config.clone())
                     .ok_or_else(|| {
                         Error::invalid(
                             key("ksm-config"),
@@ -132,7 +134,7 @@ impl<'a> Plan<'a> {
             ),
             _ => None,
         };
-        let resources = keeper::resources(resources, defaults)?;
+        keeper::check_resources(&resources, defaults)?;
         let share_process_namespace = match (&signal, spec.share_process_namespace) {
             (None, _) | (Some(_), Some(true)) => false,
             (Some(_), None) => true,
@@ -172,32 +174,40 @@ impl<'a> Plan<'a> {
                 },
             });
         }
-        let keeper = Keeper {
-            defaults,
+        let mut keeper = KeeperKey {
+            role: Role::Init,
             ksm_config,
             ca: ca_cert.is_some(),
             resources,
-            security: keeper::security_context(users.run_as, kill),
+            run_as: users.run_as,
+            kill,
         };
         if let Some(ca) = ca_cert {
             volumes.push(ca_volume(ca));
         }
-        let mut init_containers = vec![keeper.container(Role::Init)];
+        let mut keeper_json = |role| {
+            keeper.role = role;
+            injector
+                .containers
+                .get(&keeper, |key| Json::of(&container(defaults, key)))
+        };
+        let mut init_containers = vec![keeper_json(Role::Init)];
         if native {
-            init_containers.push(keeper.container(Role::NativeSidecar));
+            init_containers.push(keeper_json(Role::NativeSidecar));
         }
-        let sidecar = (sidecar && !native).then(|| keeper.container(Role::Sidecar));
+        let sidecar = (sidecar && !native).then(|| keeper_json(Role::Sidecar));
         let mounts = targets
             .into_iter()
             .filter(|target| !mounted(spec, *target))
             .collect();
+        // The spec's JSON, as the JSON string that is the annotation's value.
+        let spec_json = injector
+            .specs
+            .get(&spec_of_sidecar, |spec| Json::of(&spec.to_json()));
         Ok(Plan {
             annotations: vec![
-                (INJECTED, "true".to_owned()),
-                (
-                    bulwark_sidecar_spec::SPEC_ANNOTATION,
-                    spec_of_sidecar.to_json(),
-                ),
+                (INJECTED, Json::of(&"true")),
+                (bulwark_sidecar_spec::SPEC_ANNOTATION, spec_json),
             ],
             share_process_namespace,
             volumes,

@@ -2,7 +2,7 @@
 //! offline. Accepts Pods and workloads with a pod template (Deployment, StatefulSet,
 //! DaemonSet, ReplicaSet, Job, CronJob), in YAML or JSON, several documents per file.
 
-use bulwark_inject::{Defaults, Mutation, Outcome};
+use bulwark_inject::{Defaults, Injector, Mutation, Outcome};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -50,7 +50,7 @@ pub struct Explained<'a> {
 
 /// Admits the pod `object` (an AdmissionReview's `request.object`, or a manifest's pod) as the
 /// webhook would, and applies the patch with the `json-patch` crate, as the API server would.
-pub fn explain_pod<'a>(object: &Value, defaults: &'a Defaults) -> Result<Explained<'a>, PodError> {
+pub fn explain_pod<'a>(object: &Value, injector: &'a Injector) -> Result<Explained<'a>, PodError> {
     let invalid = |message: String| PodError::Denied(bulwark_inject::Error::Pod(message));
     if !object.get("metadata").is_some_and(Value::is_object) {
         return Err(invalid("expected an object with metadata".to_owned()));
@@ -58,7 +58,7 @@ pub fn explain_pod<'a>(object: &Value, defaults: &'a Defaults) -> Result<Explain
     // A manifest has not been through the API server: check it as a whole Pod first.
     k8s_openapi::api::core::v1::Pod::deserialize(object).map_err(|e| invalid(e.to_string()))?;
     let pod = bulwark_inject::Pod::deserialize(object).map_err(|e| invalid(e.to_string()))?;
-    let mutation = bulwark_inject::inject(&pod, defaults)?;
+    let mutation = injector.inject(&pod)?;
     let patch: json_patch::Patch = serde_json::from_slice(&mutation.patch.to_json())
         .map_err(|e| PodError::Patch(e.to_string()))?;
     let mut patched = object.clone();
@@ -76,6 +76,7 @@ pub fn explain(text: &str, origin: &str, defaults: &Defaults) -> Result<String, 
         origin: origin.to_owned(),
         message: e.to_string(),
     })?;
+    let injector = Injector::new(defaults.clone());
     let mut out = Vec::new();
     for (index, doc) in docs.into_iter().enumerate().filter(|(_, d)| !d.is_null()) {
         let index = index + 1;
@@ -90,7 +91,7 @@ pub fn explain(text: &str, origin: &str, defaults: &Defaults) -> Result<String, 
             index,
             kind: kind.clone(),
         })?;
-        let explained = explain_pod(&pod, defaults).map_err(|source| Error::Denied {
+        let explained = explain_pod(&pod, &injector).map_err(|source| Error::Denied {
             origin: origin.to_owned(),
             index,
             name: format!("{kind}/{name}"),

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use bulwark_inject::{Defaults, SidecarSpec};
+use bulwark_inject::{Defaults, Injector, SidecarSpec};
 use k8s_openapi::api::core::v1::Pod;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -123,8 +123,9 @@ fn check_answer(review: &Value, answer: &[u8], verdict: Verdict) {
         assert_adds_only(object, op);
     }
     check_patched(&patched);
-    // Offline explanation is the same admission.
-    match explain_pod(object, &defaults()) {
+    // Offline explanation with a new injector is the same admission: what the webhook's
+    // injector kept from earlier pods changes nothing.
+    match explain_pod(object, &Injector::new(defaults())) {
         Ok(explained) => assert_eq!(explained.pod, patched, "explain disagrees"),
         Err(e) => panic!("explain denies what the webhook injected: {e}"),
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bulwark_http::{ResponseBody, text};
-use bulwark_inject::{Defaults, Outcome, Patch, Pod};
+use bulwark_inject::{Defaults, Injector, Outcome, Patch, Pod};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -19,13 +19,15 @@ pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 /// The admission webhook: immutable after start, shared by every connection.
 #[derive(Debug)]
 pub struct Webhook {
-    defaults: Defaults,
+    injector: Injector,
 }
 
 impl Webhook {
     /// A webhook injecting with `defaults`.
     pub fn new(defaults: Defaults) -> Arc<Self> {
-        Arc::new(Self { defaults })
+        Arc::new(Self {
+            injector: Injector::new(defaults),
+        })
     }
 
     /// Serves one HTTP request: `POST /mutate-pods` (or `/mutate`) with an AdmissionReview.
@@ -120,7 +122,7 @@ impl Webhook {
             .or(pod.metadata.generate_name.as_deref())
             .unwrap_or("");
         let namespace = request.namespace.as_deref().unwrap_or("");
-        match bulwark_inject::inject(pod, &self.defaults) {
+        match self.injector.inject(pod) {
             Ok(mutation) => {
                 let verdict = match mutation.outcome {
                     Outcome::Injected => Verdict::Injected,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::names::first_line;
 use super::parser::Parser;
-use super::paths::{Outputs, default_output_path, output_dir, output_file};
+use super::paths::{Origin, Outputs, default_output_path, output_dir, output_file};
 use super::secrets::{folder_uid, single_value};
 use super::{ENV_VARS_REASON, K8S_SECRET_REASON, key};
 use crate::notation::{self, Reference};
@@ -59,9 +59,9 @@ struct ConfigFolder {
     k8s_secret_name_prefix: Option<String>,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     /// `keeper.security/config`, the YAML document of level 5 upstream.
-    pub(super) fn config(&mut self, out: &mut Outputs) -> Result<()> {
+    pub(super) fn config(&mut self, out: &mut Outputs<'a>) -> Result<()> {
         let Some(text) = self.get("config") else {
             return Ok(());
         };
@@ -73,12 +73,12 @@ impl Parser<'_> {
             )
         })?;
         for (i, s) in doc.secrets.into_iter().enumerate() {
-            let origin = format!("{config} (secrets[{i}])");
-            let secret = config_secret(&origin, &config, i, s, &mut self.warnings)?;
+            let origin = Origin::ConfigSecret(i);
+            let secret = config_secret(&origin.to_string(), &config, i, s, &mut self.warnings)?;
             out.push_secret((origin, secret));
         }
         for (i, f) in doc.folders.into_iter().enumerate() {
-            let origin = format!("{config} (folders[{i}])");
+            let origin = Origin::ConfigFolder(i);
             let at = |field: &str| format!("{config} (folders[{i}].{field})");
             if f.inject_as_k8s_secret == Some(true) {
                 return Err(Error::Unsupported {
@@ -93,20 +93,21 @@ impl Parser<'_> {
                 });
             }
             let folder = match (f.uid, f.path.or(f.folder_path)) {
-                (Some(uid), None) => FolderRef::Uid(folder_uid(&origin, &uid)?),
-                (None, Some(path)) => FolderRef::Path(
-                    notation::folder_path(&path)
-                        .map_err(|m| Error::invalid(&origin, format!("path {path:?}: {m}")))?,
-                ),
+                (Some(uid), None) => FolderRef::Uid(folder_uid(origin, &uid)?),
+                (None, Some(path)) => {
+                    FolderRef::Path(notation::folder_path(&path).map_err(|m| {
+                        Error::invalid(origin.to_string(), format!("path {path:?}: {m}"))
+                    })?)
+                }
                 _ => {
                     return Err(Error::invalid(
-                        origin,
+                        origin.to_string(),
                         "expected exactly one of uid and path (or its alias folderPath)",
                     ));
                 }
             };
             let output_dir = match f.output_path {
-                Some(dir) => output_dir(&at("outputPath"), &dir)?,
+                Some(dir) => output_dir(at("outputPath").as_str(), &dir)?,
                 None => MOUNT_PATH.to_owned(),
             };
             out.push_folder((origin, Folder { folder, output_dir }));
@@ -261,7 +262,7 @@ fn config_secret(
         ));
     }
     let path = match s.path {
-        Some(path) => output_file(&at("path"), path.trim())?,
+        Some(path) => output_file(at("path").as_str(), path.trim())?,
         None if file_source => match &source {
             Source::File { file, .. } => default_output_path(file, false, ""),
             _ => String::new(),

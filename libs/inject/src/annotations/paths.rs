@@ -2,40 +2,63 @@
 //! and no file lies where another output needs a directory.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::ops::Bound;
 
 use bulwark_sidecar_spec::{Folder, Secret, file_name};
 
+use super::PREFIX;
 use crate::{Error, MOUNT_PATH, Result};
 
-/// The output files and folders found so far, and beside them the annotation each came from
-/// (for errors only; the request takes the outputs as they are).
-#[derive(Default)]
-pub(super) struct Outputs {
-    pub(super) secrets: Vec<Secret>,
-    secret_origins: Vec<String>,
-    pub(super) folders: Vec<Folder>,
-    folder_origins: Vec<String>,
+/// Where an output was asked for, named in the errors about it (and written only for them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin<'a> {
+    /// An annotation, by its name after the prefix.
+    Annotation(&'a str),
+    /// An entry of `secrets:` in `keeper.security/config`.
+    ConfigSecret(usize),
+    /// An entry of `folders:` in `keeper.security/config`.
+    ConfigFolder(usize),
 }
 
-impl Outputs {
-    pub(super) fn push_secret(&mut self, (origin, secret): (String, Secret)) {
+impl fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Annotation(name) => write!(f, "{PREFIX}{name}"),
+            Origin::ConfigSecret(i) => write!(f, "{PREFIX}config (secrets[{i}])"),
+            Origin::ConfigFolder(i) => write!(f, "{PREFIX}config (folders[{i}])"),
+        }
+    }
+}
+
+/// The output files and folders found so far, and beside them where each was asked for
+/// (for errors only; the request takes the outputs as they are).
+#[derive(Default)]
+pub(super) struct Outputs<'a> {
+    pub(super) secrets: Vec<Secret>,
+    secret_origins: Vec<Origin<'a>>,
+    pub(super) folders: Vec<Folder>,
+    folder_origins: Vec<Origin<'a>>,
+}
+
+impl<'a> Outputs<'a> {
+    pub(super) fn push_secret(&mut self, (origin, secret): (Origin<'a>, Secret)) {
         self.secret_origins.push(origin);
         self.secrets.push(secret);
     }
 
-    pub(super) fn push_folder(&mut self, (origin, folder): (String, Folder)) {
+    pub(super) fn push_folder(&mut self, (origin, folder): (Origin<'a>, Folder)) {
         self.folder_origins.push(origin);
         self.folders.push(folder);
     }
 
     /// Every output file has its own path, and no file lies where a directory must be.
     pub(super) fn check_paths(&self) -> Result<()> {
-        let mut files: BTreeMap<&str, &str> = BTreeMap::new();
-        for (origin, secret) in self.secret_origins.iter().zip(&self.secrets) {
+        let mut files: BTreeMap<&str, Origin<'a>> = BTreeMap::new();
+        for (&origin, secret) in self.secret_origins.iter().zip(&self.secrets) {
             if let Some(other) = files.insert(&secret.path, origin) {
                 return Err(Error::invalid(
-                    origin,
+                    origin.to_string(),
                     format!(
                         "output path {} is also written by {other}: expected a distinct path for every secret",
                         secret.path
@@ -44,13 +67,13 @@ impl Outputs {
             }
         }
         // A directory may be shared by several folders; the first one names the conflict.
-        let mut dirs: BTreeMap<&str, &str> = BTreeMap::new();
-        for (origin, folder) in self.folder_origins.iter().zip(&self.folders) {
+        let mut dirs: BTreeMap<&str, Origin<'a>> = BTreeMap::new();
+        for (&origin, folder) in self.folder_origins.iter().zip(&self.folders) {
             dirs.entry(&folder.output_dir).or_insert(origin);
         }
         // The first entry at or after `below` starts with it if any does, since every key
         // that starts with `below` sorts right after it.
-        fn first_below<'a>(map: &BTreeMap<&str, &'a str>, below: &str) -> Option<&'a str> {
+        fn first_below<'a>(map: &BTreeMap<&str, Origin<'a>>, below: &str) -> Option<Origin<'a>> {
             map.range::<str, _>((Bound::Included(below), Bound::Unbounded))
                 .next()
                 .filter(|(p, _)| p.starts_with(below))
@@ -66,7 +89,7 @@ impl Outputs {
                 .or_else(|| first_below(&dirs, &below));
             if let Some(other) = nested {
                 return Err(Error::invalid(
-                    origin,
+                    origin.to_string(),
                     format!(
                         "output path {path} is a file, but {other} needs a directory there: expected paths that do not nest"
                     ),
@@ -78,11 +101,11 @@ impl Outputs {
 }
 
 /// An output file path: absolute under the mount, or relative to it.
-pub(super) fn output_file(origin: &str, path: &str) -> Result<String> {
+pub(super) fn output_file(origin: impl fmt::Display + Copy, path: &str) -> Result<String> {
     let path = output_path(origin, path)?;
     if path == MOUNT_PATH {
         return Err(Error::invalid(
-            origin,
+            origin.to_string(),
             format!("output path {path} is the shared directory itself: expected a file under it"),
         ));
     }
@@ -90,7 +113,7 @@ pub(super) fn output_file(origin: &str, path: &str) -> Result<String> {
 }
 
 /// An output directory: absolute under the mount (or the mount itself), or relative to it.
-pub(super) fn output_dir(origin: &str, path: &str) -> Result<String> {
+pub(super) fn output_dir(origin: impl fmt::Display + Copy, path: &str) -> Result<String> {
     output_path(
         origin,
         path.strip_suffix('/')
@@ -102,7 +125,7 @@ pub(super) fn output_dir(origin: &str, path: &str) -> Result<String> {
 /// Resolves and checks a path under the shared volume: only that directory is shared with the
 /// application containers, and the keeper containers' root filesystem is read-only, so a path
 /// elsewhere could never be written (upstream defect 4).
-fn output_path(origin: &str, path: &str) -> Result<String> {
+fn output_path(origin: impl fmt::Display + Copy, path: &str) -> Result<String> {
     let full = if path.starts_with('/') {
         path.to_owned()
     } else {
@@ -110,7 +133,7 @@ fn output_path(origin: &str, path: &str) -> Result<String> {
     };
     let outside = || {
         Error::invalid(
-            origin,
+            origin.to_string(),
             format!(
                 "output path {path:?} is outside the shared volume: expected a path under {MOUNT_PATH}, the only directory the keeper containers share with the application"
             ),
@@ -125,7 +148,7 @@ fn output_path(origin: &str, path: &str) -> Result<String> {
         for component in rest.split('/') {
             if component.is_empty() || component == "." || component == ".." {
                 return Err(Error::invalid(
-                    origin,
+                    origin.to_string(),
                     format!(
                         "output path {path:?} has an empty, '.' or '..' component: expected a plain path under {MOUNT_PATH}"
                     ),
@@ -133,7 +156,7 @@ fn output_path(origin: &str, path: &str) -> Result<String> {
             }
             if component.len() > 255 || component.contains('\0') {
                 return Err(Error::invalid(
-                    origin,
+                    origin.to_string(),
                     format!(
                         "output path {path:?} has a component longer than 255 bytes or with a NUL: expected a valid file name"
                     ),
@@ -143,7 +166,7 @@ fn output_path(origin: &str, path: &str) -> Result<String> {
     }
     if full.len() > 4096 {
         return Err(Error::invalid(
-            origin,
+            origin.to_string(),
             "output path is longer than 4096 bytes",
         ));
     }
@@ -152,5 +175,11 @@ fn output_path(origin: &str, path: &str) -> Result<String> {
 
 /// The default path of an output named after `name`: `{MOUNT_PATH}/{file_name}{extension}`.
 pub(super) fn default_output_path(name: &str, lowercase: bool, extension: &str) -> String {
-    format!("{MOUNT_PATH}/{}{extension}", file_name(name, lowercase))
+    let name = file_name(name, lowercase);
+    let mut path = String::with_capacity(MOUNT_PATH.len() + 1 + name.len() + extension.len());
+    path.push_str(MOUNT_PATH);
+    path.push('/');
+    path.push_str(&name);
+    path.push_str(extension);
+    path
 }

@@ -6,11 +6,11 @@ use bulwark_sidecar_spec::{Folder, FolderRef, Format, RecordRef, Secret, Source}
 
 use super::key;
 use super::parser::Parser;
-use super::paths::{Outputs, default_output_path, output_dir, output_file};
+use super::paths::{Origin, Outputs, default_output_path, output_dir, output_file};
 use crate::notation::{self, Reference};
 use crate::{Error, MOUNT_PATH, Result};
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     /// The annotation-level rendering of whole records: `format` or `template`.
     pub(super) fn default_render(&self) -> Result<(Format, Option<String>)> {
         let format = match self.get("format").map(str::trim) {
@@ -36,14 +36,14 @@ impl Parser<'_> {
     }
 
     /// `secret`, `secrets`, `secret-<name>` and `file-<name>` (levels 1 to 4 upstream).
-    pub(super) fn simple_secrets(&mut self, out: &mut Outputs) -> Result<()> {
+    pub(super) fn simple_secrets(&mut self, out: &mut Outputs<'a>) -> Result<()> {
         let (format, template) = self.default_render()?;
         let env_prefix = self.string(
             "env-prefix",
             "a prefix for the keys of env-format files, such as DB_",
         )?;
         let mut whole_records = 0;
-        let whole = |origin: String, record: RecordRef, path: String| {
+        let whole = |origin: Origin<'a>, record: RecordRef, path: String| {
             let secret = Secret {
                 path,
                 source: Source::Record {
@@ -60,7 +60,7 @@ impl Parser<'_> {
 
         let mut titles = Vec::new();
         if let Some(title) = self.string("secret", "a record title or UID")? {
-            titles.push((key("secret"), title));
+            titles.push((Origin::Annotation("secret"), title));
         }
         if let Some(list) = self.get("secrets") {
             let before = titles.len();
@@ -68,7 +68,7 @@ impl Parser<'_> {
                 list.split(',')
                     .map(str::trim)
                     .filter(|t| !t.is_empty())
-                    .map(|t| (key("secrets"), t.to_owned())),
+                    .map(|t| (Origin::Annotation("secrets"), t.to_owned())),
             );
             if titles.len() == before {
                 return Err(Error::invalid(
@@ -94,17 +94,17 @@ impl Parser<'_> {
             if name.is_empty() {
                 continue;
             }
-            let k = key(k);
-            let (reference, path) = secret_value(&k, name, value)?;
+            let origin = Origin::Annotation(k);
+            let (reference, path) = secret_value(origin, name, value)?;
             let default_path = |ext: &str| default_output_path(name, true, ext);
             let secret = match reference {
                 Reference::Record(record) => {
                     whole_records += 1;
                     let path = path.unwrap_or_else(|| default_path(format.extension()));
-                    whole(k.clone(), record, path)
+                    whole(origin, record, path)
                 }
                 reference => (
-                    k.clone(),
+                    origin,
                     single_value(reference, path.unwrap_or_else(|| default_path(""))),
                 ),
             };
@@ -118,11 +118,11 @@ impl Parser<'_> {
             if name.is_empty() {
                 continue;
             }
-            let k = key(k);
-            let (record, file, path) = file_value(&k, name, value)?;
+            let origin = Origin::Annotation(k);
+            let (record, file, path) = file_value(origin, name, value)?;
             let path = path.unwrap_or_else(|| default_output_path(&file, false, ""));
             out.push_secret((
-                k,
+                origin,
                 Secret {
                     path,
                     source: Source::File { record, file },
@@ -148,7 +148,7 @@ impl Parser<'_> {
     }
 
     /// `folder`, `folder-uid` and `folder-path`.
-    pub(super) fn folders(&mut self, out: &mut Outputs) -> Result<()> {
+    pub(super) fn folders(&mut self, out: &mut Outputs<'a>) -> Result<()> {
         let path = self.string("folder", "a folder path such as Production/Databases")?;
         let uid = self.string("folder-uid", "a 22-character folder UID")?;
         let folder = match (path, uid) {
@@ -161,7 +161,9 @@ impl Parser<'_> {
             (Some(path), None) => FolderRef::Path(notation::folder_path(&path).map_err(|m| {
                 Error::invalid(key("folder"), format!("invalid folder path {path:?}: {m}"))
             })?),
-            (None, Some(uid)) => FolderRef::Uid(folder_uid(&key("folder-uid"), &uid)?),
+            (None, Some(uid)) => {
+                FolderRef::Uid(folder_uid(Origin::Annotation("folder-uid"), &uid)?)
+            }
             (None, None) => {
                 if self.get("folder-path").is_some() {
                     self.warn("folder-path", "has no effect without keeper.security/folder or keeper.security/folder-uid");
@@ -170,10 +172,10 @@ impl Parser<'_> {
             }
         };
         let output_dir = match self.get("folder-path") {
-            Some(dir) => output_dir(&key("folder-path"), dir.trim())?,
+            Some(dir) => output_dir(Origin::Annotation("folder-path"), dir.trim())?,
             None => MOUNT_PATH.to_owned(),
         };
-        let origin = key(if matches!(folder, FolderRef::Uid(_)) {
+        let origin = Origin::Annotation(if matches!(folder, FolderRef::Uid(_)) {
             "folder-uid"
         } else {
             "folder"
@@ -187,43 +189,57 @@ impl Parser<'_> {
 ///
 /// Forms: `/path` (record `<name>`), `record`, `record:/path`, `record[field][:/path]`,
 /// `Folder/Record[:/path]`, `[keeper://]record/<selector>/...[:/path]`.
-fn secret_value(key: &str, name: &str, value: &str) -> Result<(Reference, Option<String>)> {
+fn secret_value(
+    origin: Origin<'_>,
+    name: &str,
+    value: &str,
+) -> Result<(Reference, Option<String>)> {
     let value = value.trim();
     let expected = "expected /path, record, record:/path, record[field]:/path, Folder/record:/path or keeper://record/field/name[:/path]";
     if value.is_empty() {
-        return Err(Error::invalid(key, format!("empty value: {expected}")));
+        return Err(Error::invalid(
+            origin.to_string(),
+            format!("empty value: {expected}"),
+        ));
     }
     if value.starts_with('/') {
         let record = RecordRef {
             folder: Vec::new(),
             name: name.to_owned(),
         };
-        return Ok((Reference::Record(record), Some(output_file(key, value)?)));
+        return Ok((Reference::Record(record), Some(output_file(origin, value)?)));
     }
     let (selection, path) = split_path(value);
     let reference = notation::parse(selection).map_err(|m| {
         Error::invalid(
-            key,
+            origin.to_string(),
             format!("invalid reference {selection:?}: {m}; {expected}"),
         )
     })?;
-    let path = path.map(|p| output_file(key, p)).transpose()?;
+    let path = path.map(|p| output_file(origin, p)).transpose()?;
     Ok((reference, path))
 }
 
 /// Parses a `file-<name>` value: `record:file[:/path]`, `file` (record `<name>`), or
 /// `keeper://record/file/<file>[:/path]`.
-fn file_value(key: &str, name: &str, value: &str) -> Result<(RecordRef, String, Option<String>)> {
+fn file_value(
+    origin: Origin<'_>,
+    name: &str,
+    value: &str,
+) -> Result<(RecordRef, String, Option<String>)> {
     let value = value.trim();
     let expected = "expected record:file-name[:/path] or keeper://record/file/file-name[:/path]";
     if value.is_empty() {
-        return Err(Error::invalid(key, format!("empty value: {expected}")));
+        return Err(Error::invalid(
+            origin.to_string(),
+            format!("empty value: {expected}"),
+        ));
     }
     let (selection, path) = split_path(value);
-    let path = path.map(|p| output_file(key, p)).transpose()?;
+    let path = path.map(|p| output_file(origin, p)).transpose()?;
     let invalid = |m: notation::Error| {
         Error::invalid(
-            key,
+            origin.to_string(),
             format!("invalid reference {selection:?}: {m}; {expected}"),
         )
     };
@@ -297,7 +313,7 @@ pub(super) fn single_value(reference: Reference, path: String) -> Secret {
 }
 
 /// A folder UID: 22 characters of URL-safe base64.
-pub(super) fn folder_uid(origin: &str, uid: &str) -> Result<String> {
+pub(super) fn folder_uid(origin: impl std::fmt::Display, uid: &str) -> Result<String> {
     let uid = uid.trim();
     if uid.len() != 22
         || !uid
@@ -305,7 +321,7 @@ pub(super) fn folder_uid(origin: &str, uid: &str) -> Result<String> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
         return Err(Error::invalid(
-            origin,
+            origin.to_string(),
             format!(
                 "invalid folder UID {uid:?}: expected 22 characters of letters, digits, '-' and '_'"
             ),

@@ -15,32 +15,57 @@ use crate::annotations;
 use crate::fixtures::PodJson;
 use bulwark_sidecar_spec::{Auth, SidecarSpec};
 
-use crate::{Defaults, Error, Mutation, Outcome, Result, mutate};
+use crate::{Defaults, Error, Injector, Mutation, Outcome, Result, mutate};
+
+/// A [`Mutation`] with its patch as JSON, so that it outlives the injector that made it.
+#[derive(Debug)]
+struct Admitted {
+    outcome: Outcome,
+    patch: Value,
+    warnings: Vec<String>,
+    spec: Option<SidecarSpec>,
+}
+
+impl Admitted {
+    fn of(mutation: Mutation<'_>) -> Self {
+        Self {
+            outcome: mutation.outcome,
+            patch: serde_json::from_slice(&mutation.patch.to_json()).expect("the patch is JSON"),
+            warnings: mutation.warnings,
+            spec: mutation.spec,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.patch.as_array().is_some_and(Vec::is_empty)
+    }
+}
 
 /// A pod admitted: the mutation, and the pod with its patch applied by `json-patch`.
-struct Explained<'d> {
-    mutation: Mutation<'d>,
+struct Explained {
+    mutation: Admitted,
     pod: Value,
 }
 
 /// Admits the pod `object` with `defaults`, as the webhook does.
-fn explain<'d>(object: &Value, defaults: &'d Defaults) -> Result<Explained<'d>> {
+fn explain(object: &Value, defaults: &Defaults) -> Result<Explained> {
     let text = object.to_string();
     let pod = crate::Pod::from_json(&text).map_err(|e| Error::Pod(e.to_string()))?;
-    let mutation = crate::inject(&pod, defaults)?;
+    let injector = Injector::new(defaults.clone());
+    let mutation = Admitted::of(injector.inject(&pod)?);
     let pod = independent_patch(object, &mutation);
     Ok(Explained { mutation, pod })
 }
 
 /// The patch as JSON.
-fn patch_json(mutation: &Mutation<'_>) -> Value {
-    serde_json::from_slice(&mutation.patch.to_json()).expect("the patch is JSON")
+fn patch_json(mutation: &Admitted) -> Value {
+    mutation.patch.clone()
 }
 
 /// Admits `pod` with `defaults`, checks the properties above, and returns the mutation and
 /// the patched pod.
 #[track_caller]
-fn admit_with<'d>(pod: &PodJson, defaults: &'d Defaults) -> (Mutation<'d>, Value) {
+fn admit_with(pod: &PodJson, defaults: &Defaults) -> (Admitted, Value) {
     let explained = explain(pod.json(), defaults).unwrap_or_else(|e| panic!("denied: {e}"));
     verify(pod.json(), &explained.pod, &explained.mutation, defaults);
     (explained.mutation, explained.pod)
@@ -56,16 +81,14 @@ fn request_of(annotations: &[(&str, &str)]) -> crate::InjectionRequest {
     annotations::parse(&map).unwrap().unwrap()
 }
 
-static DEFAULTS: std::sync::LazyLock<Defaults> = std::sync::LazyLock::new(Defaults::default);
-
 #[track_caller]
-fn admit(pod: &PodJson) -> (Mutation<'static>, Value) {
-    admit_with(pod, &DEFAULTS)
+fn admit(pod: &PodJson) -> (Admitted, Value) {
+    admit_with(pod, &Defaults::default())
 }
 
 /// Applies the mutation's patch with the `json-patch` crate.
 #[track_caller]
-fn independent_patch(original: &Value, mutation: &Mutation<'_>) -> Value {
+fn independent_patch(original: &Value, mutation: &Admitted) -> Value {
     let patch: json_patch::Patch =
         serde_json::from_value(patch_json(mutation)).expect("the patch is RFC 6902 JSON");
     let mut patched = original.clone();
@@ -74,7 +97,7 @@ fn independent_patch(original: &Value, mutation: &Mutation<'_>) -> Value {
 }
 
 #[track_caller]
-fn verify(original: &Value, patched: &Value, mutation: &Mutation<'_>, defaults: &Defaults) {
+fn verify(original: &Value, patched: &Value, mutation: &Admitted, defaults: &Defaults) {
     Pod::deserialize(patched).expect("the patched pod is a Pod");
     // The keeper containers are our own structs, not k8s-openapi's: every member must be one
     // that k8s-openapi knows and reads back the same (a misspelt key or a wrong shape would be
@@ -364,14 +387,15 @@ fn no_annotations_map_adds_the_whole_map() {
         ("keeper.security/ksm-config", "auth"),
     ]);
     let typed = crate::Pod::deserialize(pod.json()).unwrap();
-    let mutation = mutate(&typed, request, &DEFAULTS).unwrap();
+    let injector = Injector::new(Defaults::default());
+    let mutation = Admitted::of(mutate(&typed, request, &injector).unwrap());
     let spec = mutation.spec.as_ref().unwrap().to_json();
     assert_eq!(
         patch_json(&mutation)[0],
         json!({"op": "add", "path": "/metadata/annotations", "value": {"keeper.security/injected": "true", "keeper.security/sidecar-spec": spec}})
     );
     let patched = independent_patch(pod.json(), &mutation);
-    verify(pod.json(), &patched, &mutation, &DEFAULTS);
+    verify(pod.json(), &patched, &mutation, &Defaults::default());
     assert_eq!(
         patched["metadata"]["annotations"],
         json!({"keeper.security/injected": "true", "keeper.security/sidecar-spec": spec})
@@ -671,9 +695,10 @@ fn signal_keeps_an_existing_shared_process_namespace() {
     assert!(
         !mutation
             .patch
-            .operations()
+            .as_array()
+            .unwrap()
             .iter()
-            .any(|op| matches!(op, crate::Operation::Add { path, .. } if path == "/spec/shareProcessNamespace"))
+            .any(|op| op["path"] == "/spec/shareProcessNamespace")
     );
 }
 
@@ -1185,21 +1210,18 @@ fn resources_hold_only_what_is_set() {
     let json =
         |r: Option<crate::objects::Resources<'_>>| r.map(|r| serde_json::to_value(r).unwrap());
     assert_eq!(
-        json(crate::plan::resources(request.resources.clone(), &defaults).unwrap()),
+        json(crate::plan::resources(&request.resources, &defaults)),
         Some(json!({"limits": {"memory": "64Mi"}}))
     );
     defaults.resources.cpu_request = Some("5m".to_owned());
     assert_eq!(
-        json(crate::plan::resources(request.resources.clone(), &defaults).unwrap()),
+        json(crate::plan::resources(&request.resources, &defaults)),
         Some(json!({"limits": {"memory": "64Mi"}, "requests": {"cpu": "5m"}}))
     );
     let mut bare = request.clone();
     bare.resources = Default::default();
     defaults.resources = none;
-    assert_eq!(
-        crate::plan::resources(bare.resources.clone(), &defaults).unwrap(),
-        None
-    );
+    assert_eq!(crate::plan::resources(&bare.resources, &defaults), None);
 }
 
 #[test]

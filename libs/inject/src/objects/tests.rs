@@ -133,7 +133,8 @@ fn the_keeper_containers_are_containers() {
         )
         .unwrap()
         .unwrap();
-        let plan = Plan::new(pod.spec.as_ref().unwrap(), request, &defaults).unwrap();
+        let injector = crate::Injector::new(defaults.clone());
+        let plan = Plan::new(pod.spec.as_ref().unwrap(), request, &injector).unwrap();
         let containers = plan.init_containers.iter().chain(&plan.sidecar);
         for container in containers {
             round_trips::<K8sContainer>(container);

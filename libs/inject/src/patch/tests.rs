@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{Annotations, Patch, Value as Added, pointer};
+use crate::memo::Json;
 use crate::objects::VolumeMount;
 
 const MOUNT: VolumeMount = VolumeMount {
@@ -57,13 +58,13 @@ fn json_patch_applies_members_elements_and_escaped_keys() {
     patch.add(
         &["metadata", "annotations"],
         Added::Annotations(Annotations(vec![
-            ("b/c", "1".to_owned()),
-            ("a~d", "\"q\"\n".to_owned()),
+            ("b/c", Json::of(&"1")),
+            ("a~d", Json::of(&"\"q\"\n")),
         ])),
     );
     patch.add(
         &["metadata", "annotations", "x/y"],
-        Added::String("z".into()),
+        Added::Json(Json::of(&"z")),
     );
     patch.add(&["list", "0"], Added::Mounts([MOUNT]));
     patch.append(&["list"], Added::Mount(MOUNT));

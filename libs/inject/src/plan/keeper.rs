@@ -20,7 +20,7 @@ use crate::{
 
 /// Which keeper container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
+pub enum Role {
     Init,
     /// The classic sidecar, a regular container.
     Sidecar,
@@ -28,102 +28,106 @@ pub(crate) enum Role {
     NativeSidecar,
 }
 
-/// What the keeper containers of one pod have in common.
-#[derive(Debug, Clone)]
-pub(crate) struct Keeper<'a> {
-    pub(crate) defaults: &'a Defaults,
+/// Everything a keeper container depends on besides the webhook's [`Defaults`]. [`container`]
+/// reads nothing else, so the JSON of a container made from an equal key is the same and the
+/// injector keeps it ([`crate::memo`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeeperKey {
+    pub role: Role,
     /// The Secret whose key `config` holds the KSM configuration (auth method `secret`).
-    pub(crate) ksm_config: Option<Cow<'a, str>>,
+    pub ksm_config: Option<String>,
     /// Whether the extra CA volume is mounted.
-    pub(crate) ca: bool,
-    pub(crate) resources: Option<Resources<'a>>,
-    pub(crate) security: SecurityContext,
+    pub ca: bool,
+    /// The pod's own requests and limits, over the webhook's.
+    pub resources: ResourceOverrides,
+    /// `runAsUser` and `runAsGroup` (`None` inherits the pod's).
+    pub run_as: (Option<i64>, Option<i64>),
+    /// Whether the sidecar needs `CAP_KILL` to signal processes of other users.
+    pub kill: bool,
 }
 
-impl<'a> Keeper<'a> {
-    /// The container for `role`.
-    pub(crate) fn container(&self, role: Role) -> Container<'a> {
-        let d = self.defaults;
-        let (name, mode) = match role {
-            Role::Init => (INIT_CONTAINER, ARG_MODE_INIT),
-            Role::Sidecar | Role::NativeSidecar => (SIDECAR_CONTAINER, ARG_MODE_SIDECAR),
-        };
-        let mut args = Vec::with_capacity(1 + d.args.len());
-        args.push(mode);
-        args.extend(d.args.iter().map(String::as_str));
+/// The keeper container that `key` describes.
+pub fn container<'a>(defaults: &'a Defaults, key: &'a KeeperKey) -> Container<'a> {
+    let d = defaults;
+    let (name, mode) = match key.role {
+        Role::Init => (INIT_CONTAINER, ARG_MODE_INIT),
+        Role::Sidecar | Role::NativeSidecar => (SIDECAR_CONTAINER, ARG_MODE_SIDECAR),
+    };
+    let mut args = Vec::with_capacity(1 + d.args.len());
+    args.push(mode);
+    args.extend(d.args.iter().map(String::as_str));
 
-        let field = |name, field_path| EnvVar {
-            name,
-            value_from: EnvSource::FieldRef { field_path },
-        };
-        let mut env = Vec::with_capacity(4);
-        // The spec is written once, into a pod annotation, and read from there.
-        env.push(field(SPEC_ENV, SPEC_FIELD_PATH));
-        if let Some(secret) = &self.ksm_config {
-            env.push(EnvVar {
-                name: KSM_CONFIG_ENV,
-                value_from: EnvSource::SecretKeyRef {
-                    name: secret.clone(),
-                    key: "config",
-                },
-            });
-        }
-        env.push(field(POD_NAME_ENV, "metadata.name"));
-        env.push(field(POD_NAMESPACE_ENV, "metadata.namespace"));
-
-        let mut volume_mounts = vec![VolumeMount {
-            name: VOLUME,
-            mount_path: MOUNT_PATH,
-            read_only: false,
-        }];
-        if self.ca {
-            volume_mounts.push(VolumeMount {
-                name: CA_VOLUME,
-                mount_path: CA_MOUNT_PATH,
-                read_only: true,
-            });
-        }
-
-        let sidecar = role != Role::Init;
-        let probe = |path| Probe {
-            http_get: HttpGet {
-                path,
-                port: d.health_port,
+    let field = |name, field_path| EnvVar {
+        name,
+        value_from: EnvSource::FieldRef { field_path },
+    };
+    let mut env = Vec::with_capacity(4);
+    // The spec is written once, into a pod annotation, and read from there.
+    env.push(field(SPEC_ENV, SPEC_FIELD_PATH));
+    if let Some(secret) = &key.ksm_config {
+        env.push(EnvVar {
+            name: KSM_CONFIG_ENV,
+            value_from: EnvSource::SecretKeyRef {
+                name: Cow::Borrowed(secret),
+                key: "config",
             },
-            period_seconds: 10,
-        };
-        let ports = if sidecar {
-            vec![ContainerPort {
-                name: METRICS_PORT_NAME,
-                container_port: d.health_port,
-                protocol: "TCP",
-            }]
-        } else {
-            Vec::new()
-        };
-        Container {
-            name,
-            image: &d.image,
-            image_pull_policy: d.image_pull_policy.as_deref(),
-            args,
-            env,
-            volume_mounts,
-            resources: self.resources.clone(),
-            security_context: self.security,
-            // The init container's last log lines become its termination message, so that
-            // `kubectl describe pod` shows why secrets could not be fetched.
-            termination_message_policy: "FallbackToLogsOnError",
-            ports,
-            liveness_probe: sidecar.then(|| probe("/health")),
-            readiness_probe: sidecar.then(|| probe("/ready")),
-            restart_policy: (role == Role::NativeSidecar).then_some("Always"),
-        }
+        });
+    }
+    env.push(field(POD_NAME_ENV, "metadata.name"));
+    env.push(field(POD_NAMESPACE_ENV, "metadata.namespace"));
+
+    let mut volume_mounts = vec![VolumeMount {
+        name: VOLUME,
+        mount_path: MOUNT_PATH,
+        read_only: false,
+    }];
+    if key.ca {
+        volume_mounts.push(VolumeMount {
+            name: CA_VOLUME,
+            mount_path: CA_MOUNT_PATH,
+            read_only: true,
+        });
+    }
+
+    let sidecar = key.role != Role::Init;
+    let probe = |path| Probe {
+        http_get: HttpGet {
+            path,
+            port: d.health_port,
+        },
+        period_seconds: 10,
+    };
+    let ports = if sidecar {
+        vec![ContainerPort {
+            name: METRICS_PORT_NAME,
+            container_port: d.health_port,
+            protocol: "TCP",
+        }]
+    } else {
+        Vec::new()
+    };
+    Container {
+        name,
+        image: &d.image,
+        image_pull_policy: d.image_pull_policy.as_deref(),
+        args,
+        env,
+        volume_mounts,
+        resources: resources(&key.resources, defaults),
+        security_context: security_context(key.run_as, key.kill),
+        // The init container's last log lines become its termination message, so that
+        // `kubectl describe pod` shows why secrets could not be fetched.
+        termination_message_policy: "FallbackToLogsOnError",
+        ports,
+        liveness_probe: sidecar.then(|| probe("/health")),
+        readiness_probe: sidecar.then(|| probe("/ready")),
+        restart_policy: (key.role == Role::NativeSidecar).then_some("Always"),
     }
 }
 
 /// The restricted-profile security context of the keeper containers running as `run_as`
 /// (user and group; `None` inherits the pod's), with `CAP_KILL` when `kill`.
-pub(crate) fn security_context(run_as: (Option<i64>, Option<i64>), kill: bool) -> SecurityContext {
+pub fn security_context(run_as: (Option<i64>, Option<i64>), kill: bool) -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: false,
         capabilities: Capabilities {
@@ -141,36 +145,50 @@ pub(crate) fn security_context(run_as: (Option<i64>, Option<i64>), kill: bool) -
 }
 
 /// The keeper containers' requests and limits: the webhook's, overridden per pod; `None` when
-/// neither sets any. A request above its limit is an error when the pod set one of the two
-/// (the webhook's own values were checked against each other when its configuration loaded).
-pub(crate) fn resources(
-    overrides: ResourceOverrides,
-    defaults: &Defaults,
-) -> Result<Option<Resources<'_>>> {
+/// neither sets any.
+pub(crate) fn resources<'a>(
+    overrides: &'a ResourceOverrides,
+    defaults: &'a Defaults,
+) -> Option<Resources<'a>> {
     let d = &defaults.resources;
-    fn pick(pod: Option<String>, webhook: &Option<String>) -> Option<Cow<'_, str>> {
-        pod.map(Cow::Owned)
-            .or_else(|| webhook.as_deref().map(Cow::Borrowed))
-    }
-    let cpu_from_pod = (
-        overrides.cpu_request.is_some(),
-        overrides.cpu_limit.is_some(),
-    );
-    let memory_from_pod = (
-        overrides.memory_request.is_some(),
-        overrides.memory_limit.is_some(),
-    );
-    let requests = Quantities {
-        cpu: pick(overrides.cpu_request, &d.cpu_request),
-        memory: pick(overrides.memory_request, &d.memory_request),
+    let pick = |pod: &'a Option<String>, webhook: &'a Option<String>| {
+        pod.as_deref().or(webhook.as_deref()).map(Cow::Borrowed)
     };
-    let limits = Quantities {
-        cpu: pick(overrides.cpu_limit, &d.cpu_limit),
-        memory: pick(overrides.memory_limit, &d.memory_limit),
+    let resources = Resources {
+        limits: Quantities {
+            cpu: pick(&overrides.cpu_limit, &d.cpu_limit),
+            memory: pick(&overrides.memory_limit, &d.memory_limit),
+        },
+        requests: Quantities {
+            cpu: pick(&overrides.cpu_request, &d.cpu_request),
+            memory: pick(&overrides.memory_request, &d.memory_request),
+        },
     };
-    for (name, request, limit, (request_from_pod, limit_from_pod)) in [
-        ("cpu", &requests.cpu, &limits.cpu, cpu_from_pod),
-        ("memory", &requests.memory, &limits.memory, memory_from_pod),
+    (!resources.limits.is_empty() || !resources.requests.is_empty()).then_some(resources)
+}
+
+/// Refuses a request above its limit when the pod set one of the two (the webhook's own values
+/// were checked against each other when its configuration loaded).
+pub(crate) fn check_resources(overrides: &ResourceOverrides, defaults: &Defaults) -> Result<()> {
+    let Some(merged) = resources(overrides, defaults) else {
+        return Ok(());
+    };
+    let o = overrides;
+    for (name, request, limit, request_from_pod, limit_from_pod) in [
+        (
+            "cpu",
+            &merged.requests.cpu,
+            &merged.limits.cpu,
+            o.cpu_request.is_some(),
+            o.cpu_limit.is_some(),
+        ),
+        (
+            "memory",
+            &merged.requests.memory,
+            &merged.limits.memory,
+            o.memory_request.is_some(),
+            o.memory_limit.is_some(),
+        ),
     ] {
         let (Some(r), Some(l)) = (request, limit) else {
             continue;
@@ -188,8 +206,5 @@ pub(crate) fn resources(
             ));
         }
     }
-    if requests.is_empty() && limits.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(Resources { limits, requests }))
+    Ok(())
 }

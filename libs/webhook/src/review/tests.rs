@@ -51,10 +51,10 @@ fn allow_carries_a_base64_json_patch_and_warnings() {
     assert_eq!(out["response"], json!({"uid": "u1", "allowed": true}));
     assert_eq!(out["apiVersion"], "admission.k8s.io/v1");
 
-    let defaults = crate::fuzzing::defaults();
+    let injector = bulwark_inject::Injector::new(crate::fuzzing::defaults());
     let pod = crate::explain::explain_pod(
         &json!({"metadata": {"generateName": "web-", "annotations": {"keeper.security/inject": "true", "keeper.security/secret": "db"}}, "spec": {"containers": [{"name": "app", "image": "app"}]}}),
-        &defaults,
+        &injector,
     )
     .unwrap();
     let out: Value =

@@ -17,6 +17,8 @@ use bulwark_sidecar_spec::{
 use bulwark_test_util::binary::{self, Running, http_get};
 use bulwark_test_util::keeper::{self, FakeKeeper, Field, File};
 
+mod launch;
+
 const EXE: &str = env!("CARGO_BIN_EXE_injector-sidecar");
 
 /// Values that must never appear in any log line.

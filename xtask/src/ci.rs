@@ -49,6 +49,10 @@ const STEPS: &[Step] = &[
         run: test,
     },
     Step {
+        name: "fuzz",
+        run: fuzz,
+    },
+    Step {
         name: "kustomize",
         run: kustomize,
     },
@@ -113,6 +117,45 @@ pub(crate) fn test(sh: &Shell) -> anyhow::Result<()> {
     cmd!(sh, "cargo test --workspace --locked --no-fail-fast")
         .run()
         .context("tests failed")
+}
+
+/// The fuzz targets, each in its own workspace: `(workspace, target, seeds)`.
+const FUZZ_TARGETS: &[(&str, &str, &str)] = &[(
+    "libs/webhook/fuzz",
+    "admission",
+    "libs/webhook/fuzz/seeds/admission",
+)];
+
+/// Builds every fuzz target on the stable toolchain, without coverage instrumentation (that
+/// needs `cargo +nightly fuzz`), and runs it once over its committed seeds, so that a target
+/// that no longer compiles or panics on a seed fails CI.
+pub(crate) fn fuzz(sh: &Shell) -> anyhow::Result<()> {
+    let target_dir = sh
+        .var("CARGO_TARGET_DIR")
+        .map_or_else(|_| project_root().join("target"), PathBuf::from);
+    for (workspace, target, seeds) in FUZZ_TARGETS {
+        let manifest = format!("{workspace}/Cargo.toml");
+        cmd!(
+            sh,
+            "cargo build --locked --manifest-path {manifest} --bin {target}"
+        )
+        .run()
+        .with_context(|| format!("the fuzz target {target} does not build"))?;
+        let exe = target_dir.join("debug").join(target);
+        let seeds: Vec<PathBuf> = std::fs::read_dir(seeds)
+            .with_context(|| format!("cannot list the seeds in {seeds}"))?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        anyhow::ensure!(!seeds.is_empty(), "no seeds for the fuzz target {target}");
+        let count = seeds.len();
+        cmd!(sh, "{exe} {seeds...}")
+            .quiet()
+            .ignore_stderr()
+            .run()
+            .with_context(|| format!("the fuzz target {target} fails on one of its seeds"))?;
+        eprintln!("fuzz target {target}: built, and passes its {count} seeds");
+    }
+    Ok(())
 }
 
 /// Builds every Kustomize folder under `manifests/`, so that a broken overlay fails CI.

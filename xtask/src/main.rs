@@ -29,13 +29,14 @@ usage: cargo xtask <command>
 
 commands:
   demo                 the local end-to-end run of every binary on embedded defaults
-  ci [--skip-prereqs]  everything CI runs: prereqs, tidy, fmt, lint, test, kustomize
+  ci [--skip-prereqs]  everything CI runs: prereqs, tidy, fmt, lint, test, fuzz, kustomize
   prereqs              install what the tests need when it is missing (rustfmt, clippy,
                        PostgreSQL, promtool, a Python venv with moto)
   tidy                 the repository conventions (also run by `cargo test`)
   fmt                  cargo fmt --all -- --check
   lint                 cargo clippy --workspace --all-targets --locked -- -D warnings
   test                 cargo test --workspace --locked --no-fail-fast
+  fuzz                 build every fuzz target (stable, uninstrumented) and run it on its seeds
   kustomize            kubectl kustomize every folder under manifests/
 ";
 
@@ -66,6 +67,7 @@ fn run() -> anyhow::Result<()> {
         ["fmt"] => ci::fmt(&shell()?),
         ["lint"] => ci::lint(&shell()?),
         ["test"] => ci::test(&shell()?),
+        ["fuzz"] => ci::fuzz(&shell()?),
         ["kustomize"] => ci::kustomize(&shell()?),
         [] | ["help" | "-h" | "--help"] => {
             print!("{USAGE}");

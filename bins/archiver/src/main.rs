@@ -3,60 +3,24 @@
 //!
 //! This binary only wires libraries together; see ARCHITECTURE.md.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use bulwark_archive::config::Config;
 use bulwark_archive::pipeline::{MAX_BATCH_BYTES, Options, PART_SIZE};
-use bulwark_archive::restore::Conflict;
-use bulwark_archive::run::{self, Command};
+use bulwark_archive::run::{self, Command, Outcome};
 use bulwark_config::{EXIT_USAGE, Loader, ProcessEnv, Secret};
-use clap::{Parser, Subcommand};
+use clap::Parser;
+
+use cli::{Cli, Sub};
+
+mod cli;
+mod progress;
 
 const BINARY: &str = "archiver";
 
 /// The default port of `/health`, `/ready` and `/metrics` while a run is in progress.
 const METRICS_PORT: u16 = 9187;
-
-/// Archive old PostgreSQL audit rows to object storage, verify, then delete.
-#[derive(Debug, Parser)]
-#[command(name = BINARY, version = bulwark_log::VERSION)]
-struct Cli {
-    /// The config file (version "2.0"); BULWARK_ARCHIVER_* variables override its fields.
-    #[arg(long, short, value_name = "FILE")]
-    config: PathBuf,
-    /// Only this database (its `name` in the config).
-    #[arg(long, value_name = "NAME", global = true)]
-    database: Option<String>,
-    /// Only this table (`name` or `schema.name`).
-    #[arg(long, value_name = "TABLE", global = true)]
-    table: Option<String>,
-    /// Print the plan and change nothing.
-    #[arg(long, global = true)]
-    dry_run: bool,
-    /// Write the final metrics here (Prometheus text, for the node exporter's textfile
-    /// collector), as a Job cannot be scraped after it ends.
-    #[arg(long, value_name = "FILE", global = true)]
-    metrics_file: Option<PathBuf>,
-    #[command(flatten)]
-    log: bulwark_log::LogArgs,
-    #[command(subcommand)]
-    command: Option<Sub>,
-}
-
-#[derive(Debug, Subcommand)]
-enum Sub {
-    /// Archive, verify, then delete (the default).
-    Run,
-    /// Re-check every archive against its manifest (SHA-256 and row count).
-    Verify,
-    /// Load archives back into their tables.
-    Restore {
-        /// What to do with rows already in the table: skip, fail or overwrite.
-        #[arg(long, default_value = "fail")]
-        conflict: Conflict,
-    },
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -92,7 +56,8 @@ fn main() -> ExitCode {
         Some(Sub::Restore { conflict }) => Command::Restore(conflict),
     };
     match run(&cli, &config, &targets, &passwords, command) {
-        Ok(code) if code != run::EXIT_OK => {
+        Ok(outcome) if outcome != Outcome::Done => {
+            let code = cli::exit_code(outcome);
             tracing::error!(exit_code = code, "Finished with failures.");
             ExitCode::from(code)
         }
@@ -107,11 +72,11 @@ async fn run(
     targets: &[bulwark_archive::config::Target],
     passwords: &[Option<Secret>],
     command: Command,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<Outcome> {
     let metrics = bulwark_app::metrics(BINARY, &[])?;
     bulwark_archive::metrics::describe();
     let health = bulwark_app::serve_health(&config.health, METRICS_PORT, metrics.clone()).await?;
-    let mut code = run::EXIT_OK;
+    let mut outcome = Outcome::Done;
     if cli.dry_run {
         for t in targets {
             #[allow(clippy::print_stdout)] // The plan is this command's output.
@@ -130,15 +95,16 @@ async fn run(
             storage_class: config.s3.storage_class.clone(),
             failpoint: None,
             stop: Some(health.shutdown.token()),
-            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr())
+                .then(|| Arc::new(progress::Bars::default()) as _),
             max_batch_bytes: MAX_BATCH_BYTES,
             part_size: PART_SIZE,
         };
-        code = run::run_all(config, targets, passwords, &*store, &options, command).await;
+        outcome = run::run_all(config, targets, passwords, &*store, &options, command).await;
     }
     if let Some(path) = &cli.metrics_file {
         std::fs::write(path, metrics.render())?;
     }
     health.stop().await?;
-    Ok(code)
+    Ok(outcome)
 }

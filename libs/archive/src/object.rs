@@ -15,7 +15,8 @@ use object_store::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::pipeline::{Error, hex};
+use crate::error::Error;
+use crate::manifest::hex;
 
 /// The default size of one part of a multipart upload, and the most a batch keeps in memory:
 /// a larger batch goes to a temporary file and is uploaded in parts of this size.

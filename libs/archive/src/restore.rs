@@ -10,8 +10,10 @@ use object_store::path::Path;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::config::Target;
+use crate::error::Error;
+use crate::manifest::manifests;
 use crate::object::Unzip;
-use crate::pipeline::{Error, Options, manifests};
+use crate::pipeline::Options;
 use crate::sql::{escape, ident};
 
 /// What to do with a row whose primary key is already in the table.

@@ -1,6 +1,6 @@
 //! One archiver run over the selected tables: object storage from the config, one run lock
 //! per database on a dedicated connection, tables a few at a time with failures isolated,
-//! and the exit code a CronJob reports.
+//! and the [`Outcome`] the binary turns into the exit code a CronJob reports.
 
 use std::sync::Arc;
 
@@ -13,17 +13,23 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, PgConnection};
 
 use crate::config::{Config, Database, Encryption, Target};
+use crate::error::Error;
 use crate::pipeline::{self, Options, Report};
 use crate::restore::{self, Conflict};
+use crate::{lock, manifest};
 
-/// Every table done.
-pub const EXIT_OK: u8 = 0;
-/// Some tables failed; the others are done (the log names them).
-pub const EXIT_PARTIAL: u8 = 3;
-/// An archive did not match what was read, or no longer matches its manifest.
-pub const EXIT_VERIFICATION: u8 = 4;
-/// Another run holds the lock of a database (`EX_TEMPFAIL`); nothing was done there.
-pub const EXIT_LOCKED: u8 = 75;
+/// How a run ended, from the best to the worst; a run over several tables ends as its worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    /// Every table done.
+    Done,
+    /// Some tables failed; the others are done (the log names them).
+    Partial,
+    /// An archive did not match what was read, or no longer matches its manifest.
+    Verification,
+    /// Another run holds the lock of a database; nothing was done there.
+    Locked,
+}
 
 /// Databases archived at the same time.
 pub const DATABASES_IN_PARALLEL: usize = 4;
@@ -112,7 +118,7 @@ pub async fn connect(
     options.connect().await
 }
 
-/// Runs `command` over the `targets` of `db`; returns the exit code for this database.
+/// Runs `command` over the `targets` of `db`.
 pub async fn run_database(
     db: &Database,
     password: Option<&Secret>,
@@ -120,42 +126,42 @@ pub async fn run_database(
     store: &dyn ObjectStore,
     options: &Options,
     command: Command,
-) -> u8 {
+) -> Outcome {
     let mut lock = match connect(db, password).await {
         Ok(conn) => conn,
         Err(error) => {
             tracing::error!(database = db.name, error = %error, "Cannot connect.");
-            return EXIT_PARTIAL;
+            return Outcome::Partial;
         }
     };
     if command != Command::Verify {
-        match pipeline::try_lock(&mut lock, &db.name).await {
+        match lock::try_lock(&mut lock, &db.name).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::error!(
                     database = db.name,
                     "Another run holds the lock; nothing was done."
                 );
-                return EXIT_LOCKED;
+                return Outcome::Locked;
             }
             Err(error) => {
                 tracing::error!(database = db.name, error = %error, "Cannot take the run lock.");
-                return EXIT_PARTIAL;
+                return Outcome::Partial;
             }
         }
     }
     let tables = targets.iter().filter(|t| t.database == db.name);
-    let codes: Vec<u8> = futures::stream::iter(tables)
+    let outcomes: Vec<Outcome> = futures::stream::iter(tables)
         .map(|target| run_table(db, password, target, store, options, command))
         .buffer_unordered(TABLES_IN_PARALLEL)
         .collect()
         .await;
     drop(lock);
-    codes.into_iter().max().unwrap_or(EXIT_OK)
+    outcomes.into_iter().max().unwrap_or(Outcome::Done)
 }
 
 /// Runs `command` on one table, on its own connections (two to archive: one reads the next
-/// batch while the other deletes the last); returns its exit code.
+/// batch while the other deletes the last).
 async fn run_table(
     db: &Database,
     password: Option<&Secret>,
@@ -163,7 +169,7 @@ async fn run_table(
     store: &dyn ObjectStore,
     options: &Options,
     command: Command,
-) -> u8 {
+) -> Outcome {
     let table = format!("{}.{}", target.schema, target.table);
     let outcome = match connect(db, password).await {
         Ok(mut conn) => match command {
@@ -174,7 +180,7 @@ async fn run_table(
                 Err(error) => Err(error.into()),
             },
             Command::Verify => {
-                pipeline::verify_table(store, options, target)
+                manifest::verify_table(store, options, target)
                     .await
                     .map(|batches| Report {
                         batches,
@@ -203,21 +209,21 @@ async fn run_table(
                 recovered = report.recovered,
                 "Table done."
             );
-            EXIT_OK
+            Outcome::Done
         }
         Err(error) => {
             crate::metrics::error(error.kind());
             tracing::error!(database = db.name, table, kind = error.kind(), error = %error, "Table failed; the other tables go on.");
             match error {
-                pipeline::Error::Verify { .. } => EXIT_VERIFICATION,
-                _ => EXIT_PARTIAL,
+                Error::Verify { .. } => Outcome::Verification,
+                _ => Outcome::Partial,
             }
         }
     }
 }
 
 /// Runs `command` over every database `targets` touch, a few at a time; returns the worst
-/// exit code. `passwords` are in config order (see [`passwords`]).
+/// outcome. `passwords` are in config order (see [`passwords`]).
 pub async fn run_all(
     config: &Config,
     targets: &[Target],
@@ -225,16 +231,16 @@ pub async fn run_all(
     store: &dyn ObjectStore,
     options: &Options,
     command: Command,
-) -> u8 {
+) -> Outcome {
     let databases = config
         .databases
         .iter()
         .zip(passwords)
         .filter(|(db, _)| targets.iter().any(|t| t.database == db.name));
-    let codes: Vec<u8> = futures::stream::iter(databases)
+    let outcomes: Vec<Outcome> = futures::stream::iter(databases)
         .map(|(db, password)| run_database(db, password.as_ref(), targets, store, options, command))
         .buffer_unordered(DATABASES_IN_PARALLEL)
         .collect()
         .await;
-    codes.into_iter().max().unwrap_or(EXIT_OK)
+    outcomes.into_iter().max().unwrap_or(Outcome::Done)
 }

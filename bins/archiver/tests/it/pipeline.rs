@@ -78,7 +78,7 @@ fn runs_verifies_and_respects_the_lock() {
         &w.pg,
         "INSERT INTO audit_log VALUES (2000, now() - interval '200 days', 'late', NULL, NULL, NULL)",
     );
-    let key = bulwark_archive::pipeline::lock_key("audit");
+    let key = bulwark_archive::lock::lock_key("audit");
     let mut holder = Command::new("runuser")
         .args(["-u", "postgres", "--", "psql", "-XAtq", "-h"])
         .arg(w.pg.socket_dir())

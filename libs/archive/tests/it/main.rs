@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 use bulwark_archive::config::Target;
-use bulwark_archive::pipeline::{self, Error, Options};
+use bulwark_archive::pipeline::{self, Options};
 use bulwark_archive::restore::{Conflict, restore_table};
+use bulwark_archive::{Error, lock, manifest};
 use bulwark_storage::S3Options;
 use bulwark_test_util::moto::{self, MotoServer};
 use bulwark_test_util::postgres::TestPostgres;
@@ -72,6 +73,17 @@ struct Setup {
     store: Arc<dyn ObjectStore>,
     target: Target,
     options: Options,
+    progress: Arc<Recorded>,
+}
+
+/// The progress a run reports, as `(done, total)` per report.
+#[derive(Debug, Default)]
+struct Recorded(std::sync::Mutex<Vec<(u64, u64)>>);
+
+impl pipeline::Progress for Recorded {
+    fn advance(&self, _: &Target, done: u64, total: u64) {
+        self.0.lock().unwrap().push((done, total));
+    }
 }
 
 async fn setup(batch_size: u32) -> Setup {
@@ -84,7 +96,9 @@ async fn setup(batch_size: u32) -> Setup {
     let moto = MotoServer::shared().unwrap();
     let bucket = moto.create_unique_bucket("archive").unwrap();
     let store = s3(moto.endpoint(), bucket);
+    let progress = Arc::new(Recorded::default());
     Setup {
+        progress: progress.clone(),
         _pg: pg,
         url,
         store,
@@ -102,7 +116,7 @@ async fn setup(batch_size: u32) -> Setup {
             storage_class: Some("STANDARD_IA".to_owned()),
             failpoint: None,
             stop: None,
-            progress: true,
+            progress: Some(progress),
             max_batch_bytes: 0,
             part_size: 0,
         },
@@ -168,7 +182,7 @@ async fn crash_at(s: &Setup, conn: &mut PgConnection, options: &Options, point: 
 /// Every archive verifies, and restoring them all gives back `original`: archive plus table
 /// equal what the table held.
 async fn assert_restores_to(s: &Setup, conn: &mut PgConnection, original: &str) {
-    pipeline::verify_table(&*s.store, &s.options, &s.target)
+    manifest::verify_table(&*s.store, &s.options, &s.target)
         .await
         .unwrap();
     restore_table(conn, &*s.store, &s.options, &s.target, Conflict::Fail)
@@ -201,13 +215,18 @@ async fn archive_verify_delete_restore_round_trip() {
     let report = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
     assert_eq!((report.rows, report.batches, report.recovered), (500, 5, 0));
     assert_eq!(count(&mut conn).await, 20, "only the recent rows stay");
+    // The progress callback heard of each batch, up to every row due.
+    let reports = s.progress.0.lock().unwrap().clone();
+    assert_eq!(reports.len(), 5);
+    assert!(reports.windows(2).all(|w| w[0].0 < w[1].0), "{reports:?}");
+    assert_eq!(reports.last(), Some(&(500, 500)));
     assert_eq!(
-        pipeline::verify_table(&*s.store, &s.options, &s.target)
+        manifest::verify_table(&*s.store, &s.options, &s.target)
             .await
             .unwrap(),
         5
     );
-    let manifests = pipeline::manifests(&*s.store, &s.options, &s.target)
+    let manifests = manifest::manifests(&*s.store, &s.options, &s.target)
         .await
         .unwrap();
     let keys: usize = manifests.iter().map(|m| m.keys.len()).sum();
@@ -277,7 +296,7 @@ async fn interrupted_runs_are_completed_without_loss_or_duplicates() {
     assert!(report.recovered >= 1, "{report:?}");
     assert_eq!(count(&mut conn).await, 20);
     // Every archived key exactly once across all manifests, and all 500 of them.
-    let manifests = pipeline::manifests(&*s.store, &s.options, &s.target)
+    let manifests = manifest::manifests(&*s.store, &s.options, &s.target)
         .await
         .unwrap();
     let mut keys: Vec<i64> = manifests
@@ -310,7 +329,7 @@ async fn a_row_inserted_into_an_archived_range_is_kept() {
     let report = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
     assert_eq!(report.recovered, 1);
     assert_eq!(count(&mut conn).await, 20);
-    let mut keys: Vec<i64> = pipeline::manifests(&*s.store, &s.options, &s.target)
+    let mut keys: Vec<i64> = manifest::manifests(&*s.store, &s.options, &s.target)
         .await
         .unwrap()
         .iter()
@@ -375,7 +394,7 @@ async fn batches_of_wide_rows_are_bounded_by_bytes() {
     // Rows are about 18 KB of JSON: about 11 to a batch. Batches are sized from the rows
     // before them and cut short at the cap when narrow rows are followed by wide ones.
     assert!(report.batches >= 30, "{report:?}");
-    let manifests = pipeline::manifests(&*s.store, &s.options, &s.target)
+    let manifests = manifest::manifests(&*s.store, &s.options, &s.target)
         .await
         .unwrap();
     // Each batch's JSON, from each row's width (`row_to_json` is within a few bytes of ours).
@@ -568,7 +587,7 @@ async fn large_batches_go_in_parts_and_crashed_uploads_are_replaced() {
         report.bytes > 2 * pipeline::MIN_PART_SIZE as u64,
         "{report:?}"
     );
-    let manifests = pipeline::manifests(&*s.store, &s.options, &s.target)
+    let manifests = manifest::manifests(&*s.store, &s.options, &s.target)
         .await
         .unwrap();
     let object = s
@@ -621,7 +640,7 @@ async fn batches_follow_the_typed_key_order() {
     let report = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
     assert_eq!((report.rows, report.batches), (4, 4));
     assert_eq!(count(&mut conn).await, 0, "a row was left behind");
-    let mut firsts: Vec<String> = pipeline::manifests(&*s.store, &s.options, &s.target)
+    let mut firsts: Vec<String> = manifest::manifests(&*s.store, &s.options, &s.target)
         .await
         .unwrap()
         .into_iter()
@@ -636,15 +655,15 @@ async fn a_second_run_cannot_take_the_lock() {
     let s = setup(100).await;
     let mut first = PgConnection::connect(&s.url).await.unwrap();
     let mut second = PgConnection::connect(&s.url).await.unwrap();
-    assert!(pipeline::try_lock(&mut first, "audit").await.unwrap());
-    assert!(!pipeline::try_lock(&mut second, "audit").await.unwrap());
+    assert!(lock::try_lock(&mut first, "audit").await.unwrap());
+    assert!(!lock::try_lock(&mut second, "audit").await.unwrap());
     // Another database has its own lock.
-    assert!(pipeline::try_lock(&mut second, "billing").await.unwrap());
+    assert!(lock::try_lock(&mut second, "billing").await.unwrap());
     // When the first run's connection ends, its lock is free again; the server releases it
     // as the backend exits, a moment after the client has closed.
     first.close().await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !pipeline::try_lock(&mut second, "audit").await.unwrap() {
+    while !lock::try_lock(&mut second, "audit").await.unwrap() {
         assert!(
             std::time::Instant::now() < deadline,
             "the lock was not released"
@@ -658,7 +677,7 @@ async fn a_tampered_archive_fails_verification() {
     let s = setup(1000).await;
     let mut conn = PgConnection::connect(&s.url).await.unwrap();
     archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
-    let manifest = pipeline::manifests(&*s.store, &s.options, &s.target)
+    let manifest = manifest::manifests(&*s.store, &s.options, &s.target)
         .await
         .unwrap()
         .remove(0);
@@ -670,7 +689,7 @@ async fn a_tampered_archive_fails_verification() {
         )
         .await
         .unwrap();
-    let err = pipeline::verify_table(&*s.store, &s.options, &s.target)
+    let err = manifest::verify_table(&*s.store, &s.options, &s.target)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Verify { .. }), "{err}");
@@ -785,7 +804,7 @@ async fn a_failing_table_does_not_stop_the_others() {
     let targets = [missing, s.target.clone(), second];
     let code =
         run::run_database(&db, None, &targets, &*s.store, &s.options, Command::Archive).await;
-    assert_eq!(code, run::EXIT_PARTIAL);
+    assert_eq!(code, run::Outcome::Partial);
     assert_eq!(count(&mut conn).await, 20);
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM second_log")
         .fetch_one(&mut conn)

@@ -1,0 +1,91 @@
+//! Tests of archive keys and manifests.
+
+use serde_json::json;
+
+use super::{Manifest, hex, object_key, table_prefix};
+use crate::config::Target;
+
+fn target() -> Target {
+    Target {
+        database: "audit".to_owned(),
+        schema: "public".to_owned(),
+        table: "audit_log".to_owned(),
+        timestamp_column: "created_at".to_owned(),
+        primary_key: "id".to_owned(),
+        retention_days: 90,
+        batch_size: 1000,
+    }
+}
+
+fn key(stamp: &str, pk: &str) -> [String; 2] {
+    [stamp.to_owned(), pk.to_owned()]
+}
+
+#[test]
+fn a_table_s_prefix_is_the_bucket_prefix_then_database_and_table() {
+    assert_eq!(table_prefix("", &target()), "audit/public.audit_log");
+    assert_eq!(
+        table_prefix("/archives/", &target()),
+        "archives/audit/public.audit_log"
+    );
+}
+
+#[test]
+fn object_keys_are_partitioned_by_the_first_row_s_day() {
+    let first = key("2026-01-31 23:59:58.123+00", "17");
+    let last = key("2026-02-01 00:00:01+00", "942");
+    let object = object_key("p/audit/public.audit_log", &first, &last);
+    let (folder, name) = object.rsplit_once('/').unwrap();
+    assert_eq!(folder, "p/audit/public.audit_log/year=2026/month=01/day=31");
+    assert!(
+        name.starts_with("2026-01-31_23_59_58.123_00_17-942_"),
+        "{name}"
+    );
+    assert!(name.ends_with(".jsonl.gz"), "{name}");
+    // The same range gives the same key; another range another.
+    assert_eq!(
+        object,
+        object_key("p/audit/public.audit_log", &first, &last)
+    );
+    assert_ne!(
+        object,
+        object_key(
+            "p/audit/public.audit_log",
+            &first,
+            &key("2026-02-01 00:00:01+00", "943")
+        )
+    );
+}
+
+#[test]
+fn odd_keys_stay_in_one_path_segment() {
+    let first = key("2026-03-01 00:00:00+00", "a/../b c\u{e9}");
+    let object = object_key("p", &first, &first);
+    assert_eq!(object.matches('/').count(), 4, "{object}");
+    assert!(object.split('/').all(|s| s != ".." && s != "."), "{object}");
+    let long = key("2026-03-01 00:00:00+00", &"x".repeat(500));
+    assert!(object_key("p", &long, &long).len() < 250);
+}
+
+#[test]
+fn manifests_are_json_with_every_key() {
+    let manifest = Manifest {
+        version: 1,
+        database: "audit".to_owned(),
+        schema: "public".to_owned(),
+        table: "audit_log".to_owned(),
+        object: "p/x.jsonl.gz".to_owned(),
+        sha256: hex(&[0xab, 0x01]),
+        rows: 2,
+        bytes: 30,
+        cutoff: "2026-01-01 00:00:00+00".to_owned(),
+        first: key("2025-12-01 00:00:00+00", "1"),
+        last: key("2025-12-02 00:00:00+00", "2"),
+        keys: vec!["1".to_owned(), "2".to_owned()],
+    };
+    let json = serde_json::to_value(&manifest).unwrap();
+    assert_eq!(json["sha256"], "ab01");
+    assert_eq!(json["first"], json!(["2025-12-01 00:00:00+00", "1"]));
+    assert_eq!(json["keys"], json!(["1", "2"]));
+    assert_eq!(serde_json::from_value::<Manifest>(json).unwrap(), manifest);
+}

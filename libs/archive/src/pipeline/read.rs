@@ -1,0 +1,273 @@
+//! Reading a batch: one `COPY` in keyset order, in a `REPEATABLE READ` snapshot that the
+//! deleting connection takes over, turned into JSON lines and gzip'd on a blocking thread while
+//! the rows arrive.
+
+use std::io::Write;
+use std::time::Instant;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use futures::StreamExt;
+use sqlx::{AssertSqlSafe, PgConnection};
+
+use crate::config::Target;
+use crate::error::Error;
+use crate::jsonl::{Columns, Fields, Kind};
+use crate::object::{Body, Spill};
+use crate::sql::{ident, literal};
+
+/// A table's columns as COPY sends them, where its key and timestamp are among them, and
+/// the key's type.
+pub(super) struct Layout {
+    columns: Columns,
+    pk: usize,
+    ts: usize,
+    /// As `format_type` prints it, such as `bigint` or `character varying(64)`.
+    pub(super) pk_type: String,
+}
+
+impl Layout {
+    pub(super) async fn read(conn: &mut PgConnection, target: &Target) -> Result<Self, Error> {
+        let table = format!("{}.{}", ident(&target.schema), ident(&target.table));
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT a.attname::text, t.typname::text, format_type(a.atttypid, a.atttypmod) \
+             FROM pg_attribute a \
+             JOIN pg_type t ON t.oid = a.atttypid \
+             WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attnum",
+        )
+        .bind(&table)
+        .fetch_all(&mut *conn)
+        .await?;
+        let find = |name: &str| {
+            rows.iter()
+                .position(|(n, _, _)| n == name)
+                .ok_or_else(|| Error::Copy(format!("{table} has no column {name:?}")))
+        };
+        let (pk, ts) = (find(&target.primary_key)?, find(&target.timestamp_column)?);
+        let columns: Vec<(String, Kind)> = rows
+            .iter()
+            .map(|(name, typname, _)| (name.clone(), Kind::of(typname)))
+            .collect();
+        Ok(Self {
+            columns: Columns::new(&columns),
+            pk,
+            ts,
+            pk_type: rows[pk].2.clone(),
+        })
+    }
+}
+
+/// Ends the reader's transaction of `batch`, after the deleter has begun its own in the same
+/// snapshot (when there is anything to delete): the delete then sees exactly the rows the
+/// batch read, and neither a row inserted into its range since nor one changed since.
+pub(super) async fn hand_over(
+    reader: &mut PgConnection,
+    deleter: &mut PgConnection,
+    batch: &Batch,
+) -> Result<(), Error> {
+    if !batch.keys.is_empty() {
+        let begin = format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT {}",
+            literal(&batch.snapshot)
+        );
+        sqlx::raw_sql(AssertSqlSafe(begin)).execute(deleter).await?;
+    }
+    sqlx::raw_sql("COMMIT").execute(reader).await?;
+    Ok(())
+}
+
+/// The COPY statement of the batch after `after` (the first batch for `None`).
+pub(super) fn batch_query(
+    target: &Target,
+    cutoff: &str,
+    after: Option<&[String; 2]>,
+    limit: u32,
+) -> String {
+    let (table, ts, pk) = (
+        format!("{}.{}", ident(&target.schema), ident(&target.table)),
+        ident(&target.timestamp_column),
+        ident(&target.primary_key),
+    );
+    let keyset = after
+        .map(|[t, k]| {
+            format!(
+                " AND ({ts}, {pk}) > ({}::timestamptz, {})",
+                literal(t),
+                literal(k)
+            )
+        })
+        .unwrap_or_default();
+    // The ORDER BY names the table's columns (`t.`): with an output column of the same name
+    // and another type (as `pk::text` once was), a bare name would sort by the output.
+    format!(
+        "COPY (SELECT * FROM {table} t \
+         WHERE {ts} < {}::timestamptz{keyset} ORDER BY t.{ts}, t.{pk} LIMIT {}) TO STDOUT",
+        literal(cutoff),
+        limit
+    )
+}
+
+/// Why the compressor of a batch stopped taking JSON.
+async fn compressor_failure(
+    compressor: tokio::task::JoinHandle<std::io::Result<(Body, String, u64)>>,
+) -> Error {
+    match compressor.await {
+        Ok(Err(e)) => Error::Compress(e.to_string()),
+        _ => Error::Compress("the compressor stopped".to_owned()),
+    }
+}
+
+/// A field as text: PostgreSQL sends UTF-8, so the lossy conversion is only a fallback.
+fn text(field: &[u8]) -> String {
+    match std::str::from_utf8(field) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(field).into_owned(),
+    }
+}
+
+/// One batch as read from the table.
+pub(super) struct Batch {
+    /// When reading it began.
+    pub(super) started: Instant,
+    /// The size of its JSON lines, before compression.
+    pub(super) json_bytes: u64,
+    /// It was cut short at the byte cap: more rows may follow even if it has fewer than the
+    /// limit.
+    pub(super) cut: bool,
+    /// Its gzip'd JSON lines, their SHA-256 and length.
+    pub(super) body: Body,
+    /// The snapshot it was read in, exported from the reader's open transaction.
+    pub(super) snapshot: String,
+    pub(super) sha256: String,
+    pub(super) bytes: u64,
+    pub(super) keys: Vec<String>,
+    pub(super) first: [String; 2],
+    pub(super) last: [String; 2],
+}
+
+/// How much JSON is handed to the compressor at a time.
+const CHUNK: usize = 256 * 1024;
+
+/// Reads one batch with `copy`; the JSON lines are gzip'd on a blocking thread while the next
+/// rows arrive, into memory up to `part_size` bytes and into a temporary file beyond.
+pub(super) async fn read_batch(
+    conn: &mut PgConnection,
+    copy: &str,
+    layout: &Layout,
+    cap: u64,
+    part_size: usize,
+) -> Result<Batch, Error> {
+    let started = Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let compressor = tokio::task::spawn_blocking(move || {
+        let mut gz = GzEncoder::new(Spill::new(part_size), Compression::fast());
+        while let Some(chunk) = rx.blocking_recv() {
+            gz.write_all(&chunk)?;
+        }
+        gz.finish()?.finish()
+    });
+    // The batch is read in a snapshot that the deleter takes over (see `hand_over`).
+    let snapshot: String = sqlx::raw_sql(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT pg_export_snapshot()",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .and_then(|row| sqlx::Row::try_get(&row, 0))?;
+    let mut stream = conn.copy_out_raw(copy).await?;
+    let mut keys = Vec::new();
+    let mut first: Option<[String; 2]> = None;
+    let mut last_stamp: Vec<u8> = Vec::new();
+    let mut json: Vec<u8> = Vec::with_capacity(CHUNK + 64 * 1024);
+    let mut pending: Vec<u8> = Vec::new();
+    let mut json_bytes = 0u64;
+    let mut fields = Fields::default();
+    let mut handle = |line: &[u8], json: &mut Vec<u8>| -> Result<(), Error> {
+        layout
+            .columns
+            .row(line, json, &mut fields)
+            .map_err(|e| Error::Copy(e.to_string()))?;
+        let null = || Error::Copy("a NULL key or timestamp".to_owned());
+        let key = text(fields.get(layout.pk).ok_or_else(null)?);
+        let stamp = fields.get(layout.ts).ok_or_else(null)?;
+        if first.is_none() {
+            first = Some([text(stamp), key.clone()]);
+        }
+        last_stamp.clear();
+        last_stamp.extend_from_slice(stamp);
+        keys.push(key);
+        Ok(())
+    };
+    let closed = || Error::Copy("the compressor stopped".to_owned());
+    // Rows stop being taken once the batch holds `cap` bytes of JSON; the rest of the COPY
+    // is read and dropped (sqlx 0.9 does not discard an unfinished COPY as documented: the
+    // next statement fails with "expected CopyOutResponse, got CopyDone"), and those rows
+    // begin the next batch. Batches are sized from the rows before them, so cuts are rare.
+    let mut cut = false;
+    'stream: while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        // PostgreSQL sends a row per CopyData message: whole rows are read where they arrived,
+        // anything else is gathered in `pending` first.
+        let whole = pending.is_empty() && chunk.last() == Some(&b'\n');
+        if !whole {
+            pending.extend_from_slice(&chunk);
+        }
+        let data: &[u8] = if whole { &chunk } else { &pending };
+        let mut start = 0;
+        while let Some(end) = memchr::memchr(b'\n', &data[start..]) {
+            handle(&data[start..start + end], &mut json)?;
+            start += end + 1;
+            if json_bytes + json.len() as u64 >= cap {
+                cut = true;
+                break 'stream;
+            }
+        }
+        if !whole {
+            pending.drain(..start);
+        }
+        if json.len() >= CHUNK {
+            json_bytes += json.len() as u64;
+            let full = std::mem::replace(&mut json, Vec::with_capacity(CHUNK + 64 * 1024));
+            if tx.send(full).await.is_err() {
+                return Err(compressor_failure(compressor).await);
+            }
+        }
+    }
+    if cut {
+        while let Some(chunk) = stream.next().await {
+            chunk?;
+        }
+    } else if !pending.is_empty() {
+        handle(&pending, &mut json)?;
+    }
+    drop(stream);
+    json_bytes += json.len() as u64;
+    if tx.send(json).await.is_err() {
+        return Err(compressor_failure(compressor).await);
+    }
+    drop(tx);
+    let (body, sha256, bytes) = compressor
+        .await
+        .map_err(|_| closed())?
+        .map_err(|e| Error::Compress(e.to_string()))?;
+    crate::metrics::phase("copy", started.elapsed());
+    let last = [
+        String::from_utf8_lossy(&last_stamp).into_owned(),
+        keys.last().cloned().unwrap_or_default(),
+    ];
+    Ok(Batch {
+        started,
+        json_bytes,
+        cut,
+        body,
+        sha256,
+        bytes,
+        snapshot,
+        first: first.unwrap_or_default(),
+        last,
+        keys,
+    })
+}
+
+#[cfg(test)]
+mod tests;

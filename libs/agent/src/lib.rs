@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod inputs;
+pub mod keeper;
 pub mod metrics;
 pub mod publish;
 pub mod render;

@@ -24,6 +24,7 @@ use bulwark_sidecar_spec::Format;
 use serde_json::Value;
 
 use crate::select::{Content, Output};
+use crate::template::{self, text};
 
 /// Why a secret cannot be rendered; names the file, never a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,8 +48,12 @@ pub enum Error {
         format: &'static str,
         message: String,
     },
-    #[error("{path}: {message}")]
-    Template { path: String, message: String },
+    #[error("{path}: {source}")]
+    Template {
+        path: String,
+        #[source]
+        source: template::Error,
+    },
 }
 
 /// The bytes of `output`'s file; `file` holds the downloaded attachment for [`Content::File`].
@@ -115,21 +120,12 @@ fn single(name: &str, value: Value) -> BTreeMap<String, Value> {
 fn template(output: &Output, values: &BTreeMap<String, Value>) -> Result<Vec<u8>, Error> {
     let text = output.template.as_deref().unwrap_or_default();
     let data = Value::Object(values.clone().into_iter().collect());
-    crate::template::render(text, &data)
+    template::render(text, &data)
         .map(String::into_bytes)
-        .map_err(|message| Error::Template {
+        .map_err(|source| Error::Template {
             path: output.path.clone(),
-            message,
+            source,
         })
-}
-
-/// A value as text: strings as they are, everything else as compact JSON.
-pub fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 fn raw(value: &Value) -> Vec<u8> {

@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bulwark_ksm::{Client, KsmConfig, Options, Query};
+use bulwark_ksm::{KsmConfig, Options, Query};
 use bulwark_sidecar_spec::SidecarSpec;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::{self, Cache, Clock, Entry};
 use crate::inputs::{Inputs, Mode};
+use crate::keeper::{Connect, Keeper, Ksm};
 use crate::schedule::Schedule;
 use crate::select::{self, Content};
 use crate::{metrics, publish, render, signal};
@@ -104,8 +105,8 @@ pub struct Agent {
     config_text: String,
     /// Whether that configuration is a one-time token, whose binding the cache must carry.
     token: bool,
-    client: Mutex<Option<Client>>,
-    options: Options,
+    connect: Arc<dyn Connect>,
+    keeper: Mutex<Option<Arc<dyn Keeper>>>,
     cache: Cache,
     clock: Arc<dyn Clock>,
     pod: String,
@@ -126,11 +127,13 @@ impl Agent {
             mount,
             token: KsmConfig::parse(&config_text).is_ok_and(|c| !c.is_bound()),
             config_text,
-            client: Mutex::new(None),
-            options: Options {
-                ca_pem,
-                timeout: Duration::from_secs(30),
-            },
+            connect: Arc::new(Ksm {
+                options: Options {
+                    ca_pem,
+                    timeout: Duration::from_secs(30),
+                },
+            }),
+            keeper: Mutex::new(None),
             clock,
             pod: inputs.pod.clone(),
             proc: PathBuf::from("/proc"),
@@ -144,12 +147,18 @@ impl Agent {
         self
     }
 
-    /// The client, created on first use. A one-time token that another container (the init
-    /// container) already bound is replaced by the bound configuration from the cache.
-    fn client(&self) -> Result<Client, Error> {
-        let mut slot = self.client.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = slot.as_ref() {
-            return Ok(client.clone());
+    /// Reaches Keeper through `connect` instead of the KSM client (tests).
+    pub fn with_keeper(mut self, connect: Arc<dyn Connect>) -> Self {
+        self.connect = connect;
+        self
+    }
+
+    /// The Keeper client, made on first use. A one-time token that another container (the
+    /// init container) already bound is replaced by the bound configuration from the cache.
+    fn keeper(&self) -> Result<Arc<dyn Keeper>, Error> {
+        let mut slot = self.keeper.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(keeper) = slot.as_ref() {
+            return Ok(keeper.clone());
         }
         let mut config = KsmConfig::parse(&self.config_text)?;
         if !config.is_bound()
@@ -162,9 +171,9 @@ impl Agent {
             );
             config = bound;
         }
-        let client = Client::new(config, &self.options)?;
-        *slot = Some(client.clone());
-        Ok(client)
+        let keeper = self.connect.connect(config)?;
+        *slot = Some(keeper.clone());
+        Ok(keeper)
     }
 
     /// Runs one cycle: fetch, render, publish and cache; or serve the cache when Keeper is
@@ -253,7 +262,7 @@ impl Agent {
     /// Fetches and renders every output file; also returns how many secrets and the bound
     /// configuration when this fetch bound a one-time token.
     async fn fetch(&self) -> Result<(Vec<publish::File>, usize, Option<String>), Error> {
-        let client = self.client()?;
+        let keeper = self.keeper()?;
         let plan = select::plan(&self.spec);
         let non_empty = |v: Vec<String>| (!v.is_empty()).then_some(v);
         let query = if plan.all_records {
@@ -271,36 +280,15 @@ impl Agent {
                 folder_tree: plan.folders,
             }
         };
-        let snapshot = client.fetch(&query).await?;
-        let records: Vec<select::Record> = snapshot.records.iter().map(convert).collect();
-        let folders: Vec<select::FolderInfo> = snapshot
-            .folders
-            .iter()
-            .map(|f| select::FolderInfo {
-                uid: f.uid.clone(),
-                parent_uid: f.parent_uid.clone(),
-                name: f.name.clone(),
-            })
-            .collect();
-        let outputs = select::select(&self.spec, &records, &folders)?;
+        let fetched = keeper.fetch(&query).await?;
+        let outputs = select::select(&self.spec, &fetched.records, &fetched.folders)?;
         let mut files = Vec::with_capacity(outputs.len());
         for output in &outputs {
             let download = match &output.content {
                 Content::File {
                     record_uid,
                     file_uid,
-                } => {
-                    let file = snapshot
-                        .records
-                        .iter()
-                        .filter(|r| r.uid == *record_uid)
-                        .flat_map(|r| &r.files)
-                        .find(|f| f.uid == *file_uid);
-                    match file {
-                        Some(file) => Some(client.download(file).await?),
-                        None => None,
-                    }
-                }
+                } => Some(keeper.download(record_uid, file_uid).await?),
                 _ => None,
             };
             let content = render::render(output, download.as_deref())?;
@@ -310,8 +298,7 @@ impl Agent {
                 mode: output.mode.bits(),
             });
         }
-        let config = client.config();
-        let bound = self.token.then(|| config.to_json());
+        let bound = self.token.then(|| keeper.config().to_json());
         Ok((files, outputs.len(), bound))
     }
 
@@ -370,37 +357,6 @@ impl Agent {
     }
 }
 
-fn convert(record: &bulwark_ksm::Record) -> select::Record {
-    let fields = |fields: &[bulwark_ksm::Field]| {
-        fields
-            .iter()
-            .map(|f| select::Field {
-                field_type: f.field_type.clone(),
-                label: f.label.clone(),
-                value: f.value.clone(),
-            })
-            .collect()
-    };
-    select::Record {
-        uid: record.uid.clone(),
-        title: record.title.clone(),
-        record_type: record.record_type.clone(),
-        folder_uid: record.folder_uid.clone(),
-        notes: record.notes.clone(),
-        fields: fields(&record.fields),
-        custom: fields(&record.custom),
-        files: record
-            .files
-            .iter()
-            .map(|f| select::FileInfo {
-                uid: f.uid.clone(),
-                name: f.name.clone(),
-                title: f.title.clone(),
-            })
-            .collect(),
-    }
-}
-
 fn reason_text(error: &bulwark_ksm::Error) -> &'static str {
     match error {
         bulwark_ksm::Error::Throttled { .. } => "keeper API throttled",
@@ -413,3 +369,6 @@ fn unix(time: SystemTime) -> f64 {
         .unwrap_or_default()
         .as_secs_f64()
 }
+
+#[cfg(test)]
+mod tests;

@@ -13,13 +13,95 @@
 //! No crate fitted: `gtmpl` is unmaintained (last release 2021) and drags in its own value
 //! model, and Rust template engines (tera, minijinja, handlebars) use other syntaxes.
 
+use std::fmt;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use sha2::{Digest, Sha256, Sha512};
 
+/// Why a template does not render: where, and what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{at}: {problem}")]
+pub struct Error {
+    pub at: Position,
+    pub problem: Problem,
+}
+
+/// A place in a template: its line and column, from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// What was wrong with a template.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("unclosed action: expected }}}}")]
+    Unclosed,
+    #[error("unexpected {{{{{0}}}}}")]
+    UnexpectedKeyword(String),
+    #[error("{{{{{0}}}}} without {{{{end}}}}")]
+    NoEnd(String),
+    #[error("range declares at most two $variables")]
+    RangeVariables,
+    #[error("{{{{{0}}}}} is not supported")]
+    Unsupported(String),
+    #[error("empty command in pipeline")]
+    EmptyCommand,
+    #[error("unterminated string")]
+    UnterminatedString,
+    #[error("invalid escape \\{0}")]
+    Escape(char),
+    #[error("unexpected {0:?}")]
+    UnexpectedWord(String),
+    #[error("range over {0}, not a list or map")]
+    RangeOver(&'static str),
+    #[error("only a function can take arguments")]
+    ArgumentsToValue,
+    #[error("undefined variable {0}")]
+    UndefinedVariable(String),
+    #[error("{name} takes {takes} argument(s), got {got}")]
+    Arity {
+        name: String,
+        takes: usize,
+        got: usize,
+    },
+    #[error("index needs a value")]
+    IndexOfNothing,
+    #[error("{0}: the value is not base64")]
+    NotBase64(String),
+    #[error("{0}: the decoded value is not UTF-8")]
+    NotUtf8(String),
+    #[error("function {0:?} is not defined")]
+    UndefinedFunction(String),
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "template:{}:{}", self.line, self.column)
+    }
+}
+
+impl Position {
+    fn err<T>(self, problem: Problem) -> Result<T, Error> {
+        Err(Error { at: self, problem })
+    }
+}
+
+/// A value as text, as an action prints it and as a `raw` file holds it: strings as they
+/// are, nothing as nothing, everything else as compact JSON.
+pub fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
 /// Renders `text` with `data`; the error names the position (`line:column`) and the problem.
-pub fn render(text: &str, data: &Value) -> Result<String, String> {
+pub fn render(text: &str, data: &Value) -> Result<String, Error> {
     let nodes = parse(text)?;
     let mut out = String::new();
     let mut scope = vec![("$".to_owned(), data.clone())];
@@ -31,17 +113,17 @@ pub fn render(text: &str, data: &Value) -> Result<String, String> {
 enum Node {
     Text(String),
     Action {
-        pos: String,
+        pos: Position,
         pipe: Pipe,
     },
     If {
-        pos: String,
+        pos: Position,
         cond: Pipe,
         then: Vec<Node>,
         otherwise: Vec<Node>,
     },
     Range {
-        pos: String,
+        pos: Position,
         vars: Vec<String>,
         over: Pipe,
         body: Vec<Node>,
@@ -66,27 +148,33 @@ enum Arg {
     Ident(String),
 }
 
-fn position(text: &str, offset: usize) -> String {
+/// A piece of a template: text, or the inside of an action.
+#[derive(Debug, Clone)]
+enum Token {
+    Text(String),
+    Action(String),
+}
+
+fn position(text: &str, offset: usize) -> Position {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before
         .rfind('\n')
         .map_or(before.len(), |n| before.len() - n - 1)
         + 1;
-    format!("template:{line}:{column}")
+    Position { line, column }
 }
 
-fn parse(text: &str) -> Result<Vec<Node>, String> {
+fn parse(text: &str) -> Result<Vec<Node>, Error> {
     // Split into text and actions, applying trim markers.
-    let mut tokens: Vec<(usize, Result<String, String>)> = Vec::new(); // Ok(text) / Err(action)
+    let mut tokens: Vec<(usize, Token)> = Vec::new();
     let mut rest = 0;
     while let Some(start) = text[rest..].find("{{").map(|i| i + rest) {
         let mut chunk = text[rest..start].to_owned();
         let inner_start = start + 2;
-        let end = text[inner_start..]
-            .find("}}")
-            .map(|i| i + inner_start)
-            .ok_or_else(|| format!("{}: unclosed action: expected }}}}", position(text, start)))?;
+        let Some(end) = text[inner_start..].find("}}").map(|i| i + inner_start) else {
+            return position(text, start).err(Problem::Unclosed);
+        };
         let mut inner = &text[inner_start..end];
         if let Some(stripped) = inner
             .strip_prefix('-')
@@ -103,43 +191,40 @@ fn parse(text: &str) -> Result<Vec<Node>, String> {
             trim_after = true;
             inner = stripped;
         }
-        tokens.push((rest, Ok(chunk)));
-        tokens.push((start, Err(inner.trim().to_owned())));
+        tokens.push((rest, Token::Text(chunk)));
+        tokens.push((start, Token::Action(inner.trim().to_owned())));
         rest = end + 2;
         if trim_after {
             let skipped = text[rest..].len() - text[rest..].trim_start().len();
             rest += skipped;
         }
     }
-    tokens.push((rest, Ok(text[rest..].to_owned())));
+    tokens.push((rest, Token::Text(text[rest..].to_owned())));
     let mut iter = tokens.into_iter().peekable();
     let (nodes, end) = block(text, &mut iter)?;
     match end {
         None => Ok(nodes),
-        Some((pos, word)) => Err(format!(
-            "{}: unexpected {{{{{word}}}}}",
-            position(text, pos)
-        )),
+        Some((pos, word)) => position(text, pos).err(Problem::UnexpectedKeyword(word)),
     }
 }
 
-type Tokens = std::iter::Peekable<std::vec::IntoIter<(usize, Result<String, String>)>>;
+type Tokens = std::iter::Peekable<std::vec::IntoIter<(usize, Token)>>;
 
 /// The nodes of a block and the `{{end}}` or `{{else}}` (with its offset) that closed it.
 type Block = (Vec<Node>, Option<(usize, String)>);
 
 /// Parses nodes up to `{{end}}` or `{{else}}` (returned) or the end of the text.
-fn block(text: &str, tokens: &mut Tokens) -> Result<Block, String> {
+fn block(text: &str, tokens: &mut Tokens) -> Result<Block, Error> {
     let mut nodes = Vec::new();
     while let Some((offset, token)) = tokens.next() {
         let action = match token {
-            Ok(t) => {
+            Token::Text(t) => {
                 if !t.is_empty() {
                     nodes.push(Node::Text(t));
                 }
                 continue;
             }
-            Err(a) => a,
+            Token::Action(a) => a,
         };
         let pos = position(text, offset);
         if action.starts_with("/*") {
@@ -156,12 +241,12 @@ fn block(text: &str, tokens: &mut Tokens) -> Result<Block, String> {
                     other => (Vec::new(), other),
                 };
                 if !matches!(&end, Some((_, e)) if e == "end") {
-                    return Err(format!("{pos}: {{{{{word}}}}} without {{{{end}}}}"));
+                    return pos.err(Problem::NoEnd(word.to_owned()));
                 }
                 if word == "if" {
                     nodes.push(Node::If {
-                        pos: pos.clone(),
-                        cond: pipe(rest, &pos)?,
+                        pos,
+                        cond: pipe(rest, pos)?,
                         then: body,
                         otherwise,
                     });
@@ -176,30 +261,30 @@ fn block(text: &str, tokens: &mut Tokens) -> Result<Block, String> {
                         None => (Vec::new(), rest),
                     };
                     if vars.len() > 2 || vars.iter().any(|v| !v.starts_with('$')) {
-                        return Err(format!("{pos}: range declares at most two $variables"));
+                        return pos.err(Problem::RangeVariables);
                     }
                     nodes.push(Node::Range {
-                        pos: pos.clone(),
+                        pos,
                         vars,
-                        over: pipe(over, &pos)?,
+                        over: pipe(over, pos)?,
                         body,
                         otherwise,
                     });
                 }
             }
             "with" | "define" | "template" | "block" | "break" | "continue" => {
-                return Err(format!("{pos}: {{{{{word}}}}} is not supported"));
+                return pos.err(Problem::Unsupported(word.to_owned()));
             }
             _ => nodes.push(Node::Action {
-                pos: pos.clone(),
-                pipe: pipe(&action, &pos)?,
+                pos,
+                pipe: pipe(&action, pos)?,
             }),
         }
     }
     Ok((nodes, None))
 }
 
-fn pipe(text: &str, pos: &str) -> Result<Pipe, String> {
+fn pipe(text: &str, pos: Position) -> Result<Pipe, Error> {
     let (decl, text) = match text.split_once(":=") {
         Some((var, rest)) if var.trim().starts_with('$') && !var.contains('"') => {
             (Some(var.trim().to_owned()), rest)
@@ -215,13 +300,13 @@ fn pipe(text: &str, pos: &str) -> Result<Pipe, String> {
         }
     }
     if commands.iter().any(Vec::is_empty) {
-        return Err(format!("{pos}: empty command in pipeline"));
+        return pos.err(Problem::EmptyCommand);
     }
     Ok(Pipe { decl, commands })
 }
 
 /// Words of a pipeline; `None` is a `|`.
-fn lex(text: &str, pos: &str) -> Result<Vec<Option<Arg>>, String> {
+fn lex(text: &str, pos: Position) -> Result<Vec<Option<Arg>>, Error> {
     let mut out = Vec::new();
     let mut chars = text.trim().chars().peekable();
     while let Some(&c) = chars.peek() {
@@ -239,19 +324,14 @@ fn lex(text: &str, pos: &str) -> Result<Vec<Option<Arg>>, String> {
             let mut s = String::new();
             loop {
                 match chars.next() {
-                    None => return Err(format!("{pos}: unterminated string")),
+                    None => return pos.err(Problem::UnterminatedString),
                     Some(q) if q == c => break,
                     Some('\\') if c == '"' => match chars.next() {
                         Some('n') => s.push('\n'),
                         Some('t') => s.push('\t'),
                         Some('r') => s.push('\r'),
                         Some(e @ ('\\' | '"')) => s.push(e),
-                        other => {
-                            return Err(format!(
-                                "{pos}: invalid escape \\{}",
-                                other.unwrap_or(' ')
-                            ));
-                        }
+                        other => return pos.err(Problem::Escape(other.unwrap_or(' '))),
                     },
                     Some(ch) => s.push(ch),
                 }
@@ -289,7 +369,7 @@ fn lex(text: &str, pos: &str) -> Result<Vec<Option<Arg>>, String> {
         } else if word.chars().all(|c| c.is_alphanumeric() || c == '_') {
             Arg::Ident(word)
         } else {
-            return Err(format!("{pos}: unexpected {word:?}"));
+            return pos.err(Problem::UnexpectedWord(word));
         };
         out.push(Some(arg));
     }
@@ -298,16 +378,16 @@ fn lex(text: &str, pos: &str) -> Result<Vec<Option<Arg>>, String> {
 
 type Scope = Vec<(String, Value)>;
 
-fn exec(nodes: &[Node], dot: &Value, scope: &mut Scope, out: &mut String) -> Result<(), String> {
+fn exec(nodes: &[Node], dot: &Value, scope: &mut Scope, out: &mut String) -> Result<(), Error> {
     for node in nodes {
         match node {
             Node::Text(t) => out.push_str(t),
             Node::Action { pos, pipe } => {
-                let value = eval(pipe, dot, scope, pos)?;
+                let value = eval(pipe, dot, scope, *pos)?;
                 if let Some(var) = &pipe.decl {
                     scope.push((var.clone(), value));
                 } else {
-                    out.push_str(&crate::render::text(&value));
+                    out.push_str(&text(&value));
                 }
             }
             Node::If {
@@ -316,7 +396,7 @@ fn exec(nodes: &[Node], dot: &Value, scope: &mut Scope, out: &mut String) -> Res
                 then,
                 otherwise,
             } => {
-                let branch = if truthy(&eval(cond, dot, scope, pos)?) {
+                let branch = if truthy(&eval(cond, dot, scope, *pos)?) {
                     then
                 } else {
                     otherwise
@@ -332,7 +412,7 @@ fn exec(nodes: &[Node], dot: &Value, scope: &mut Scope, out: &mut String) -> Res
                 body,
                 otherwise,
             } => {
-                let items: Vec<(Value, Value)> = match eval(over, dot, scope, pos)? {
+                let items: Vec<(Value, Value)> = match eval(over, dot, scope, *pos)? {
                     Value::Array(a) => a
                         .into_iter()
                         .enumerate()
@@ -340,12 +420,7 @@ fn exec(nodes: &[Node], dot: &Value, scope: &mut Scope, out: &mut String) -> Res
                         .collect(),
                     Value::Object(m) => m.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
                     Value::Null => Vec::new(),
-                    other => {
-                        return Err(format!(
-                            "{pos}: range over {}, not a list or map",
-                            kind(&other)
-                        ));
-                    }
+                    other => return pos.err(Problem::RangeOver(kind(&other))),
                 };
                 if items.is_empty() {
                     exec(otherwise, dot, scope, out)?;
@@ -391,16 +466,16 @@ fn truthy(value: &Value) -> bool {
     }
 }
 
-fn eval(pipe: &Pipe, dot: &Value, scope: &Scope, pos: &str) -> Result<Value, String> {
+fn eval(pipe: &Pipe, dot: &Value, scope: &Scope, pos: Position) -> Result<Value, Error> {
     let mut last: Option<Value> = None;
     for command in &pipe.commands {
         let mut args: Vec<Value> = Vec::new();
-        let (head, rest) = command
-            .split_first()
-            .ok_or_else(|| format!("{pos}: empty command"))?;
+        let Some((head, rest)) = command.split_first() else {
+            return pos.err(Problem::EmptyCommand);
+        };
         let Arg::Ident(name) = head else {
             if !rest.is_empty() || last.is_some() {
-                return Err(format!("{pos}: only a function can take arguments"));
+                return pos.err(Problem::ArgumentsToValue);
             }
             last = Some(operand(head, dot, scope, pos)?);
             continue;
@@ -416,7 +491,7 @@ fn eval(pipe: &Pipe, dot: &Value, scope: &Scope, pos: &str) -> Result<Value, Str
     Ok(last.unwrap_or(Value::Null))
 }
 
-fn operand(arg: &Arg, dot: &Value, scope: &Scope, pos: &str) -> Result<Value, String> {
+fn operand(arg: &Arg, dot: &Value, scope: &Scope, pos: Position) -> Result<Value, Error> {
     Ok(match arg {
         Arg::Str(s) => Value::String(s.clone()),
         Arg::Num(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
@@ -425,12 +500,10 @@ fn operand(arg: &Arg, dot: &Value, scope: &Scope, pos: &str) -> Result<Value, St
         Arg::Field(root, path) => {
             let mut value = match root {
                 None => dot.clone(),
-                Some(var) => scope
-                    .iter()
-                    .rev()
-                    .find(|(name, _)| name == var)
-                    .map(|(_, v)| v.clone())
-                    .ok_or_else(|| format!("{pos}: undefined variable {var}"))?,
+                Some(var) => match scope.iter().rev().find(|(name, _)| name == var) {
+                    Some((_, v)) => v.clone(),
+                    None => return pos.err(Problem::UndefinedVariable(var.clone())),
+                },
             };
             for key in path {
                 value = value.get(key).cloned().unwrap_or(Value::Null);
@@ -440,23 +513,24 @@ fn operand(arg: &Arg, dot: &Value, scope: &Scope, pos: &str) -> Result<Value, St
     })
 }
 
-fn call(name: &str, args: &[Value], pos: &str) -> Result<Value, String> {
+fn call(name: &str, args: &[Value], pos: Position) -> Result<Value, Error> {
     let arity = |n: usize| {
         if args.len() == n {
             Ok(())
         } else {
-            Err(format!(
-                "{pos}: {name} takes {n} argument(s), got {}",
-                args.len()
-            ))
+            pos.err(Problem::Arity {
+                name: name.to_owned(),
+                takes: n,
+                got: args.len(),
+            })
         }
     };
-    let text = |i: usize| crate::render::text(&args[i]);
+    let text = |i: usize| text(&args[i]);
     Ok(match name {
         "index" => {
-            let (first, keys) = args
-                .split_first()
-                .ok_or_else(|| format!("{pos}: index needs a value"))?;
+            let Some((first, keys)) = args.split_first() else {
+                return pos.err(Problem::IndexOfNothing);
+            };
             let mut value = first.clone();
             for key in keys {
                 value = match (&value, key) {
@@ -511,13 +585,13 @@ fn call(name: &str, args: &[Value], pos: &str) -> Result<Value, String> {
         }
         "base64dec" | "b64dec" => {
             arity(1)?;
-            let bytes = STANDARD
-                .decode(text(0).trim())
-                .map_err(|_| format!("{pos}: {name}: the value is not base64"))?;
-            Value::String(
-                String::from_utf8(bytes)
-                    .map_err(|_| format!("{pos}: {name}: the decoded value is not UTF-8"))?,
-            )
+            let Ok(bytes) = STANDARD.decode(text(0).trim()) else {
+                return pos.err(Problem::NotBase64(name.to_owned()));
+            };
+            match String::from_utf8(bytes) {
+                Ok(decoded) => Value::String(decoded),
+                Err(_) => return pos.err(Problem::NotUtf8(name.to_owned())),
+            }
         }
         "sha256sum" => {
             arity(1)?;
@@ -527,7 +601,7 @@ fn call(name: &str, args: &[Value], pos: &str) -> Result<Value, String> {
             arity(1)?;
             Value::String(hex(&Sha512::digest(text(0).as_bytes())))
         }
-        other => return Err(format!("{pos}: function {other:?} is not defined")),
+        other => return pos.err(Problem::UndefinedFunction(other.to_owned())),
     })
 }
 
@@ -593,9 +667,14 @@ mod tests {
                 "{{ with .a }}{{ end }}",
                 "template:1:1: {{with}} is not supported",
             ),
+            ("{{ \"a\\q\" }}", "template:1:1: invalid escape \\q"),
+            (
+                "{{ .a | upper 1 }}",
+                "template:1:1: upper takes 1 argument(s), got 2",
+            ),
         ] {
             assert_eq!(
-                render(template, &data()).unwrap_err(),
+                render(template, &data()).unwrap_err().to_string(),
                 message,
                 "{template}"
             );

@@ -183,7 +183,16 @@ async fn a_change_signals_the_application() {
         let (agent, shutdown) = (agent.clone(), shutdown.clone());
         async move { agent.run(shutdown).await }
     });
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Refreshes that change nothing signal nothing: once the sidecar asks Keeper for the third
+    // time (init asked first), its first two refreshes are done, signals included.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while keeper.requests("get_secret") < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sidecar did not refresh"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(
         child.try_wait().unwrap().is_none(),
         "signalled without a change"

@@ -42,19 +42,22 @@ fn only_the_leader_is_ready_and_a_follower_takes_over() {
     let (mut a, a_health) = start(dir.path(), &kubeconfig, "webhook-a");
     let (mut b, b_health) = start(dir.path(), &kubeconfig, "webhook-b");
 
+    // One replica leads; the other has seen the Lease held and stands by.
+    let standing_by =
+        |health| http_get(health, "/ready").is_ok_and(|(_, b)| b.contains("standing by"));
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !(ready(a_health) || ready(b_health)) {
-        assert!(Instant::now() < deadline, "no replica became ready");
+    while !(ready(a_health) && standing_by(b_health) || ready(b_health) && standing_by(a_health)) {
+        assert!(
+            Instant::now() < deadline,
+            "no replica led while the other stood by"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(500));
     let (a_ready, b_ready) = (ready(a_health), ready(b_health));
     assert!(
         a_ready ^ b_ready,
         "exactly one replica is ready: a={a_ready} b={b_ready}"
     );
-    let (_, body) = http_get(if a_ready { b_health } else { a_health }, "/ready").unwrap();
-    assert!(body.contains("standing by"), "{body}");
 
     // The leader dies without releasing the Lease; the follower waits it out and takes over.
     let (leader, follower_health) = if a_ready {

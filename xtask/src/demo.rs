@@ -1,194 +1,34 @@
 //! `cargo xtask demo`: the local end-to-end run on embedded defaults, with no cluster.
 //!
-//! It builds the four binaries and runs each the way Kubernetes would: the long-running ones
-//! start on their defaults, answer `/health`, `/ready` and `/metrics`, and stop on SIGTERM;
-//! the Keeper sidecar delivers secrets from a fake Keeper server (init mode, then sidecar
-//! mode); the archiver plans a run of the seed's configuration, then archives a throwaway
-//! PostgreSQL table into a local directory. It grows as each binary's issue lands.
+//! It builds the four binaries and the `demo` program of `bulwark-test-util` (which holds the
+//! fake Keeper server, the throwaway PostgreSQL and the certificates the run needs), then runs
+//! it; xtask itself links none of them.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use anyhow::Context;
-use bulwark_test_util::binary::{Running, http_get, run_to_exit};
 use xshell::{Shell, cmd};
 
 use crate::project_root;
 
-/// A long-running binary and the variable that moves its health server to a free port.
-const SERVICES: &[(&str, &str, &[&str])] = &[(
-    "sentinel",
-    "BULWARK_SENTINEL_WEB__LISTEN",
-    &["--config", "libs/sentinel/tests/data/seed-config.yaml"],
-)];
-
 pub(crate) fn run(sh: &Shell) -> anyhow::Result<()> {
-    println!("==> building the binaries");
+    println!("==> building the binaries and the demo");
     cmd!(sh, "cargo build --locked --bins")
         .run()
         .context("cannot build the binaries")?;
-    let bin_dir = target_dir(sh).join("debug");
-    webhook(&bin_dir.join("injector-webhook"))?;
-    for (name, listen_var, args) in SERVICES {
-        service(
-            &bin_dir.join(name),
-            name,
-            &[(listen_var, "127.0.0.1:0")],
-            args,
-        )?;
-    }
-    sidecar(&bin_dir.join("injector-sidecar"))?;
-    archiver(&bin_dir.join("archiver"))?;
-    archive_run(&bin_dir.join("archiver"))?;
-    println!("==> demo finished: every binary started, answered and stopped cleanly");
-    Ok(())
-}
-
-fn target_dir(sh: &Shell) -> PathBuf {
-    sh.var("CARGO_TARGET_DIR")
+    cmd!(
+        sh,
+        "cargo build --locked -p bulwark-test-util --features demo --bin demo"
+    )
+    .run()
+    .context("cannot build the demo")?;
+    let bin_dir = sh
+        .var("CARGO_TARGET_DIR")
         .map_or_else(|_| project_root().join("target"), PathBuf::from)
-}
-
-fn service(exe: &Path, name: &str, env: &[(&str, &str)], args: &[&str]) -> anyhow::Result<()> {
-    println!("==> {name} {}", args.join(" "));
-    let mut bin = Running::start(exe, args, env)
-        .with_context(|| format!("cannot start {}", exe.display()))?;
-    let addr = bin.health_addr().map_err(anyhow::Error::msg)?;
-    for path in ["/health", "/ready", "/metrics"] {
-        let (status, body) = http_get(addr, path).map_err(anyhow::Error::msg)?;
-        println!("    GET http://{addr}{path} -> {status}");
-        for line in body.lines().filter(|l| !l.starts_with('#')).take(4) {
-            println!("        {line}");
-        }
-        anyhow::ensure!(status == 200, "{name}: {path} answered {status}");
-    }
-    let (status, took) = bin
-        .terminate(Duration::from_secs(5))
-        .map_err(anyhow::Error::msg)?;
-    println!(
-        "    SIGTERM -> exited with {status} after {} ms",
-        took.as_millis()
-    );
-    anyhow::ensure!(
-        status.success(),
-        "{name} did not exit cleanly: {}",
-        bin.output().join("\n")
-    );
-    Ok(())
-}
-
-fn archiver(exe: &Path) -> anyhow::Result<()> {
-    let config = "libs/archive/tests/data/seed-config.yaml";
-    println!("==> archiver --config {config} --dry-run");
-    let env = [
-        ("DB_PASSWORD", "demo-password"),
-        ("BULWARK_ARCHIVER_HEALTH__LISTEN", "127.0.0.1:0"),
-    ];
-    let config = project_root().join(config);
-    let config = config.to_str().context("non-UTF-8 path")?;
-    let (code, out) = run_to_exit(
-        exe,
-        &["--config", config, "--dry-run", "--log-format", "text"],
-        &env,
-    );
-    for line in out.lines() {
-        println!("    {line}");
-    }
-    anyhow::ensure!(code == Some(0), "archiver --dry-run exited with {code:?}");
-    Ok(())
-}
-
-/// The Keeper sidecar against a fake Keeper server: init mode writes the files, sidecar mode
-/// serves health while refreshing.
-fn sidecar(exe: &Path) -> anyhow::Result<()> {
-    use bulwark_test_util::keeper::{FakeKeeper, Record};
-    let keeper = FakeKeeper::start()?;
-    keeper.set_record(Record::login("db", "app", "demo-password"))?;
-    let dir = tempfile::tempdir()?;
-    let mount = dir.path().join("secrets");
-    std::fs::create_dir(&mount)?;
-    let m = mount.to_str().context("non-UTF-8 path")?;
-    let ca = keeper.write_ca(dir.path())?;
-    let spec = format!(
-        r#"{{"version":1,"mountPath":"{m}","auth":{{"method":"secret"}},"secrets":[{{"path":"{m}/db.env","source":{{"kind":"record","record":{{"name":"db"}}}},"format":"env","envPrefix":"DB_"}}],"folders":[],"refreshInterval":"5m","failOnError":true,"strictLookup":false,"fileMode":"0400","caCertFile":"{}","healthPort":9102}}"#,
-        ca.display()
-    );
-    let config = keeper.token_config(&keeper.one_time_token()).to_string();
-    let env = [
-        ("BULWARK_INJECT_SPEC", spec.as_str()),
-        ("BULWARK_INJECT_KSM_CONFIG", config.as_str()),
-        ("BULWARK_INJECTOR_SIDECAR_HEALTH__LISTEN", "127.0.0.1:0"),
-    ];
-    println!(
-        "==> injector-sidecar --mode init (fake Keeper at {})",
-        keeper.hostname()
-    );
-    let (code, out) = run_to_exit(exe, &["--mode", "init", "--log-format", "text"], &env);
-    for line in out.lines() {
-        println!("    {line}");
-    }
-    anyhow::ensure!(
-        code == Some(0),
-        "injector-sidecar --mode init exited with {code:?}"
-    );
-    let names: Vec<String> = std::fs::read_dir(&mount)?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| !n.starts_with(".."))
-        .collect();
-    println!("    wrote {} (values not shown)", names.join(", "));
-    service(exe, "injector-sidecar", &env, &["--mode", "sidecar"])
-}
-
-/// A real archive run: a throwaway PostgreSQL table into a local directory.
-fn archive_run(exe: &Path) -> anyhow::Result<()> {
-    use bulwark_test_util::postgres::TestPostgres;
-    let pg = TestPostgres::start()?;
-    pg.create_database("audit")?;
-    let sql = "CREATE TABLE audit_log (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, actor text, details jsonb);
-        INSERT INTO audit_log SELECT i, now() - make_interval(days => 80 + i % 40), 'user-' || i, jsonb_build_object('i', i)
-        FROM generate_series(1, 5000) i;";
-    let psql = |sql: &str| pg.psql("audit", sql);
-    psql(sql)?;
-    let dir = tempfile::tempdir()?;
-    let store = dir.path().join("bucket");
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: \"2.0\"\ns3:\n  endpoint: file://{}\n  bucket: local\n  prefix: archives\ndefaults:\n  retention_days: 90\n  batch_size: 1000\ndatabases:\n  - name: audit\n    host: {}\n    user: postgres\n    tables:\n      - name: audit_log\n        timestamp_column: created_at\n        primary_key: id\n",
-            store.display(),
-            pg.socket_dir().display()
-        ),
-    )?;
-    let config = config.to_str().context("non-UTF-8 path")?;
-    println!("==> archiver --config {config} (throwaway PostgreSQL, local directory)");
-    let before = psql("SELECT count(*) FROM audit_log")?;
-    let env = [("BULWARK_ARCHIVER_HEALTH__LISTEN", "127.0.0.1:0")];
-    let (code, out) = run_to_exit(exe, &["--config", config, "--log-format", "text"], &env);
-    for line in out.lines() {
-        println!("    {line}");
-    }
-    anyhow::ensure!(code == Some(0), "archiver exited with {code:?}");
-    let after = psql("SELECT count(*) FROM audit_log")?;
-    println!("    rows: {before} before, {after} after (older than 90 days archived)");
-    let (code, _) = run_to_exit(exe, &["--config", config, "verify"], &env);
-    anyhow::ensure!(code == Some(0), "archiver verify exited with {code:?}");
-    println!("    archiver verify -> exit 0");
-    Ok(())
-}
-
-/// The webhook with a throwaway certificate (cert-manager provides it in a cluster).
-fn webhook(exe: &Path) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let ca = bulwark_test_util::tls::TestCa::new("demo")?;
-    let (cert, key) = ca.issue(&["localhost"])?.write(dir.path())?;
-    let (cert, key) = (cert.display().to_string(), key.display().to_string());
-    let env = [
-        ("BULWARK_INJECTOR_WEBHOOK_HEALTH__LISTEN", "127.0.0.1:0"),
-        ("BULWARK_INJECTOR_WEBHOOK_WEBHOOK__LISTEN", "127.0.0.1:0"),
-        ("BULWARK_INJECTOR_WEBHOOK_WEBHOOK__CERT_FILE", cert.as_str()),
-        ("BULWARK_INJECTOR_WEBHOOK_WEBHOOK__KEY_FILE", key.as_str()),
-        ("BULWARK_INJECTOR_WEBHOOK_WEBHOOK__SHUTDOWN_DELAY", "0s"),
-    ];
-    service(exe, "injector-webhook", &env, &[])
+        .join("debug");
+    let demo = bin_dir.join("demo");
+    let root = project_root();
+    cmd!(sh, "{demo} {bin_dir} {root}")
+        .run()
+        .context("the demo failed")
 }

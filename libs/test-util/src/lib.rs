@@ -3,10 +3,22 @@
 //! run our binaries as processes.
 //! Everything listens on loopback only and is torn down on drop.
 
+//!
+//! Each harness is a feature (`process`, `tls`, `keeper`, `kube`, `postgres`, `moto`), so that
+//! a test crate compiles only what it uses; `demo` builds the binary that `cargo xtask demo`
+//! runs.
+
+#[cfg(feature = "process")]
 pub mod binary;
+#[cfg(feature = "keeper")]
 pub mod keeper;
+#[cfg(feature = "kube")]
 pub mod kube_api;
+#[cfg(feature = "moto")]
 pub mod moto;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "process")]
 pub mod promtool;
+#[cfg(feature = "tls")]
 pub mod tls;

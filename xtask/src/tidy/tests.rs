@@ -1,7 +1,9 @@
 //! The tidy checks run on this repository, and each check's core on small inputs that break it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::deps::{Graph, Package, Policy, check_dependency_policy, check_kube_layering};
+use super::manifests::{Manifest, check_crate_name, check_manifest_shape, check_toolchain};
 use super::*;
 
 /// Runs one check on this repository and fails with every violation as `path:line: rule`.
@@ -35,15 +37,15 @@ macro_rules! repo_checks {
 
 repo_checks!(
     module_docs,
-    crate_names,
-    cargo_toml_shape,
-    kube_layering,
-    toolchain_matches_msrv,
     thin_main,
-    no_unwrap,
-    test_attrs_and_macros,
+    file_size,
+    no_should_panic,
     trailing_whitespace,
-    no_mod_rs,
+    crate_names,
+    manifest_shape,
+    toolchain_matches_msrv,
+    kube_layering,
+    dependency_policy,
 );
 
 #[test]
@@ -52,6 +54,7 @@ fn every_check_runs_on_the_repository() {
     assert_eq!(names, repo::NAMES);
 }
 
+/// Checks the violations' lines and that each rule mentions what is expected.
 #[track_caller]
 fn check_lines(violations: &[Violation], expected: &[(usize, &str)]) {
     let actual: Vec<(usize, &str)> = violations
@@ -82,36 +85,71 @@ fn violations_print_path_line_and_rule() {
 }
 
 #[test]
-fn module_doc_is_required() {
+fn text_checks() {
     assert_eq!(
         check_module_doc(path(), "//! Does one thing.\nfn f() {}\n"),
         None
     );
-    let missing = check_module_doc(path(), "// Does one thing.\nfn f() {}\n").unwrap();
-    assert_eq!(missing.line, 1);
-    assert!(check_module_doc(path(), "").is_some());
-    assert!(check_module_doc(path(), "\n//! Late.\n").is_some());
-}
-
-#[test]
-fn crate_names_follow_the_folder() {
-    let manifest = Path::new("libs/config/Cargo.toml");
-    let good = Toml::parse("[package]\nname = \"bulwark-config\"\n");
-    assert_eq!(check_crate_name(manifest, &good, "bulwark-config"), None);
-    let bad = Toml::parse("[package]\nname = \"config\"\n");
     assert_eq!(
-        check_crate_name(manifest, &bad, "bulwark-config")
-            .unwrap()
-            .line,
-        2
-    );
-    let unnamed = Toml::parse("[lib]\nname = \"bulwark-config\"\n");
-    assert_eq!(
-        check_crate_name(manifest, &unnamed, "bulwark-config")
+        check_module_doc(path(), "// Does one thing.\n")
             .unwrap()
             .line,
         1
     );
+    assert!(check_module_doc(path(), "\n//! Late.\n").is_some());
+
+    let main = Path::new("bins/x/src/main.rs");
+    assert_eq!(check_thin_main(main, &"\n".repeat(MAX_MAIN_LINES)), None);
+    assert_eq!(
+        check_thin_main(main, &"\n".repeat(MAX_MAIN_LINES + 1))
+            .unwrap()
+            .line,
+        MAX_MAIN_LINES + 1
+    );
+    assert_eq!(
+        check_file_size(path(), &"x\n".repeat(MAX_SOURCE_LINES)),
+        None
+    );
+    assert!(check_file_size(path(), &"x\n".repeat(MAX_SOURCE_LINES + 1)).is_some());
+
+    check_lines(
+        &check_no_should_panic(
+            path(),
+            "#[test]\n    #[should_panic(expected = \"x\")]\nfn t() {}\n// #[should_panic] in a comment\n",
+        ),
+        &[(2, "no #[should_panic]")],
+    );
+    check_lines(
+        &check_trailing_whitespace(path(), "a\nb \nc\t\n"),
+        &[(2, "trailing"), (3, "trailing")],
+    );
+}
+
+#[test]
+fn the_tests_paths_are_exempt_from_the_size_limit() {
+    for exempt in [
+        "libs/a/src/x/tests.rs",
+        "libs/a/tests/it/main.rs",
+        "bins/b/benches/x.rs",
+        "libs/webhook/fuzz/fuzz_targets/admission.rs",
+        "libs/inject/src/fixtures.rs",
+        "libs/test-util/src/kube_api/store.rs",
+    ] {
+        assert!(is_test_path(Path::new(exempt)), "{exempt}");
+    }
+    assert!(!is_test_path(Path::new("libs/a/src/tester.rs")));
+}
+
+fn manifest(text: &str) -> Manifest {
+    Manifest::parse(Path::new("libs/example/Cargo.toml"), text).unwrap()
+}
+
+#[test]
+fn crate_names_follow_the_folder() {
+    let good = manifest("[package]\nname = \"bulwark-config\"\n");
+    assert!(check_crate_name(&good, "bulwark-config").is_none());
+    let bad = manifest("[package]\nname = \"config\"\n");
+    assert_eq!(check_crate_name(&bad, "bulwark-config").unwrap().line, 2);
 }
 
 const GOOD_MANIFEST: &str = r#"[package]
@@ -123,9 +161,6 @@ rust-version = { workspace = true }
 license.workspace = true
 publish.workspace = true
 
-[lib]
-doctest = false
-
 [dependencies]
 bulwark-config.workspace = true
 tokio = { workspace = true, features = [
@@ -133,25 +168,20 @@ tokio = { workspace = true, features = [
     "macros",
 ] }
 serde = { workspace = true, default-features = false, optional = true }
-jiff.workspace = true
-jiff.features = ["serde"]
 
 [target.'cfg(unix)'.dependencies]
 libc.workspace = true
 
 [dev-dependencies]
-bulwark-test-util.workspace = true
+bulwark-example = { path = ".", features = ["all"] }
 
 [lints]
 workspace = true
 "#;
 
 #[test]
-fn good_manifest_passes() {
-    check_lines(
-        &check_manifest_shape(Path::new("Cargo.toml"), &Toml::parse(GOOD_MANIFEST)),
-        &[],
-    );
+fn a_manifest_that_inherits_everything_passes() {
+    check_lines(&check_manifest_shape(&manifest(GOOD_MANIFEST)), &[]);
 }
 
 #[test]
@@ -166,364 +196,133 @@ license.workspace = true
 serde = "1"
 foo = { path = "../foo" }
 bar = { workspace = true, version = "1" }
-baz.features = ["x"]
 tokio.workspace = true
 
-[dependencies.qux]
-workspace = true
-
-[dev-dependencies]
-tempfile = { version = "3" }
+[target.'cfg(unix)'.dependencies]
+libc = "0.2"
 "#;
     check_lines(
-        &check_manifest_shape(Path::new("Cargo.toml"), &Toml::parse(bad)),
+        &check_manifest_shape(&manifest(bad)),
         &[
             (1, "`version` is inherited"),
-            (1, "workspace lints"),
             (3, "`edition` is inherited"),
-            (8, "dependency `serde` comes from [workspace.dependencies]"),
-            (9, "dependency `foo` sets `path`"),
-            (9, "dependency `foo` comes from [workspace.dependencies]"),
+            (1, "workspace lints"),
             (10, "dependency `bar` sets `version`"),
-            (11, "dependency `baz` comes from [workspace.dependencies]"),
-            (14, "`[dependencies.qux]`"),
-            (18, "dependency `tempfile` sets `version`"),
-            (
-                18,
-                "dependency `tempfile` comes from [workspace.dependencies]",
-            ),
+            (9, "dependency `foo` comes from [workspace.dependencies]"),
+            (8, "dependency `serde` comes from [workspace.dependencies]"),
+            (14, "dependency `libc` comes from [workspace.dependencies]"),
         ],
     );
 }
 
-/// A crate at `dir` (`libs/x` is `bulwark-x`) whose manifest is `[package]`, its name, then `deps`.
-fn crate_deps(dir: &str, may_use_kube: bool, deps: &str) -> CrateDeps {
-    let name = match dir.split_once('/') {
-        Some(("libs", lib)) => format!("bulwark-{lib}"),
-        _ => dir.rsplit('/').next().unwrap().to_owned(),
+#[test]
+fn the_toolchain_is_the_msrv() {
+    let workspace = Manifest::parse(
+        Path::new("Cargo.toml"),
+        "[workspace.package]\nrust-version = \"1.95\"\n",
+    )
+    .unwrap();
+    let toolchain = |channel: &str| {
+        Manifest::parse(
+            Path::new("rust-toolchain.toml"),
+            &format!("[toolchain]\nchannel = \"{channel}\"\n"),
+        )
+        .unwrap()
     };
-    let toml = Toml::parse(&format!("[package]\nname = \"{name}\"\n{deps}"));
-    let manifest = PathBuf::from(format!("{dir}/Cargo.toml"));
-    CrateDeps {
-        manifest,
-        name,
-        may_use_kube,
-        deps: toml.dependencies(),
-    }
-}
-
-#[test]
-fn only_allowed_crates_reach_kube() {
-    let crates = [
-        crate_deps("libs/kube", true, "[dependencies]\nkube.workspace = true\n"),
-        crate_deps(
-            "libs/sentinel",
-            false,
-            "[dependencies]\nserde.workspace = true\nbulwark-remedy.workspace = true\n",
-        ),
-        crate_deps(
-            "libs/remedy",
-            false,
-            "[dependencies]\nbulwark-kube.workspace = true\n",
-        ),
-        crate_deps(
-            "libs/rules",
-            false,
-            "[dev-dependencies]\nkube-runtime.workspace = true\n",
-        ),
-        crate_deps(
-            "libs/archive",
-            false,
-            "[dependencies]\nk8s-openapi.workspace = true\n\
-             [dev-dependencies]\nbulwark-kube.workspace = true\n",
-        ),
-        crate_deps(
-            "bins/sentinel",
-            true,
-            "[dependencies]\nkube.workspace = true\nbulwark-kube.workspace = true\n",
-        ),
-    ];
-    let found: Vec<String> = check_kube_layering(&crates)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    assert_eq!(found.len(), 3, "{found:#?}");
-    let expected = [
-        "libs/sentinel/Cargo.toml:5: `bulwark-sentinel` depends on the kube client \
-         (bulwark-remedy -> bulwark-kube -> kube)",
-        "libs/remedy/Cargo.toml:4: `bulwark-remedy` depends on the kube client \
-         (bulwark-kube -> kube)",
-        "libs/rules/Cargo.toml:4: `bulwark-rules` depends on the kube client (kube-runtime)",
-    ];
-    for (found, expected) in found.iter().zip(expected) {
-        assert!(found.starts_with(expected), "{found}");
-    }
-}
-
-#[test]
-fn toolchain_matches_rust_version() {
-    let path = Path::new("rust-toolchain.toml");
-    let workspace =
-        Toml::parse("[workspace.package]\nversion = \"0.1.0\"\nrust-version = \"1.95\"\n");
-    let toolchain = |channel: &str| Toml::parse(&format!("[toolchain]\nchannel = \"{channel}\"\n"));
+    assert!(check_toolchain(&toolchain("1.95.0"), &workspace).is_none());
     assert_eq!(
-        check_toolchain(path, &toolchain("1.95.0"), &workspace),
-        None
-    );
-    assert_eq!(check_toolchain(path, &toolchain("1.95"), &workspace), None);
-    let behind = check_toolchain(path, &toolchain("1.94.1"), &workspace).unwrap();
-    assert_eq!((behind.line, behind.rule.contains("(1.94)")), (2, true));
-    assert!(check_toolchain(path, &toolchain("stable"), &workspace).is_some());
-    assert!(check_toolchain(path, &Toml::parse("[toolchain]\n"), &workspace).is_some());
-}
-
-#[test]
-fn main_stays_thin() {
-    let path = Path::new("bins/sentinel/src/main.rs");
-    assert_eq!(check_thin_main(path, &"//! Main.\n".repeat(150)), None);
-    assert_eq!(
-        check_thin_main(path, &"//! Main.\n".repeat(151))
+        check_toolchain(&toolchain("1.94.1"), &workspace)
             .unwrap()
             .line,
-        151
+        2
     );
+    assert!(check_toolchain(&toolchain("stable"), &workspace).is_some());
+}
+
+fn package(name: &str, license: Option<&str>, member: Option<&str>) -> Package {
+    Package {
+        name: name.to_owned(),
+        version: "1.0.0".to_owned(),
+        license: license.map(str::to_owned),
+        member: member.map(str::to_owned),
+    }
+}
+
+/// `packages` and the edges `(from, to, dev-only)` between them, by index.
+fn graph(packages: Vec<Package>, edges: &[(usize, usize, bool)]) -> Graph {
+    let mut deps = vec![Vec::new(); packages.len()];
+    for &(from, to, dev) in edges {
+        deps[from].push((to, dev));
+    }
+    Graph { packages, deps }
 }
 
 #[test]
-fn unwrap_only_in_tests() {
-    let text = r##"//! Example.
-fn f() -> u8 { x.unwrap() }
-fn g() { let s = "x.unwrap()"; let r = r#"y.unwrap()"#; }
-// z.unwrap()
-/* w.unwrap() */
-fn h() -> u8 { z.unwrap_or(1) }
-#[cfg(test)]
-mod tests {
-    fn t() { let c = '}'; x.unwrap(); }
-
-    #[test]
-    fn u() { y.unwrap(); }
-}
-#[tokio::test(flavor = "multi_thread")]
-async fn t2() {
-    a.unwrap();
-}
-fn late<'a>(s: &'a str) -> &'a str { s.parse().unwrap() }
-"##;
-    let rule = "no `.unwrap()` outside tests";
-    check_lines(&check_no_unwrap(path(), text), &[(2, rule), (18, rule)]);
-}
-
-#[test]
-fn cfg_test_modules_are_found() {
-    let code =
-        code_lines("#[cfg(test)]\nmod fixtures;\nmod real;\n#[cfg(test)]\nmod inline {\n}\n");
-    assert_eq!(cfg_test_mod_decls(&code), ["fixtures"]);
-    assert_eq!(
-        child_module_path(Path::new("libs/a/src/foo.rs"), "fixtures"),
-        Path::new("libs/a/src/foo/fixtures.rs")
+fn only_some_crates_reach_kube() {
+    let g = graph(
+        vec![
+            package("bulwark-sentinel", None, Some("libs/sentinel/Cargo.toml")),
+            package("bulwark-kube", None, Some("libs/kube/Cargo.toml")),
+            package("kube", Some("Apache-2.0"), None),
+            package("bulwark-agent", None, Some("libs/agent/Cargo.toml")),
+            package("sentinel", None, Some("bins/sentinel/Cargo.toml")),
+        ],
+        &[(0, 1, false), (1, 2, false), (3, 1, true), (4, 1, false)],
     );
-    assert_eq!(
-        child_module_path(Path::new("libs/a/src/lib.rs"), "fixtures"),
-        Path::new("libs/a/src/fixtures.rs")
-    );
-    assert!(is_test_path(Path::new("libs/a/src/foo/tests.rs")));
-    assert!(is_test_path(Path::new("libs/a/tests/it/main.rs")));
-    assert!(!is_test_path(Path::new("libs/a/src/testing.rs")));
-}
-
-#[test]
-fn test_attributes_and_leftover_macros() {
-    let text = r#"//! Example.
-#[test]
-#[should_panic]
-fn a() {}
-#[ignore]
-#[ignore = ""]
-#[ignore = "needs a cluster"]
-#[cfg_attr(miri, ignore)]
-fn b() { todo!() }
-fn c() { dbg!(x); unimplemented!() }
-fn d() { my_dbg!(x); let s = "todo!()"; } // dbg!(y)
-#[clap(ignore_case = true)]
-"#;
     check_lines(
-        &check_test_attrs_and_macros(path(), text),
+        &check_kube_layering(&g),
+        &[(1, "bulwark-sentinel -> bulwark-kube -> kube")],
+    );
+    // A dev-dependency of a dev-dependency does not count; a direct one does.
+    let g = graph(
+        vec![
+            package("bulwark-agent", None, Some("libs/agent/Cargo.toml")),
+            package("kube", Some("Apache-2.0"), None),
+        ],
+        &[(0, 1, true)],
+    );
+    check_lines(&check_kube_layering(&g), &[(1, "bulwark-agent -> kube")]);
+}
+
+#[test]
+fn banned_crates_and_licenses_are_refused() {
+    let policy = Policy::parse(
+        r#"
+[licenses]
+allow = ["MIT", "Apache-2.0", "Apache-2.0 WITH LLVM-exception", "ISC"]
+[[licenses.clarify]]
+crate = "ring"
+expression = "Apache-2.0 AND ISC"
+license-files = []
+[bans]
+deny = [{ crate = "reqwest", reason = "a second TLS stack" }, "openssl"]
+"#,
+    )
+    .unwrap();
+    let g = graph(
+        vec![
+            package("bulwark-storage", None, Some("libs/storage/Cargo.toml")),
+            package("object_store", Some("MIT OR Apache-2.0"), None),
+            package("reqwest", Some("MIT OR Apache-2.0"), None),
+            package("ring", None, None),
+            package("wasi", Some("Apache-2.0 WITH LLVM-exception OR MIT"), None),
+            package("gpl-thing", Some("GPL-3.0-only"), None),
+            package("unknown", None, None),
+            package("old-style", Some("MIT/Apache-2.0"), None),
+            package("openssl", Some("Apache-2.0"), None),
+        ],
+        &[(0, 1, false), (1, 2, false)],
+    );
+    check_lines(
+        &check_dependency_policy(&policy, &g),
         &[
-            (3, "no `#[should_panic]`"),
-            (5, "`#[ignore]` says why"),
-            (6, "`#[ignore]` says why"),
-            (8, "`#[ignore]` says why"),
-            (9, "no `todo!`"),
-            (10, "no `unimplemented!`"),
-            (10, "no `dbg!`"),
+            (
+                1,
+                "`reqwest` 1.0.0 is banned by deny.toml (bulwark-storage -> object_store -> reqwest): a second TLS stack",
+            ),
+            (1, "`gpl-thing` 1.0.0 is licensed GPL-3.0-only"),
+            (1, "`unknown` 1.0.0 states no license"),
+            (1, "`openssl` 1.0.0 is banned by deny.toml"),
         ],
     );
-}
-
-#[test]
-fn trailing_whitespace_is_found() {
-    let rule = "no trailing whitespace";
-    check_lines(
-        &check_trailing_whitespace(path(), "a \nb\n\tc\t\n\n"),
-        &[(1, rule), (3, rule)],
-    );
-}
-
-#[test]
-fn mod_rs_is_found() {
-    let files = [
-        PathBuf::from("libs/a/src/foo.rs"),
-        PathBuf::from("libs/a/src/bar/mod.rs"),
-    ];
-    check_lines(&check_no_mod_rs(&files), &[(1, "no `mod.rs`")]);
-    assert_eq!(
-        check_no_mod_rs(&files)[0].path,
-        Path::new("libs/a/src/bar/mod.rs")
-    );
-}
-
-#[test]
-fn code_lines_blank_comments_and_literals() {
-    let text = r####"let a = "x // y"; // comment
-let b = r#"raw "quoted" str"#; let c = '"'; let d = '\'';
-let e: &'static str = br##"bytes"##; /* a /* nested */ comment
-still comment */ let f = '{';
-let g = "multi
-line"; r#type"####;
-    let code = code_lines(text);
-    assert_eq!(code.len(), text.lines().count());
-    for (code, original) in code.iter().zip(text.lines()) {
-        assert_eq!(code.chars().count(), original.chars().count(), "{code:?}");
-    }
-    assert_eq!(code[0].trim_end(), r#"let a = "      ";"#);
-    assert_eq!(
-        code[1],
-        r##"let b = r#"                "#; let c = ' '; let d = '  ';"##
-    );
-    assert_eq!(
-        code[2].trim_end(),
-        r###"let e: &'static str = br##"     "##;"###
-    );
-    assert_eq!(code[3].trim(), "let f = ' ';");
-    assert_eq!(code[4], r#"let g = "     "#);
-    assert_eq!(code[5], r#"    "; r#type"#);
-}
-
-#[test]
-fn toml_reader_handles_cargo_forms() {
-    let toml = Toml::parse(
-        r#"# A comment.
-[package]
-name = "x" # Trailing comment.
-keywords = [
-  "a#b",
-]
-
-[ target . "cfg(unix)" . dependencies ]
-"libc" = { workspace = true, features = ["extra_traits"] }
-"#,
-    );
-    assert_eq!(unquote(&toml.get("package", "name").unwrap().value), "x");
-    let keywords = toml.get("package", "keywords").unwrap();
-    assert_eq!(
-        (keywords.line, keywords.value.as_str()),
-        (4, r#"[ "a#b", ]"#)
-    );
-    let deps = toml.dependencies();
-    assert_eq!(deps.len(), 1);
-    assert_eq!(
-        (deps[0].name.as_str(), deps[0].kind, deps[0].line),
-        ("libc", DepKind::Normal, 9)
-    );
-    assert_eq!(
-        inline_table(
-            &toml
-                .get("target.cfg(unix).dependencies", "libc")
-                .unwrap()
-                .value
-        )
-        .unwrap(),
-        [
-            ("workspace".to_owned(), "true".to_owned()),
-            ("features".to_owned(), r#"["extra_traits"]"#.to_owned())
-        ]
-    );
-}
-
-/// Every check, run through its repository walk on a small bad repository, finds exactly the one
-/// violation planted for it, and nothing in the places tidy skips.
-#[test]
-fn every_check_fails_on_a_bad_repository() {
-    let root = std::env::temp_dir().join(format!("xtask-tidy-{}", std::process::id()));
-    let thin_main_limit = "//! Main.\n".repeat(MAX_MAIN_LINES + 1);
-    let files = [
-        (
-            "Cargo.toml",
-            "[workspace.package]\nrust-version = \"1.95\"\n\
-             [workspace.dependencies]\nk = { package = \"kube\", version = \"5\" }\n",
-        ),
-        ("rust-toolchain.toml", "[toolchain]\nchannel = \"1.94.0\"\n"),
-        (
-            "libs/domain/Cargo.toml",
-            "[package]\nname = \"domain\"\nversion.workspace = true\nedition.workspace = true\n\
-             rust-version.workspace = true\nlicense.workspace = true\n\n\
-             [dependencies]\nk.workspace = true\n",
-        ),
-        (
-            "libs/domain/src/lib.rs",
-            "pub fn f() -> u8 { X.unwrap() } \n#[cfg(test)]\nmod fixtures;\n#[ignore]\nfn g() {}\n",
-        ),
-        (
-            "libs/domain/src/fixtures.rs",
-            "//! Fixtures.\nfn g() { Y.unwrap(); }\n",
-        ),
-        ("libs/domain/src/bad/mod.rs", "//! Bad.\n"),
-        ("libs/domain/tests/data/seed.yaml", "key: value \n"),
-        (
-            "libs/domain/fuzz/fuzz_targets/parse.rs",
-            "fn main() { dbg!(1); }\n",
-        ),
-        (
-            "bins/app/Cargo.toml",
-            "[package]\nname = \"app\"\nversion.workspace = true\nedition.workspace = true\n\
-             rust-version.workspace = true\nlicense.workspace = true\n\n\
-             [dependencies]\nk.workspace = true\n\n[lints]\nworkspace = true\n",
-        ),
-        ("bins/app/src/main.rs", thin_main_limit.as_str()),
-        ("target/debug/build/out.rs", "fn main() { todo!() } \n"),
-    ];
-    for (path, text) in files {
-        let path = root.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    let repo = Repo::load(&root);
-    let found: Vec<(&str, String)> = CHECKS
-        .iter()
-        .flat_map(|(name, check)| {
-            let violations = check(repo.as_ref().unwrap()).unwrap();
-            violations
-                .into_iter()
-                .map(|v| (*name, format!("{}:{}", v.path.display(), v.line)))
-        })
-        .collect();
-    std::fs::remove_dir_all(&root).unwrap();
-    let expected = [
-        ("module_docs", "libs/domain/src/lib.rs:1"),
-        ("crate_names", "libs/domain/Cargo.toml:2"),
-        ("cargo_toml_shape", "libs/domain/Cargo.toml:1"),
-        ("kube_layering", "libs/domain/Cargo.toml:9"),
-        ("toolchain_matches_msrv", "rust-toolchain.toml:2"),
-        ("thin_main", "bins/app/src/main.rs:151"),
-        ("no_unwrap", "libs/domain/src/lib.rs:1"),
-        ("test_attrs_and_macros", "libs/domain/src/lib.rs:4"),
-        ("trailing_whitespace", "libs/domain/src/lib.rs:1"),
-        ("no_mod_rs", "libs/domain/src/bad/mod.rs:1"),
-    ];
-    let expected: Vec<(&str, String)> = expected
-        .iter()
-        .map(|(name, at)| (*name, (*at).to_owned()))
-        .collect();
-    assert_eq!(found, expected);
 }

@@ -1,0 +1,293 @@
+//! The dependency graph, from `cargo metadata`: the kube layering (STYLE.md 4), and the bans
+//! and licenses of `deny.toml`, checked over the resolved graph the way `cargo deny check bans
+//! licenses` would (its advisories need the network, which CI does not have).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::Path;
+
+use anyhow::Context;
+use cargo_metadata::{DependencyKind, MetadataCommand};
+use toml::Value;
+
+use super::{Repo, Violation};
+
+/// The crates that talk to the API server.
+const KUBE_CLIENT_CRATES: &[&str] = &["kube", "kube-client", "kube-runtime"];
+
+const KUBE_RULE: &str =
+    "only bulwark-kube, bulwark-test-util and the binaries may depend on kube (STYLE.md 4)";
+
+/// One package of the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Package {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    /// The SPDX expression of its manifest, if any.
+    pub(crate) license: Option<String>,
+    /// A workspace member: its manifest, relative to the root.
+    pub(crate) member: Option<String>,
+}
+
+/// The resolved dependency graph: packages, and for each the packages it depends on, with
+/// whether the dependency is a dev-dependency only.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Graph {
+    pub(crate) packages: Vec<Package>,
+    pub(crate) deps: Vec<Vec<(usize, bool)>>,
+}
+
+impl Graph {
+    fn load(root: &Path) -> anyhow::Result<Graph> {
+        let metadata = MetadataCommand::new()
+            .manifest_path(root.join("Cargo.toml"))
+            .other_options(vec!["--locked".to_owned()])
+            .exec()
+            .context("cargo metadata failed")?;
+        let resolve = metadata
+            .resolve
+            .as_ref()
+            .context("cargo metadata resolved no graph")?;
+        let index: BTreeMap<_, _> = metadata
+            .packages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (&p.id, i))
+            .collect();
+        let members: BTreeSet<_> = metadata.workspace_members.iter().collect();
+        let packages = metadata
+            .packages
+            .iter()
+            .map(|p| Package {
+                name: p.name.to_string(),
+                version: p.version.to_string(),
+                license: p.license.clone(),
+                member: members.contains(&p.id).then(|| {
+                    p.manifest_path
+                        .strip_prefix(root)
+                        .map_or_else(|_| p.manifest_path.to_string(), ToString::to_string)
+                }),
+            })
+            .collect();
+        let mut deps = vec![Vec::new(); metadata.packages.len()];
+        for node in &resolve.nodes {
+            let Some(&from) = index.get(&node.id) else {
+                continue;
+            };
+            for dep in &node.deps {
+                let Some(&to) = index.get(&dep.pkg) else {
+                    continue;
+                };
+                let dev_only = dep
+                    .dep_kinds
+                    .iter()
+                    .all(|k| k.kind == DependencyKind::Development);
+                deps[from].push((to, dev_only));
+            }
+        }
+        Ok(Graph { packages, deps })
+    }
+
+    /// The shortest path of normal and build dependencies (and dev-dependencies of the start
+    /// when `dev`) from `from` to a package other than `from` that `target` accepts, as
+    /// package names.
+    fn path(&self, from: usize, dev: bool, target: impl Fn(&Package) -> bool) -> Option<Vec<&str>> {
+        let mut parent: BTreeMap<usize, usize> = BTreeMap::new();
+        let mut queue = VecDeque::from([from]);
+        while let Some(at) = queue.pop_front() {
+            if at != from && target(&self.packages[at]) {
+                let mut path = vec![self.packages[at].name.as_str()];
+                let mut step = at;
+                while let Some(&up) = parent.get(&step) {
+                    path.push(&self.packages[up].name);
+                    step = up;
+                }
+                path.reverse();
+                return Some(path);
+            }
+            for &(next, dev_only) in &self.deps[at] {
+                if (dev_only && !(dev && at == from)) || next == from || parent.contains_key(&next)
+                {
+                    continue;
+                }
+                parent.insert(next, at);
+                queue.push_back(next);
+            }
+        }
+        None
+    }
+}
+
+/// Whether the member with `manifest` may depend on kube.
+fn may_use_kube(manifest: &str) -> bool {
+    ["libs/kube/", "libs/test-util/", "bins/"]
+        .iter()
+        .any(|dir| manifest.starts_with(dir))
+}
+
+pub(super) fn kube_layering(repo: &Repo) -> anyhow::Result<Vec<Violation>> {
+    Ok(check_kube_layering(&Graph::load(&repo.root)?))
+}
+
+/// A member that reaches a kube client crate, directly (a dev-dependency included) or through
+/// normal and build dependencies, must be one that may.
+pub(crate) fn check_kube_layering(graph: &Graph) -> Vec<Violation> {
+    let mut res = Vec::new();
+    for (i, package) in graph.packages.iter().enumerate() {
+        let Some(manifest) = &package.member else {
+            continue;
+        };
+        if may_use_kube(manifest) {
+            continue;
+        }
+        let is_kube = |p: &Package| KUBE_CLIENT_CRATES.contains(&p.name.as_str());
+        let direct = graph.deps[i]
+            .iter()
+            .map(|&(to, _)| &graph.packages[to])
+            .find(|p| is_kube(p))
+            .map(|p| vec![package.name.as_str(), p.name.as_str()]);
+        if let Some(path) = direct.or_else(|| graph.path(i, false, is_kube)) {
+            res.push(Violation::new(
+                Path::new(manifest),
+                1,
+                format!(
+                    "`{}` depends on the kube client ({}): {KUBE_RULE}",
+                    package.name,
+                    path.join(" -> ")
+                ),
+            ));
+        }
+    }
+    res
+}
+
+/// What `deny.toml` allows.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Policy {
+    /// Banned crates and why.
+    pub(crate) bans: BTreeMap<String, String>,
+    /// License identifiers allowed, such as `MIT` or `Apache-2.0 WITH LLVM-exception`.
+    pub(crate) allow: BTreeSet<String>,
+    /// License expressions given for crates whose manifests say none or say it wrongly.
+    pub(crate) clarify: BTreeMap<String, String>,
+}
+
+impl Policy {
+    pub(crate) fn parse(text: &str) -> anyhow::Result<Policy> {
+        let deny: toml::Table = text.parse().context("deny.toml is not TOML")?;
+        let list = |table: &str, key: &str| -> Vec<Value> {
+            deny.get(table)
+                .and_then(|t| t.get(key))
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let str_of = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+        let bans = list("bans", "deny")
+            .iter()
+            .filter_map(|entry| match entry {
+                Value::String(name) => Some((name.clone(), String::new())),
+                entry => Some((
+                    str_of(entry, "crate")?,
+                    str_of(entry, "reason").unwrap_or_default(),
+                )),
+            })
+            .collect();
+        let allow = list("licenses", "allow")
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        let clarify = list("licenses", "clarify")
+            .iter()
+            .filter_map(|entry| Some((str_of(entry, "crate")?, str_of(entry, "expression")?)))
+            .collect();
+        Ok(Policy {
+            bans,
+            allow,
+            clarify,
+        })
+    }
+}
+
+pub(super) fn dependency_policy(repo: &Repo) -> anyhow::Result<Vec<Violation>> {
+    let policy = Policy::parse(&repo.read(Path::new("deny.toml"))?)?;
+    let graph = Graph::load(&repo.root)?;
+    let lock = repo.read(Path::new("Cargo.lock"))?;
+    let mut res = check_dependency_policy(&policy, &graph);
+    // Point at the package in Cargo.lock.
+    for violation in &mut res {
+        if let Some(name) = violation.rule.split('`').nth(1)
+            && let Some(line) = lock.lines().position(|l| l == format!("name = \"{name}\""))
+        {
+            violation.line = line + 1;
+        }
+    }
+    Ok(res)
+}
+
+/// No banned crate anywhere in the graph, and every crate that is not ours under a license
+/// expression that the allowed licenses satisfy.
+pub(crate) fn check_dependency_policy(policy: &Policy, graph: &Graph) -> Vec<Violation> {
+    let lock = Path::new("Cargo.lock");
+    let mut res = Vec::new();
+    let members: Vec<usize> = (0..graph.packages.len())
+        .filter(|&i| graph.packages[i].member.is_some())
+        .collect();
+    for package in &graph.packages {
+        if let Some(reason) = policy.bans.get(&package.name) {
+            let via = members
+                .iter()
+                .find_map(|&m| graph.path(m, true, |p| p.name == package.name))
+                .map(|path| format!(" ({})", path.join(" -> ")))
+                .unwrap_or_default();
+            res.push(Violation::new(
+                lock,
+                1,
+                format!(
+                    "`{}` {} is banned by deny.toml{via}: {reason}",
+                    package.name, package.version
+                ),
+            ));
+        }
+        if package.member.is_some() {
+            continue;
+        }
+        let expression = policy
+            .clarify
+            .get(&package.name)
+            .or(package.license.as_ref());
+        let Some(expression) = expression else {
+            res.push(Violation::new(
+                lock,
+                1,
+                format!(
+                    "`{}` {} states no license: clarify it in deny.toml",
+                    package.name, package.version
+                ),
+            ));
+            continue;
+        };
+        match spdx::Expression::parse_mode(expression, spdx::ParseMode::LAX) {
+            Ok(parsed) => {
+                if !parsed.evaluate(|req| policy.allow.contains(&req.to_string())) {
+                    res.push(Violation::new(
+                        lock,
+                        1,
+                        format!(
+                            "`{}` {} is licensed {expression}, which deny.toml does not allow",
+                            package.name, package.version
+                        ),
+                    ));
+                }
+            }
+            Err(error) => res.push(Violation::new(
+                lock,
+                1,
+                format!(
+                    "`{}` {} has an unreadable license expression {expression:?}: {error}",
+                    package.name, package.version
+                ),
+            )),
+        }
+    }
+    res
+}

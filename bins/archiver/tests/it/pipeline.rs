@@ -68,9 +68,27 @@ fn archiver(w: &World, args: &[&str]) -> (Option<i32>, String) {
 #[test]
 fn runs_verifies_and_respects_the_lock() {
     let w = world(100);
-    let (code, out) = archiver(&w, &[]);
+    let metrics_file = tempfile::NamedTempFile::new().unwrap();
+    let (code, out) = archiver(
+        &w,
+        &["--metrics-file", metrics_file.path().to_str().unwrap()],
+    );
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(psql(&w.pg, "SELECT count(*) FROM audit_log"), "10");
+    // The final metrics, as the node exporter's textfile collector reads them: what /metrics
+    // served during the run, and what promtool accepts.
+    let metrics = std::fs::read_to_string(metrics_file.path()).unwrap();
+    bulwark_test_util::promtool::check_metrics(&metrics).unwrap();
+    for name in [
+        "archiver_records_archived_total{database=\"audit\",table=\"public.audit_log\"} 600",
+        "archiver_batches_total{",
+        "archiver_bytes_uploaded_total{",
+        "archiver_phase_duration_seconds_bucket{phase=\"upload\"",
+        "archiver_last_success_timestamp_seconds",
+        "bulwark_build_info{",
+    ] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
     let (code, out) = archiver(&w, &["verify"]);
     assert_eq!(code, Some(0), "{out}");
     // Another run holding the lock: exit 75, nothing done.

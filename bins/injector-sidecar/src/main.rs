@@ -115,7 +115,11 @@ async fn run(mode: Mode, config: &Config, inputs: &Inputs) -> anyhow::Result<Opt
                 .readiness
                 .register("secrets", std::time::Duration::from_secs(1), move || {
                     let status = status.clone();
-                    async move { status.check() }
+                    async move {
+                        status
+                            .check()
+                            .map_err(|e| bulwark_health::NotReady::new(e.to_string()))
+                    }
                 });
             let token = service.shutdown.token();
             agent.run(token).await;

@@ -104,7 +104,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
                     if leading {
                         Ok(())
                     } else {
-                        Err("standing by: another replica leads".to_owned())
+                        Err(bulwark_health::NotReady::new(
+                            "standing by: another replica leads",
+                        ))
                     }
                 }
             });

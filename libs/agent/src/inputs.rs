@@ -37,8 +37,8 @@ pub enum Error {
         "{0} is not set: this container is started by the Bulwark injector webhook, which sets it"
     )]
     Missing(&'static str),
-    #[error("{0} is not valid UTF-8")]
-    NotUtf8(String),
+    #[error(transparent)]
+    NotUtf8(#[from] bulwark_config::NotUnicode),
     #[error("{var}: {message}")]
     Spec { var: &'static str, message: String },
     #[error(

@@ -80,17 +80,30 @@ impl Served {
 
 /// The state `/ready` reports: ready while the files are current or cached within 24 hours.
 #[derive(Debug, Clone, Default)]
-pub struct Status(Arc<Mutex<Option<Result<(), String>>>>);
+pub struct Status(Arc<Mutex<Option<Result<(), NotReady>>>>);
+
+/// Why the sidecar is not ready.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error("secrets not delivered yet")]
+    NotYet,
+    /// The last cycle failed: its error's metric reason and message (never a secret).
+    #[error("{message}")]
+    Failed {
+        reason: &'static str,
+        message: String,
+    },
+}
 
 impl Status {
-    fn set(&self, state: Result<(), String>) {
+    fn set(&self, state: Result<(), NotReady>) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(state);
     }
 
-    /// `Ok` once secrets are served; the error of the last cycle otherwise.
-    pub fn check(&self) -> Result<(), String> {
+    /// `Ok` once secrets are served; why not otherwise.
+    pub fn check(&self) -> Result<(), NotReady> {
         match &*self.0.lock().unwrap_or_else(PoisonError::into_inner) {
-            None => Err("secrets not delivered yet".to_owned()),
+            None => Err(NotReady::NotYet),
             Some(state) => state.clone(),
         }
     }
@@ -222,7 +235,10 @@ impl Agent {
             }
             Err(error) => {
                 metrics::failed();
-                self.status.set(Err(error.to_string()));
+                self.status.set(Err(NotReady::Failed {
+                    reason: error.reason(),
+                    message: error.to_string(),
+                }));
             }
         }
         result

@@ -27,17 +27,20 @@ pub enum Conflict {
     Overwrite,
 }
 
-impl std::str::FromStr for Conflict {
-    type Err = String;
+/// A conflict strategy that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown conflict strategy {0:?}: expected skip, fail or overwrite")]
+pub struct UnknownConflict(String);
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl std::str::FromStr for Conflict {
+    type Err = UnknownConflict;
+
+    fn from_str(s: &str) -> Result<Self, UnknownConflict> {
         match s {
             "skip" => Ok(Conflict::Skip),
             "fail" => Ok(Conflict::Fail),
             "overwrite" => Ok(Conflict::Overwrite),
-            other => Err(format!(
-                "unknown conflict strategy {other:?}: expected skip, fail or overwrite"
-            )),
+            other => Err(UnknownConflict(other.to_owned())),
         }
     }
 }

@@ -15,7 +15,7 @@ pub use duration::Duration;
 pub use listen::{Health, ListenAddr};
 pub use load::{Error, Loader, Result, Validate, Violation};
 pub use secret::Secret;
-pub use source::{ProcessEnv, Source};
+pub use source::{NotUnicode, ProcessEnv, Source};
 
 /// Exit code for bad usage or configuration (`EX_USAGE` from `sysexits.h`).
 pub const EXIT_USAGE: u8 = 64;

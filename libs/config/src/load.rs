@@ -143,10 +143,10 @@ impl<'a> Loader<'a> {
                 tree = serde_json::Value::Object(Default::default());
             }
             for o in &overrides {
-                set_path(&mut tree, &o.path, o.value.clone()).map_err(|message| Error::Env {
+                set_path(&mut tree, &o.path, o.value.clone()).map_err(|e| Error::Env {
                     var: o.var.clone(),
                     field: o.field(),
-                    message,
+                    message: e.to_string(),
                 })?;
             }
             serde_path_to_error::deserialize(tree).map_err(|e| {
@@ -243,11 +243,24 @@ impl Override {
     }
 }
 
+/// Why an override cannot be set at its path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum PathError {
+    #[error("`{0}` is not in the file, so it has no list item to set")]
+    NoList(String),
+    #[error("`{0}` is not an index into a list")]
+    NotAnIndex(String),
+    #[error("index {index} is out of range: the list has {len} items")]
+    OutOfRange { index: usize, len: usize },
+    #[error("cannot set `{0}` inside a scalar value")]
+    InScalar(String),
+}
+
 fn set_path(
     tree: &mut serde_json::Value,
     path: &[String],
     value: serde_json::Value,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), PathError> {
     let Some((head, rest)) = path.split_first() else {
         *tree = value;
         return Ok(());
@@ -255,9 +268,7 @@ fn set_path(
     let child = match tree {
         serde_json::Value::Object(map) => {
             if !map.contains_key(head) && rest.first().is_some_and(|s| s.parse::<usize>().is_ok()) {
-                return Err(format!(
-                    "`{head}` is not in the file, so it has no list item to set"
-                ));
+                return Err(PathError::NoList(head.clone()));
             }
             map.entry(head.clone())
                 .or_insert_with(|| serde_json::Value::Object(Default::default()))
@@ -265,13 +276,13 @@ fn set_path(
         serde_json::Value::Array(items) => {
             let index: usize = head
                 .parse()
-                .map_err(|_| format!("`{head}` is not an index into a list"))?;
+                .map_err(|_| PathError::NotAnIndex(head.clone()))?;
             let len = items.len();
             items
                 .get_mut(index)
-                .ok_or_else(|| format!("index {index} is out of range: the list has {len} items"))?
+                .ok_or(PathError::OutOfRange { index, len })?
         }
-        _ => return Err(format!("cannot set `{head}` inside a scalar value")),
+        _ => return Err(PathError::InScalar(head.clone())),
     };
     set_path(child, rest, value)
 }

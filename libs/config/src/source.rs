@@ -4,13 +4,17 @@
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 
+/// A variable whose value is not valid UTF-8 (a secret must never be silently mangled).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0} is not valid UTF-8")]
+pub struct NotUnicode(pub String);
+
 /// A source of named string values, such as the process environment.
 ///
 /// Tests implement it with a map so that they never mutate the process environment.
 pub trait Source: Send + Sync {
-    /// Returns the value of `name`, `Ok(None)` when it is unset, or the name when the value is
-    /// not valid UTF-8 (a secret must never be silently mangled).
-    fn get(&self, name: &str) -> std::result::Result<Option<String>, String>;
+    /// Returns the value of `name`, `Ok(None)` when it is unset.
+    fn get(&self, name: &str) -> std::result::Result<Option<String>, NotUnicode>;
 
     /// Returns every `(name, value)` pair whose name starts with `prefix`, sorted by name.
     fn with_prefix(&self, prefix: &str) -> Vec<(String, String)>;
@@ -23,11 +27,11 @@ pub struct ProcessEnv;
 // This is the one place in the workspace allowed to read the process environment.
 #[allow(clippy::disallowed_methods)]
 impl Source for ProcessEnv {
-    fn get(&self, name: &str) -> std::result::Result<Option<String>, String> {
+    fn get(&self, name: &str) -> std::result::Result<Option<String>, NotUnicode> {
         match std::env::var(name) {
             Ok(value) => Ok(Some(value)),
             Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => Err(name.to_owned()),
+            Err(std::env::VarError::NotUnicode(_)) => Err(NotUnicode(name.to_owned())),
         }
     }
 
@@ -42,7 +46,7 @@ impl Source for ProcessEnv {
 }
 
 impl Source for HashMap<String, String> {
-    fn get(&self, name: &str) -> std::result::Result<Option<String>, String> {
+    fn get(&self, name: &str) -> std::result::Result<Option<String>, NotUnicode> {
         Ok(HashMap::get(self, name).cloned())
     }
 

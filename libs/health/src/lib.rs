@@ -9,7 +9,7 @@ mod server;
 mod service;
 mod shutdown;
 
-pub use readiness::{CheckOutcome, Readiness, Report};
+pub use readiness::{CheckOutcome, NotReady, Readiness, Report};
 pub use server::{HealthState, serve};
 pub use service::Service;
 pub use shutdown::Shutdown;

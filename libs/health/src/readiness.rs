@@ -7,7 +7,24 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 type Probe =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), NotReady>> + Send>> + Send + Sync>;
+
+/// Why a check fails, as `/ready` shows it: never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotReady(String);
+
+impl NotReady {
+    /// A failure for `reason`, such as `standing by: another replica leads`.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+
+    /// Why the check failed.
+    pub fn reason(&self) -> &str {
+        &self.0
+    }
+}
 
 struct Check {
     name: &'static str,
@@ -65,7 +82,7 @@ impl Readiness {
     pub fn register<F, Fut>(&self, name: &'static str, timeout: Duration, probe: F)
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), String>> + Send + 'static,
+        Fut: Future<Output = Result<(), NotReady>> + Send + 'static,
     {
         let probe: Probe = Arc::new(move || Box::pin(probe()));
         self.lock().push(Check {
@@ -86,7 +103,7 @@ impl Readiness {
                     let start = Instant::now();
                     let error = match tokio::time::timeout(timeout, fut).await {
                         Ok(Ok(())) => None,
-                        Ok(Err(e)) => Some(e),
+                        Ok(Err(e)) => Some(e.0),
                         Err(_) => Some(format!("timed out after {}ms", timeout.as_millis())),
                     };
                     CheckOutcome {

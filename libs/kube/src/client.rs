@@ -43,10 +43,10 @@ pub async fn client(options: &ClientOptions) -> Result<kube::Client> {
 }
 
 /// A readiness probe: the API server answers `/version`.
-pub async fn api_probe(client: &kube::Client) -> std::result::Result<(), String> {
+pub async fn api_probe(client: &kube::Client) -> Result<(), Error> {
     client
         .apiserver_version()
         .await
         .map(|_| ())
-        .map_err(|e| format!("kubernetes API unavailable: {e}"))
+        .map_err(Error::Api)
 }

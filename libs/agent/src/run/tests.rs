@@ -218,7 +218,12 @@ async fn a_refusal_is_an_error_not_the_cache() {
     let err = pod.agent.cycle(Mode::Sidecar).await.unwrap_err();
     assert!(matches!(err, Error::Keeper(_)), "{err}");
     assert_eq!(err.reason(), "auth");
-    assert!(pod.agent.status.check().unwrap_err().contains("refused"));
+    let not_ready = pod.agent.status.check().unwrap_err();
+    assert!(
+        matches!(&not_ready, super::NotReady::Failed { reason: "auth", .. }),
+        "{not_ready:?}"
+    );
+    assert!(not_ready.to_string().contains("refused"), "{not_ready}");
 }
 
 #[tokio::test]

@@ -92,7 +92,10 @@ async fn the_cache_serves_for_24_hours_then_readiness_fails() {
     assert!(matches!(err, Error::NoCache { .. }), "{err}");
     assert!(err.to_string().contains("beyond the 24h limit"), "{err}");
     let ready = agent.status.check().unwrap_err();
-    assert!(ready.contains("beyond the 24h limit"), "{ready}");
+    assert!(
+        ready.to_string().contains("beyond the 24h limit"),
+        "{ready}"
+    );
     // The files stay as they were: nothing is deleted because Keeper is away.
     assert!(
         std::fs::read_to_string(dir.path().join("db.json"))

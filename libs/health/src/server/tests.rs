@@ -47,7 +47,7 @@ async fn health_ready_and_failing_checks() {
     assert!(body.contains("[+] always ok"), "{body}");
 
     readiness.register("loki", Duration::from_secs(1), || async {
-        Err("connection refused".to_owned())
+        Err(crate::NotReady::new("connection refused"))
     });
     readiness.register("slow", Duration::from_millis(50), || async {
         tokio::time::sleep(Duration::from_secs(10)).await;

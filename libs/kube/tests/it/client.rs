@@ -14,7 +14,8 @@ async fn kubeconfig_client_answers_the_probe() {
     // Enough failures to outlast any client-side retry.
     fake.fail_next(10, 500);
     let e = bulwark_kube::api_probe(&client).await.unwrap_err();
-    assert!(e.starts_with("kubernetes API unavailable"), "{e}");
+    assert_eq!(e.to_string(), "Kubernetes API request failed");
+    assert_eq!(e.metric_label(), "api");
 }
 
 #[tokio::test]

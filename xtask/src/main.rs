@@ -33,6 +33,7 @@ commands:
   prereqs              install what the tests need when it is missing (rustfmt, clippy,
                        PostgreSQL, promtool, a Python venv with moto)
   tidy                 the repository conventions (also run by `cargo test`)
+  graph                the workspace's crate graph, as ARCHITECTURE.md shows it
   fmt                  cargo fmt --all -- --check
   lint                 cargo clippy --workspace --all-targets --locked -- -D warnings
   test                 cargo test --workspace --locked --no-fail-fast
@@ -64,6 +65,7 @@ fn run() -> anyhow::Result<()> {
         ["demo"] => demo::run(&shell()?),
         ["prereqs"] => prereqs::install(&shell()?),
         ["tidy"] => tidy::run(project_root()),
+        ["graph"] => tidy::print_graph(project_root()),
         ["fmt"] => ci::fmt(&shell()?),
         ["lint"] => ci::lint(&shell()?),
         ["test"] => ci::test(&shell()?),

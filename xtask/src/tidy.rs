@@ -37,7 +37,10 @@ pub(crate) const CHECKS: &[(&str, Check)] = &[
     ("toolchain_matches_msrv", manifests::toolchain_matches_msrv),
     ("kube_layering", deps::kube_layering),
     ("dependency_policy", deps::dependency_policy),
+    ("crate_graph_documented", deps::crate_graph_documented),
 ];
+
+pub(crate) use deps::print_graph;
 
 /// The most lines a binary's `main.rs` may have: the binaries only wire libraries together.
 const MAX_MAIN_LINES: usize = 150;

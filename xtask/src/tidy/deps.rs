@@ -117,6 +117,65 @@ impl Graph {
     }
 }
 
+/// The workspace's crates and, for each, the workspace crates it depends on (normal and build
+/// dependencies), one line per crate, sorted: the graph ARCHITECTURE.md shows.
+pub(crate) fn crate_graph(graph: &Graph) -> String {
+    let mut lines: Vec<String> = graph
+        .packages
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.member.is_some())
+        .map(|(i, p)| {
+            let mut deps: Vec<&str> = graph.deps[i]
+                .iter()
+                .filter(|&&(to, dev_only)| !dev_only && graph.packages[to].member.is_some())
+                .map(|&(to, _)| graph.packages[to].name.as_str())
+                .collect();
+            deps.sort_unstable();
+            deps.dedup();
+            let deps = if deps.is_empty() {
+                "(none)".to_owned()
+            } else {
+                deps.join(", ")
+            };
+            format!("{:<21} {deps}", p.name)
+        })
+        .collect();
+    lines.sort();
+    lines.join("\n") + "\n"
+}
+
+pub(super) fn crate_graph_documented(repo: &Repo) -> anyhow::Result<Vec<Violation>> {
+    let graph = crate_graph(&Graph::load(&repo.root)?);
+    let path = Path::new("ARCHITECTURE.md");
+    Ok(check_graph_documented(path, &repo.read(path)?, &graph)
+        .into_iter()
+        .collect())
+}
+
+/// ARCHITECTURE.md shows the crate graph as it is, in the first fenced block after
+/// `### The crate graph` (`cargo xtask graph` prints it).
+pub(crate) fn check_graph_documented(path: &Path, text: &str, graph: &str) -> Option<Violation> {
+    let rule = "ARCHITECTURE.md shows the crate graph as it is: paste `cargo xtask graph` under `### The crate graph`";
+    let Some(heading) = text.lines().position(|l| l == "### The crate graph") else {
+        return Some(Violation::new(path, 1, rule));
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let open = (heading..lines.len()).find(|&i| lines[i].starts_with("```"))?;
+    let close = (open + 1..lines.len()).find(|&i| lines[i].starts_with("```"))?;
+    let shown = lines[open + 1..close]
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
+    (shown != graph).then(|| Violation::new(path, open + 2, rule))
+}
+
+/// Prints the crate graph for ARCHITECTURE.md.
+pub(crate) fn print_graph(root: &Path) -> anyhow::Result<()> {
+    print!("{}", crate_graph(&Graph::load(root)?));
+    Ok(())
+}
+
 /// Whether the member with `manifest` may depend on kube.
 fn may_use_kube(manifest: &str) -> bool {
     ["libs/kube/", "libs/test-util/", "bins/"]

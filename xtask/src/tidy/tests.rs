@@ -46,6 +46,7 @@ repo_checks!(
     toolchain_matches_msrv,
     kube_layering,
     dependency_policy,
+    crate_graph_documented,
 );
 
 #[test]
@@ -324,5 +325,32 @@ deny = [{ crate = "reqwest", reason = "a second TLS stack" }, "openssl"]
             (1, "`unknown` 1.0.0 states no license"),
             (1, "`openssl` 1.0.0 is banned by deny.toml"),
         ],
+    );
+}
+
+#[test]
+fn the_documented_graph_is_the_real_one() {
+    let g = graph(
+        vec![
+            package("bulwark-b", None, Some("libs/b/Cargo.toml")),
+            package("bulwark-a", None, Some("libs/a/Cargo.toml")),
+            package("serde", Some("MIT"), None),
+        ],
+        &[(0, 1, false), (0, 2, false), (1, 0, true)],
+    );
+    let shown = super::deps::crate_graph(&g);
+    assert_eq!(
+        shown,
+        "bulwark-a             (none)\nbulwark-b             bulwark-a\n"
+    );
+    let doc = format!("# A\n\n### The crate graph\n\ntext\n\n```\n{shown}```\n");
+    let path = Path::new("ARCHITECTURE.md");
+    assert!(super::deps::check_graph_documented(path, &doc, &shown).is_none());
+    let stale = doc.replace("(none)", "bulwark-b");
+    assert_eq!(
+        super::deps::check_graph_documented(path, &stale, &shown)
+            .unwrap()
+            .line,
+        8
     );
 }

@@ -7,8 +7,8 @@
 //!
 //! Why not the `kube-fake-client` crate: it is built on kube 4.2 and k8s-openapi 0.28 while we use
 //! kube 5 and k8s-openapi 0.29, so it would put a second kube tree in every test build;
-//! it has no watch, which our controllers and leader election need; and it is an in-process
-//! tower service for `kube::Client::new`, not an HTTP server, so our binaries could not reach it
+//! it has no watch, which kube-runtime's watchers use; and it is an in-process tower service for
+//! `kube::Client::new`, not an HTTP server, so our binaries could not reach it
 //! through the kubeconfig they load in production. A server of our own covers all three
 //! and keeps kube out of this crate's dependencies.
 //!

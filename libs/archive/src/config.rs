@@ -131,6 +131,23 @@ fn default_schema() -> String {
 /// The largest batch we accept: bigger batches only cost memory and lock time.
 pub const MAX_BATCH_SIZE: u32 = 1_000_000;
 
+#[cfg(test)]
+impl Target {
+    /// `audit` `public.audit_log` by `created_at` and `id`, 90 days, batches of `batch_size`:
+    /// the table the unit tests use.
+    pub(crate) fn example(batch_size: u32) -> Target {
+        Target {
+            database: "audit".to_owned(),
+            schema: "public".to_owned(),
+            table: "audit_log".to_owned(),
+            timestamp_column: "created_at".to_owned(),
+            primary_key: "id".to_owned(),
+            retention_days: 90,
+            batch_size,
+        }
+    }
+}
+
 impl Config {
     /// The retention of `table`, falling back to the defaults.
     pub fn retention_days(&self, table: &Table) -> u32 {

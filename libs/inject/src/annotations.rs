@@ -81,7 +81,7 @@ const MAX_UNKNOWN_WARNINGS: usize = 20;
 
 /// Every annotation name (after [`PREFIX`]) that is read here, for unknown-key warnings and
 /// their suggestions. `secret-<name>`, `file-<name>` and `k8s-secret-*` are matched by prefix.
-const KNOWN: &[&str] = &[
+pub const KNOWN: &[&str] = &[
     "inject",
     "injected",
     "sidecar-spec",

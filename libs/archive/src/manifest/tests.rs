@@ -6,15 +6,7 @@ use super::{Manifest, hex, object_key, table_prefix};
 use crate::config::Target;
 
 fn target() -> Target {
-    Target {
-        database: "audit".to_owned(),
-        schema: "public".to_owned(),
-        table: "audit_log".to_owned(),
-        timestamp_column: "created_at".to_owned(),
-        primary_key: "id".to_owned(),
-        retention_days: 90,
-        batch_size: 1000,
-    }
+    Target::example(1000)
 }
 
 fn key(stamp: &str, pk: &str) -> [String; 2] {

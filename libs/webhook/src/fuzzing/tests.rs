@@ -12,47 +12,25 @@ use serde_json::{Map, Value, json};
 use super::{WEBHOOK, check, check_object, review};
 use crate::Verdict;
 
-/// Annotation keys the generator draws from: every annotation, and some that are not ours.
-const KEYS: &[&str] = &[
-    "ksm-config",
-    "auth-method",
-    "secret",
-    "secrets",
+/// Annotation keys the generator draws from besides every known one: dynamic names, a
+/// misspelling and keys that are not ours.
+const EXTRA_KEYS: &[&str] = &[
     "secret-db",
     "secret-x",
     "file-cert",
-    "folder",
-    "folder-uid",
-    "folder-path",
-    "config",
-    "format",
-    "template",
-    "refresh-interval",
-    "init-only",
-    "fail-on-error",
-    "strict-lookup",
-    "signal",
-    "signal-process",
-    "env-prefix",
-    "ca-cert-secret",
-    "ca-cert-configmap",
-    "ca-cert-key",
-    "aws-secret-id",
-    "native-sidecar",
-    "init-first",
-    "containers",
-    "output-mode",
-    "output-owner",
-    "cpu-request",
-    "cpu-limit",
-    "memory-limit",
-    "volume-size-limit",
-    "injected",
-    "sidecar-spec",
     "unknown-key",
-    "inject-env-vars",
     "example.com/a~b",
 ];
+
+/// Every key the generator draws from.
+fn keys() -> Vec<&'static str> {
+    bulwark_inject::annotations::KNOWN
+        .iter()
+        .chain(EXTRA_KEYS)
+        .copied()
+        .filter(|k| *k != "inject")
+        .collect()
+}
 
 /// Values the generator draws from: valid and invalid ones, and shapes easy to get wrong.
 const VALUES: &[&str] = &[
@@ -153,7 +131,8 @@ fn pod() -> impl Strategy<Value = Value> {
         1 => Just(json!({"name": "keeper-secrets", "emptyDir": {}})),
         1 => Just(json!({"name": "keeper-ca-cert", "configMap": {"name": "x"}})),
     ];
-    let annotations = proptest::collection::vec((one_of(KEYS), one_of(VALUES)), 0..4);
+    let annotations =
+        proptest::collection::vec((proptest::sample::select(keys()), one_of(VALUES)), 0..4);
     (
         proptest::option::weighted(0.9, annotations),
         proptest::collection::vec(container(&["app", "proxy", "worker"]), 1..4),

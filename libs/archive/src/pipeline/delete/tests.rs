@@ -5,15 +5,7 @@ use crate::config::Target;
 
 #[test]
 fn deletes_cast_keys_to_the_key_s_type_and_stay_below_the_cutoff() {
-    let target = Target {
-        database: "audit".to_owned(),
-        schema: "public".to_owned(),
-        table: "audit_log".to_owned(),
-        timestamp_column: "created_at".to_owned(),
-        primary_key: "id".to_owned(),
-        retention_days: 90,
-        batch_size: 1000,
-    };
+    let target = Target::example(1000);
     let deletes = Deletes::new(&target, "character varying(64)");
     for sql in [&deletes.by_range, &deletes.in_snapshot, &deletes.by_keys] {
         assert!(

@@ -5,15 +5,7 @@ use crate::config::Target;
 use crate::pipeline::Options;
 
 fn target(batch_size: u32) -> Target {
-    Target {
-        database: "audit".to_owned(),
-        schema: "public".to_owned(),
-        table: "audit_log".to_owned(),
-        timestamp_column: "created_at".to_owned(),
-        primary_key: "id".to_owned(),
-        retention_days: 90,
-        batch_size,
-    }
+    Target::example(batch_size)
 }
 
 #[test]

@@ -32,7 +32,13 @@ pub const MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 /// The cache file's name under the mount path.
 pub const FILE: &str = "..cache";
 
+/// The file of the binding of a one-time token, under the mount path: written as soon as
+/// Keeper accepts the token, whatever happens to that fetch after, and kept however old.
+pub const BINDING_FILE: &str = "..binding";
+
 const MAGIC: &[u8; 4] = b"BWC1";
+
+const BINDING_MAGIC: &[u8; 4] = b"BWB1";
 
 /// The time, injectable so that tests can cross the 24-hour line.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -120,6 +126,7 @@ struct StoredFile {
 /// The encrypted cache of one pod.
 pub struct Cache {
     path: PathBuf,
+    binding: PathBuf,
     key: [u8; 32],
 }
 
@@ -140,6 +147,7 @@ impl Cache {
         hash.update(ksm_config.trim().as_bytes());
         Self {
             path: mount.join(FILE),
+            binding: mount.join(BINDING_FILE),
             key: hash.finalize().into(),
         }
     }
@@ -168,21 +176,48 @@ impl Cache {
                 .collect(),
         };
         let plain = serde_json::to_vec(&stored).unwrap_or_default();
+        self.write_sealed(&self.path, MAGIC, &plain)
+    }
+
+    /// Keeps `bound_config`, the configuration a one-time token became, in its own file.
+    pub fn store_binding(&self, bound_config: &str) -> Result<(), Error> {
+        self.write_sealed(&self.binding, BINDING_MAGIC, bound_config.as_bytes())
+    }
+
+    /// The configuration a one-time token of this pod was bound to, if one was.
+    pub fn load_binding(&self) -> Result<Option<String>, Error> {
+        let Some(plain) = self.read_sealed(&self.binding, BINDING_MAGIC)? else {
+            return Ok(None);
+        };
+        String::from_utf8(plain)
+            .map(Some)
+            .map_err(|_| self.corrupt(&self.binding, "unexpected content"))
+    }
+
+    fn corrupt(&self, path: &Path, reason: &'static str) -> Error {
+        Error::Corrupt {
+            path: path.display().to_string(),
+            reason,
+        }
+    }
+
+    /// Seals `plain` and replaces `path` with it, atomically (mode 0600).
+    fn write_sealed(&self, path: &Path, magic: &[u8; 4], plain: &[u8]) -> Result<(), Error> {
         let nonce: [u8; 12] = rand::random();
         let sealed = Aes256Gcm::new((&self.key).into())
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: &plain,
-                    aad: MAGIC,
+                    msg: plain,
+                    aad: magic,
                 },
             )
             .unwrap_or_default();
-        let mut tmp = self.path.clone().into_os_string();
+        let mut tmp = path.to_path_buf().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
         let io = |action| {
-            let path = self.path.display().to_string();
+            let path = path.display().to_string();
             move |source| Error::Io {
                 action,
                 path,
@@ -196,48 +231,58 @@ impl Cache {
             .mode(0o600)
             .open(&tmp)
             .map_err(io("create"))?;
-        out.write_all(MAGIC).map_err(io("write"))?;
+        out.write_all(magic).map_err(io("write"))?;
         out.write_all(&nonce).map_err(io("write"))?;
         out.write_all(&sealed).map_err(io("write"))?;
         drop(out);
-        fs::rename(&tmp, &self.path).map_err(io("replace"))?;
+        fs::rename(&tmp, path).map_err(io("replace"))?;
         Ok(())
     }
 
-    /// The cached secrets if there are any usable ones at `now`: `Ok(None)` when there is no
-    /// cache, [`Error::Expired`] past [`MAX_AGE`], [`Error::Corrupt`] when it cannot be opened.
-    pub fn load(&self, now: SystemTime) -> Result<Option<Cached>, Error> {
-        let bytes = match fs::read(&self.path) {
+    /// What `path` holds, unsealed; `Ok(None)` when there is no such file.
+    fn read_sealed(&self, path: &Path, magic: &[u8; 4]) -> Result<Option<Vec<u8>>, Error> {
+        let bytes = match fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => {
                 return Err(Error::Io {
                     action: "read",
-                    path: self.path.display().to_string(),
+                    path: path.display().to_string(),
                     source,
                 });
             }
         };
-        let corrupt = |reason| Error::Corrupt {
-            path: self.path.display().to_string(),
-            reason,
-        };
         let rest = bytes
-            .strip_prefix(MAGIC)
-            .ok_or_else(|| corrupt("unknown format"))?;
+            .strip_prefix(magic)
+            .ok_or_else(|| self.corrupt(path, "unknown format"))?;
         if rest.len() < 12 {
-            return Err(corrupt("truncated"));
+            return Err(self.corrupt(path, "truncated"));
         }
         let (nonce, sealed) = rest.split_at(12);
-        let plain = Aes256Gcm::new((&self.key).into())
+        Aes256Gcm::new((&self.key).into())
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
                     msg: sealed,
-                    aad: MAGIC,
+                    aad: magic,
                 },
             )
-            .map_err(|_| corrupt("it does not decrypt with this pod's KSM configuration"))?;
+            .map(Some)
+            .map_err(|_| {
+                self.corrupt(
+                    path,
+                    "it does not decrypt with this pod's KSM configuration",
+                )
+            })
+    }
+
+    /// The cached secrets if there are any usable ones at `now`: `Ok(None)` when there is no
+    /// cache, [`Error::Expired`] past [`MAX_AGE`], [`Error::Corrupt`] when it cannot be opened.
+    pub fn load(&self, now: SystemTime) -> Result<Option<Cached>, Error> {
+        let Some(plain) = self.read_sealed(&self.path, MAGIC)? else {
+            return Ok(None);
+        };
+        let corrupt = |reason| self.corrupt(&self.path, reason);
         let stored: Stored =
             serde_json::from_slice(&plain).map_err(|_| corrupt("unexpected content"))?;
         let fetched_at = UNIX_EPOCH + Duration::from_secs(stored.fetched_at);

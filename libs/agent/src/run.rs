@@ -118,6 +118,8 @@ pub struct Agent {
     config_text: String,
     /// Whether that configuration is a one-time token, whose binding the cache must carry.
     token: bool,
+    /// Whether the binding of that token is kept on the volume already.
+    binding_kept: Mutex<bool>,
     connect: Arc<dyn Connect>,
     keeper: Mutex<Option<Arc<dyn Keeper>>>,
     cache: Cache,
@@ -140,6 +142,7 @@ impl Agent {
             mount,
             token: KsmConfig::parse(&config_text).is_ok_and(|c| !c.is_bound()),
             config_text,
+            binding_kept: Mutex::new(false),
             connect: Arc::new(Ksm {
                 options: Options {
                     ca_pem,
@@ -166,27 +169,62 @@ impl Agent {
         self
     }
 
-    /// The Keeper client, made on first use. A one-time token that another container (the
-    /// init container) already bound is replaced by the bound configuration from the cache.
+    /// The Keeper client, made on first use. A one-time token that an earlier container of
+    /// the pod (or an earlier attempt of this one) already bound is replaced by the
+    /// configuration it was bound to.
     fn keeper(&self) -> Result<Arc<dyn Keeper>, Error> {
         let mut slot = self.keeper.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(keeper) = slot.as_ref() {
             return Ok(keeper.clone());
         }
         let mut config = KsmConfig::parse(&self.config_text)?;
-        if !config.is_bound()
-            && let Ok(Some(cached)) = self.cache.load(self.clock.now())
-            && let Some(bound) = cached.entry.bound_config
-            && let Ok(bound) = KsmConfig::parse(&bound)
-        {
-            tracing::info!(
-                "Using the KSM configuration bound by an earlier container of this pod."
-            );
-            config = bound;
+        if !config.is_bound() {
+            let kept = match self.cache.load_binding() {
+                Ok(Some(bound)) => Some(bound),
+                // Caches written before the binding had a file of its own carry it.
+                _ => self
+                    .cache
+                    .load(self.clock.now())
+                    .ok()
+                    .flatten()
+                    .and_then(|cached| cached.entry.bound_config),
+            };
+            if let Some(bound) = kept.and_then(|b| KsmConfig::parse(&b).ok()) {
+                tracing::info!(
+                    "Using the KSM configuration bound by an earlier container of this pod."
+                );
+                *self
+                    .binding_kept
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = true;
+                config = bound;
+            }
         }
         let keeper = self.connect.connect(config)?;
         *slot = Some(keeper.clone());
         Ok(keeper)
+    }
+
+    /// Keeps the binding of this pod's one-time token as soon as Keeper has accepted it,
+    /// whatever becomes of the fetch that bound it: a token binds only once.
+    fn keep_binding(&self, keeper: &dyn Keeper) {
+        let mut kept = self
+            .binding_kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !self.token || *kept {
+            return;
+        }
+        let config = keeper.config();
+        if !config.is_bound() {
+            return;
+        }
+        match self.cache.store_binding(&config.to_json()) {
+            Ok(()) => *kept = true,
+            Err(error) => {
+                tracing::error!(%error, "Cannot keep the binding of the one-time token; a restarted container will not be able to use it.")
+            }
+        }
     }
 
     /// Runs one cycle: fetch, render, publish and cache; or serve the cache when Keeper is
@@ -296,7 +334,9 @@ impl Agent {
                 folder_tree: plan.folders,
             }
         };
-        let fetched = keeper.fetch(&query).await?;
+        let fetched = keeper.fetch(&query).await;
+        self.keep_binding(&*keeper);
+        let fetched = fetched?;
         let outputs = select::select(&self.spec, &fetched.records, &fetched.folders)?;
         let mut files = Vec::with_capacity(outputs.len());
         for output in &outputs {

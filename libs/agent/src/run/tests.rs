@@ -276,3 +276,26 @@ async fn the_sidecar_refreshes_until_shut_down() {
     shutdown.cancel();
     running.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_failed_init_keeps_the_binding_of_its_token() {
+    // The token binds, then selection fails (no such record): the retry must not present the
+    // used token again.
+    let init = Pod::new(TOKEN, "5m");
+    init.keeper.records.lock().unwrap().clear();
+    let err = init.agent.cycle(Mode::Init).await.unwrap_err();
+    assert!(matches!(err, Error::Select(_)), "{err}");
+    let retry = Agent::new(
+        &Inputs::read(&HashMap::from([
+            ("BULWARK_INJECT_SPEC".to_owned(), init.agent.spec.to_json()),
+            ("BULWARK_INJECT_KSM_CONFIG".to_owned(), TOKEN.to_owned()),
+        ]))
+        .unwrap(),
+        None,
+        init.clock.clone(),
+    )
+    .with_keeper(Arc::new(Connector(init.keeper.clone())));
+    init.keeper.set_password("pw-1");
+    retry.cycle(Mode::Init).await.unwrap();
+    assert_eq!(*init.keeper.connects.lock().unwrap(), [false, true]);
+}

@@ -16,6 +16,26 @@ use bulwark_test_util::keeper::{FakeKeeper, Record};
 const DB_UID: &str = "dbdbdbdbdbdbdbdbdbdbdb";
 
 fn setup() -> (FakeKeeper, tempfile::TempDir, Agent, Arc<ManualClock>) {
+    let (keeper, dir, inputs, clock) =
+        setup_with(|keeper| keeper.bound_config().unwrap().to_string());
+    let agent = agent(&inputs, &keeper, &clock);
+    (keeper, dir, agent, clock)
+}
+
+/// An agent of `inputs` that trusts `keeper`'s CA and reads `clock`.
+fn agent(inputs: &Inputs, keeper: &FakeKeeper, clock: &Arc<ManualClock>) -> Agent {
+    Agent::new(
+        inputs,
+        Some(keeper.ca_pem().as_bytes().to_vec()),
+        clock.clone() as Arc<dyn Clock>,
+    )
+}
+
+/// A fake Keeper with one record, and the inputs of a pod whose KSM configuration `config`
+/// makes from it.
+fn setup_with(
+    config: impl Fn(&FakeKeeper) -> String,
+) -> (FakeKeeper, tempfile::TempDir, Inputs, Arc<ManualClock>) {
     let keeper = FakeKeeper::start().unwrap();
     keeper
         .set_record(Record::login("db", "app", "pw-1").with_uid(DB_UID))
@@ -51,22 +71,37 @@ fn setup() -> (FakeKeeper, tempfile::TempDir, Agent, Arc<ManualClock>) {
     };
     let env: HashMap<String, String> = [
         ("BULWARK_INJECT_SPEC".to_owned(), spec.to_json()),
-        (
-            "BULWARK_INJECT_KSM_CONFIG".to_owned(),
-            keeper.bound_config().unwrap().to_string(),
-        ),
+        ("BULWARK_INJECT_KSM_CONFIG".to_owned(), config(&keeper)),
     ]
     .into();
     let inputs = Inputs::read(&env).unwrap();
     let clock = Arc::new(ManualClock::new(
         UNIX_EPOCH + Duration::from_secs(1_900_000_000),
     ));
-    let agent = Agent::new(
-        &inputs,
-        Some(keeper.ca_pem().as_bytes().to_vec()),
-        clock.clone() as Arc<dyn Clock>,
-    );
-    (keeper, dir, agent, clock)
+    (keeper, dir, inputs, clock)
+}
+
+#[tokio::test]
+async fn a_failed_init_does_not_burn_the_one_time_token() {
+    let (keeper, _dir, inputs, clock) =
+        setup_with(|keeper| keeper.token_config(&keeper.one_time_token()).to_string());
+    // The token binds, then the record is not there: the init container fails.
+    assert!(keeper.remove_record(DB_UID));
+    let err = agent(&inputs, &keeper, &clock)
+        .cycle(Mode::Init)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Select(_)), "{err}");
+    assert_eq!(keeper.bound_clients(), 1);
+    // Its retry, a new process with the same token, uses the binding instead of the token.
+    keeper
+        .set_record(Record::login("db", "app", "pw-1").with_uid(DB_UID))
+        .unwrap();
+    agent(&inputs, &keeper, &clock)
+        .cycle(Mode::Init)
+        .await
+        .unwrap();
+    assert_eq!(keeper.bound_clients(), 1);
 }
 
 #[tokio::test]

@@ -21,7 +21,7 @@ const BINARY: &str = "injector-sidecar";
 /// (`keeper.security/fail-on-error`).
 const EXIT_UNDELIVERED: u8 = 1;
 
-type Config = bulwark_app::ServiceConfig;
+type Config = bulwark_agent::config::Config;
 
 /// Keeper Secrets Manager secret delivery inside an application pod. The webhook sets its
 /// inputs: BULWARK_INJECT_SPEC, BULWARK_INJECT_KSM_CONFIG, BULWARK_INJECT_POD_NAME and
@@ -93,7 +93,8 @@ async fn run(mode: Mode, config: &Config, inputs: &Inputs) -> anyhow::Result<Opt
         ),
         None => None,
     };
-    let agent = Agent::new(inputs, ca_pem, Arc::new(bulwark_agent::cache::SystemClock));
+    let agent = Agent::new(inputs, ca_pem, Arc::new(bulwark_agent::cache::SystemClock))
+        .with_init_retry_for(config.init_retry_for.get());
     match mode {
         Mode::Init => match agent.init().await {
             Ok(_) => Ok(None),

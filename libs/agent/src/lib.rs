@@ -4,6 +4,7 @@
 //! change, and the `keeper_sidecar_*` metrics.
 
 pub mod cache;
+pub mod config;
 pub mod inputs;
 pub mod keeper;
 pub mod metrics;

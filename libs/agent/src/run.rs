@@ -40,7 +40,18 @@ pub enum Error {
         keeper: bulwark_ksm::Error,
         cache: String,
     },
+    /// Keeper could not answer within the init container's budget.
+    #[error("{last} (gave up after {attempts} attempts in {}s)", after.as_secs())]
+    GaveUp {
+        attempts: u32,
+        after: Duration,
+        last: Box<Error>,
+    },
 }
+
+/// How long the init container keeps trying while Keeper is unreachable or throttling, before
+/// it fails with the reason, unless the config says otherwise.
+pub const INIT_RETRY_BUDGET: Duration = Duration::from_secs(60);
 
 impl Error {
     /// A bounded metric label.
@@ -51,6 +62,18 @@ impl Error {
             Error::Select(e) => e.reason(),
             Error::Render(_) => "render",
             Error::Publish(_) => "write",
+            Error::GaveUp { last, .. } => last.reason(),
+        }
+    }
+
+    /// When Keeper could not answer for now (unreachable, unavailable or throttling): how
+    /// long it asked us to wait, if it did.
+    fn transient(&self) -> Option<Option<Duration>> {
+        match self {
+            Error::Keeper(e) | Error::NoCache { keeper: e, .. } if e.is_transient() => {
+                Some(e.retry_after())
+            }
+            _ => None,
         }
     }
 }
@@ -63,10 +86,12 @@ pub enum Served {
         secrets: usize,
         changes: publish::Changes,
     },
-    /// From the cache, because Keeper was unreachable.
+    /// From the cache, because Keeper was unreachable or throttling.
     Cached {
         age: Duration,
         changes: publish::Changes,
+        /// How long Keeper asked us to wait, when it throttled.
+        retry_after: Option<Duration>,
     },
 }
 
@@ -120,6 +145,10 @@ pub struct Agent {
     token: bool,
     /// Whether the binding of that token is kept on the volume already.
     binding_kept: Mutex<bool>,
+    /// Cycles served from the cache since the last fetch, for the rate of the warning.
+    cached_in_a_row: Mutex<u32>,
+    /// How long init keeps trying while Keeper cannot answer.
+    init_retry_for: Duration,
     connect: Arc<dyn Connect>,
     keeper: Mutex<Option<Arc<dyn Keeper>>>,
     cache: Cache,
@@ -143,6 +172,8 @@ impl Agent {
             token: KsmConfig::parse(&config_text).is_ok_and(|c| !c.is_bound()),
             config_text,
             binding_kept: Mutex::new(false),
+            cached_in_a_row: Mutex::new(0),
+            init_retry_for: INIT_RETRY_BUDGET,
             connect: Arc::new(Ksm {
                 options: Options {
                     ca_pem,
@@ -160,6 +191,12 @@ impl Agent {
     /// Uses `proc` instead of `/proc` to find processes to signal (tests).
     pub fn with_proc(mut self, proc: &Path) -> Self {
         self.proc = proc.to_path_buf();
+        self
+    }
+
+    /// Lets init try for `budget` instead of [`INIT_RETRY_BUDGET`].
+    pub fn with_init_retry_for(mut self, budget: Duration) -> Self {
+        self.init_retry_for = budget;
         self
     }
 
@@ -245,6 +282,10 @@ impl Agent {
                 if let Err(error) = self.cache.store(&entry) {
                     tracing::warn!(%error, "Cannot update the cache; the secrets were delivered.");
                 }
+                *self
+                    .cached_in_a_row
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = 0;
                 tracing::info!(
                     pod = self.pod,
                     mode = mode.as_str(),
@@ -300,16 +341,29 @@ impl Agent {
         };
         let changes = publish::publish(&self.mount, &cached.entry.files)?;
         metrics::served_cached(cached.age);
-        tracing::warn!(
-            pod = self.pod,
-            age = cache::human(cached.age),
-            reason = reason_text(&keeper),
-            error = %keeper,
-            "using cached secrets"
-        );
+        let count = {
+            let mut count = self
+                .cached_in_a_row
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            *count += 1;
+            *count
+        };
+        // The first time, then at a falling rate: an outage of a day must not fill the log.
+        if count.is_power_of_two() {
+            tracing::warn!(
+                pod = self.pod,
+                age = cache::human(cached.age),
+                reason = reason_text(&keeper),
+                error = %keeper,
+                count,
+                "using cached secrets"
+            );
+        }
         Ok(Served::Cached {
             age: cached.age,
             changes,
+            retry_after: keeper.retry_after(),
         })
     }
 
@@ -358,9 +412,38 @@ impl Agent {
         Ok((files, outputs.len(), bound))
     }
 
-    /// Init mode: one cycle. `Ok` when the secrets are delivered (or `fail_on_error` is off).
+    /// Init mode: a cycle, tried again while Keeper is unreachable or throttling (waiting at
+    /// least what it asked) for up to [`INIT_RETRY_BUDGET`] or what the config says. `Ok`
+    /// when the secrets are delivered.
     pub async fn init(&self) -> Result<Served, Error> {
-        self.cycle(Mode::Init).await
+        let started = tokio::time::Instant::now();
+        let schedule = Schedule::for_init(self.init_retry_for);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let error = match self.cycle(Mode::Init).await {
+                Ok(served) => return Ok(served),
+                Err(error) => error,
+            };
+            let Some(retry_after) = error.transient() else {
+                return Err(error);
+            };
+            let wait = schedule.after_failure(attempts, retry_after, rand::random());
+            if started.elapsed() + wait > self.init_retry_for {
+                return Err(Error::GaveUp {
+                    attempts,
+                    after: started.elapsed(),
+                    last: Box::new(error),
+                });
+            }
+            tracing::warn!(
+                pod = self.pod,
+                error = %error,
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "Keeper cannot answer yet; trying again."
+            );
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// Sidecar mode: refresh until `shutdown`, signalling the application after changes.
@@ -385,7 +468,6 @@ impl Agent {
             }
             match self.cycle(Mode::Sidecar).await {
                 Ok(served) => {
-                    failures = 0;
                     if !served.changes().is_empty()
                         && let Some(sig) = &self.spec.signal
                     {
@@ -394,17 +476,22 @@ impl Agent {
                             tracing::warn!(%error, "Cannot signal the application.");
                         }
                     }
+                    // Serving the cache means Keeper did not answer: back off as after a
+                    // failure, and wait at least what it asked.
                     wait = match served {
-                        Served::Fetched { .. } => schedule.after_success(rand::random()),
-                        Served::Cached { .. } => schedule.after_failure(1, None, rand::random()),
+                        Served::Fetched { .. } => {
+                            failures = 0;
+                            schedule.after_success(rand::random())
+                        }
+                        Served::Cached { retry_after, .. } => {
+                            failures = failures.saturating_add(1);
+                            schedule.after_failure(failures, retry_after, rand::random())
+                        }
                     };
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
-                    let retry_after = match &error {
-                        Error::Keeper(e) | Error::NoCache { keeper: e, .. } => e.retry_after(),
-                        _ => None,
-                    };
+                    let retry_after = error.transient().flatten();
                     tracing::error!(pod = self.pod, error = %error, failures, "Cannot deliver the secrets.");
                     wait = schedule.after_failure(failures, retry_after, rand::random());
                 }

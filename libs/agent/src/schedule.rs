@@ -10,15 +10,30 @@ const JITTER: f64 = 0.1;
 /// The first retry after a failure; it doubles up to the refresh interval.
 const FIRST_RETRY: Duration = Duration::from_secs(5);
 
+/// The first retry of the init container, which the pod's start waits for: it doubles too.
+const FIRST_INIT_RETRY: Duration = Duration::from_secs(1);
+
 /// The refresh schedule of one sidecar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schedule {
     interval: Duration,
+    first_retry: Duration,
 }
 
 impl Schedule {
     pub fn new(interval: Duration) -> Self {
-        Self { interval }
+        Self {
+            interval,
+            first_retry: FIRST_RETRY,
+        }
+    }
+
+    /// The retries of the init container: from 1 s, doubling, each at most `budget`.
+    pub fn for_init(budget: Duration) -> Self {
+        Self {
+            interval: budget,
+            first_retry: FIRST_INIT_RETRY,
+        }
     }
 
     /// The wait after a successful fetch; `unit` is a uniform random number in `[0, 1)`.
@@ -26,15 +41,17 @@ impl Schedule {
         jittered(self.interval, unit)
     }
 
-    /// The wait after the `failures`-th failure in a row (1 for the first): 5 s doubling,
-    /// capped at the interval, and never shorter than what Keeper asked for.
+    /// The wait after the `failures`-th failure in a row (1 for the first): the first retry
+    /// (5 s) doubling, capped at the interval, and never shorter than what Keeper asked for.
     pub fn after_failure(
         &self,
         failures: u32,
         retry_after: Option<Duration>,
         unit: f64,
     ) -> Duration {
-        let doubling = FIRST_RETRY.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+        let doubling = self
+            .first_retry
+            .saturating_mul(1u32 << failures.saturating_sub(1).min(16));
         let backoff = jittered(doubling.min(self.interval), unit);
         retry_after.map_or(backoff, |asked| backoff.max(asked))
     }

@@ -173,6 +173,8 @@ impl Pod {
                 "BULWARK_INJECTOR_SIDECAR_HEALTH__LISTEN",
                 "127.0.0.1:0".to_owned(),
             ),
+            // An unreachable Keeper is retried for this long before init fails.
+            ("BULWARK_INJECTOR_SIDECAR_INIT_RETRY_FOR", "2s".to_owned()),
         ]
     }
 
@@ -321,6 +323,11 @@ fn fail_on_error_decides_whether_the_pod_starts() {
         binary::run_to_exit(Path::new(EXE), &["--mode", "init"], &borrowed(&pod.env()));
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("no cached secrets to serve"), "{out}");
+    assert!(out.contains("gave up after"), "{out}");
+    assert!(
+        out.contains("Keeper cannot answer yet; trying again."),
+        "{out}"
+    );
     pod.spec.fail_on_error = false;
     let (code, out) =
         binary::run_to_exit(Path::new(EXE), &["--mode", "init"], &borrowed(&pod.env()));

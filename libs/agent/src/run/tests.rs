@@ -30,6 +30,8 @@ const TOKEN: &str =
 struct Memory {
     records: Mutex<Vec<select::Record>>,
     failure: Mutex<Option<fn() -> bulwark_ksm::Error>>,
+    /// Failures of the next fetches, before `failure`.
+    queued: Mutex<std::collections::VecDeque<fn() -> bulwark_ksm::Error>>,
     fetches: Mutex<usize>,
     connects: Mutex<Vec<bool>>,
 }
@@ -79,6 +81,9 @@ struct Bound(Arc<Memory>);
 impl Keeper for Bound {
     async fn fetch(&self, _: &Query) -> Result<Fetched, bulwark_ksm::Error> {
         *self.0.fetches.lock().unwrap() += 1;
+        if let Some(failure) = self.0.queued.lock().unwrap().pop_front() {
+            return Err(failure());
+        }
         if let Some(failure) = *self.0.failure.lock().unwrap() {
             return Err(failure());
         }
@@ -101,6 +106,18 @@ fn unreachable() -> bulwark_ksm::Error {
     bulwark_ksm::Error::Unreachable {
         host: "keeper.test".to_owned(),
         message: "connection refused".to_owned(),
+    }
+}
+
+fn throttled_10s() -> bulwark_ksm::Error {
+    bulwark_ksm::Error::Throttled {
+        retry_after: Duration::from_secs(10),
+    }
+}
+
+fn throttled_90s() -> bulwark_ksm::Error {
+    bulwark_ksm::Error::Throttled {
+        retry_after: Duration::from_secs(90),
     }
 }
 
@@ -298,4 +315,88 @@ async fn a_failed_init_keeps_the_binding_of_its_token() {
     init.keeper.set_password("pw-1");
     retry.cycle(Mode::Init).await.unwrap();
     assert_eq!(*init.keeper.connects.lock().unwrap(), [false, true]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn init_waits_out_throttling_within_its_budget() {
+    let pod = Pod::new(BOUND, "5m");
+    pod.keeper
+        .queued
+        .lock()
+        .unwrap()
+        .extend([throttled_10s as fn() -> _, throttled_10s]);
+    let started = tokio::time::Instant::now();
+    let served = pod.agent.init().await.unwrap();
+    assert!(matches!(served, Served::Fetched { .. }), "{served:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(*pod.keeper.fetches.lock().unwrap(), 3);
+    assert_eq!(pod.password(), "pw-1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn init_gives_up_with_the_reason_when_keeper_asks_for_too_long() {
+    let pod = Pod::new(BOUND, "5m");
+    pod.keeper.fail(Some(throttled_90s));
+    let started = tokio::time::Instant::now();
+    let err = pod.agent.init().await.unwrap_err();
+    assert!(matches!(err, Error::GaveUp { attempts: 1, .. }), "{err}");
+    assert_eq!(err.reason(), "throttled");
+    assert!(err.to_string().contains("retry after 90s"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // Unreachable for good: retries for a minute at most, then the reason.
+    pod.keeper.fail(Some(unreachable));
+    let started = tokio::time::Instant::now();
+    let err = pod.agent.init().await.unwrap_err();
+    assert!(matches!(err, Error::GaveUp { .. }), "{err}");
+    assert!(err.to_string().contains("cannot reach Keeper"), "{err}");
+    assert!(
+        started.elapsed() <= super::INIT_RETRY_BUDGET,
+        "{:?}",
+        started.elapsed()
+    );
+    // A refusal is not retried.
+    pod.keeper.fail(Some(refused));
+    let fetches = *pod.keeper.fetches.lock().unwrap();
+    assert!(matches!(
+        pod.agent.init().await.unwrap_err(),
+        Error::Keeper(_)
+    ));
+    assert_eq!(*pod.keeper.fetches.lock().unwrap(), fetches + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn serving_the_cache_backs_off_and_honours_retry_after() {
+    let pod = Pod::new(BOUND, "5m");
+    pod.agent.init().await.unwrap();
+    pod.keeper.fail(Some(unreachable));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn({
+        let (agent, shutdown) = (pod.agent.clone(), shutdown.clone());
+        async move { agent.run(shutdown).await }
+    });
+    // An hour of outage: backing off from 5 s to the 5-minute interval is 5+10+20+40+80+160
+    // seconds, then every 5 minutes: about 16 attempts, not the 700 of a fixed 5 s.
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    let fetches = *pod.keeper.fetches.lock().unwrap();
+    assert!((12..=20).contains(&fetches), "{fetches} fetches in an hour");
+    assert_eq!(pod.password(), "pw-1", "the cache served");
+    // Throttling asks for 10 minutes: the sidecar waits that long, beyond its interval.
+    pod.keeper.fail(Some(|| bulwark_ksm::Error::Throttled {
+        retry_after: Duration::from_secs(600),
+    }));
+    tokio::time::sleep(Duration::from_secs(400)).await;
+    let before = *pod.keeper.fetches.lock().unwrap();
+    tokio::time::sleep(Duration::from_secs(500)).await;
+    let after = *pod.keeper.fetches.lock().unwrap();
+    assert!(
+        after - before <= 1,
+        "{} fetches within 500 s",
+        after - before
+    );
+    shutdown.cancel();
+    running.await.unwrap();
 }

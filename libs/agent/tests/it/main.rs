@@ -115,7 +115,7 @@ async fn the_cache_serves_for_24_hours_then_readiness_fails() {
     keeper.set_down(true);
     clock.advance(Duration::from_secs(23 * 3600));
     match agent.cycle(Mode::Sidecar).await.unwrap() {
-        Served::Cached { age, changes } => {
+        Served::Cached { age, changes, .. } => {
             assert_eq!(age, Duration::from_secs(23 * 3600));
             assert!(changes.is_empty());
         }

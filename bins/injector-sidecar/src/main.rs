@@ -98,6 +98,10 @@ async fn run(mode: Mode, config: &Config, inputs: &Inputs) -> anyhow::Result<Opt
     match mode {
         Mode::Init => match agent.init().await {
             Ok(_) => Ok(None),
+            Err(error) if error.is_invalid_input() => {
+                tracing::error!(error = %error, reason = error.reason(), "Invalid inputs.");
+                Ok(Some(bulwark_config::EXIT_USAGE))
+            }
             Err(error) if inputs.spec.fail_on_error => {
                 tracing::error!(error = %error, reason = error.reason(), "Cannot deliver the secrets; the pod will not start (keeper.security/fail-on-error).");
                 Ok(Some(EXIT_UNDELIVERED))

@@ -41,6 +41,11 @@ pub enum Error {
     NotUtf8(#[from] bulwark_config::NotUnicode),
     #[error("{var}: {message}")]
     Spec { var: &'static str, message: String },
+    #[error("{var}: {error}")]
+    KsmConfig {
+        var: &'static str,
+        error: bulwark_ksm::ConfigError,
+    },
     #[error(
         "the KSM configuration from {method} is not supported yet: use keeper.security/auth-method: secret with keeper.security/ksm-config"
     )]
@@ -57,11 +62,18 @@ impl Inputs {
             message: e.to_string(),
         })?;
         let ksm_config = match &spec.auth {
-            Auth::Secret => Secret::new(
-                get(spec::KSM_CONFIG_ENV)?
+            Auth::Secret => {
+                let text = get(spec::KSM_CONFIG_ENV)?
                     .filter(|v| !v.trim().is_empty())
-                    .ok_or(Error::Missing(spec::KSM_CONFIG_ENV))?,
-            ),
+                    .ok_or(Error::Missing(spec::KSM_CONFIG_ENV))?;
+                // Checked here, so that a configuration no retry can fix stops the container
+                // as invalid input rather than as an undelivered secret.
+                bulwark_ksm::KsmConfig::parse(&text).map_err(|error| Error::KsmConfig {
+                    var: spec::KSM_CONFIG_ENV,
+                    error,
+                })?;
+                Secret::new(text)
+            }
             // The cloud SDKs would more than double the sidecar's size and memory; until
             // there is a measured way to fetch from them within its budget, say so clearly.
             Auth::AwsSecretsManager { .. } => {
@@ -109,6 +121,9 @@ mod tests {
         )
     }
 
+    /// A bare one-time token, as Keeper shows it.
+    const TOKEN: &str = "EU:gLrtbJbzJt0ZBb5dZ4ENtlN3t_kOHXd6CvcW-Q4Cw-k";
+
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
             .iter()
@@ -121,14 +136,14 @@ mod tests {
         let spec = spec_json(r#"{"method":"secret"}"#);
         let inputs = Inputs::read(&env(&[
             (spec::SPEC_ENV, &spec),
-            (spec::KSM_CONFIG_ENV, "eyJob3N0bmFtZSI6ICJ4In0="),
+            (spec::KSM_CONFIG_ENV, TOKEN),
             (spec::POD_NAME_ENV, "web-1"),
             (spec::POD_NAMESPACE_ENV, "prod"),
         ]))
         .unwrap();
         assert_eq!(inputs.pod, "prod/web-1");
-        assert_eq!(inputs.ksm_config.expose(), "eyJob3N0bmFtZSI6ICJ4In0=");
-        assert!(!format!("{inputs:?}").contains("eyJob3N0"));
+        assert_eq!(inputs.ksm_config.expose(), TOKEN);
+        assert!(!format!("{inputs:?}").contains("gLrtbJ"));
     }
 
     #[test]
@@ -147,6 +162,22 @@ mod tests {
             err.to_string().contains("version 2 is not supported"),
             "{err}"
         );
+        // {"hostname": "x"}: neither bound nor a token; no retry can fix it.
+        let err = Inputs::read(&env(&[
+            (spec::SPEC_ENV, &spec),
+            (spec::KSM_CONFIG_ENV, "eyJob3N0bmFtZSI6ICJ4In0="),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "BULWARK_INJECT_KSM_CONFIG: the KSM configuration has no appKey or clientKey (bind a one-time token, or use a bound configuration)"
+        );
+        let err = Inputs::read(&env(&[
+            (spec::SPEC_ENV, &spec),
+            (spec::KSM_CONFIG_ENV, "EU:not a token"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(err, Error::KsmConfig { .. }), "{err}");
         let aws = spec_json(r#"{"method":"aws-secrets-manager","secretId":"x"}"#);
         let err = Inputs::read(&env(&[(spec::SPEC_ENV, &aws)])).unwrap_err();
         assert!(

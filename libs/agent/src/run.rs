@@ -35,6 +35,11 @@ pub enum Error {
     Render(#[from] render::Error),
     #[error(transparent)]
     Publish(#[from] publish::Error),
+    /// Keeper refused the pod's one-time token (used, expired or mistyped): no retry helps.
+    #[error(
+        "{0}: the one-time token cannot be bound; issue a new one and update the KSM configuration Secret"
+    )]
+    TokenRefused(bulwark_ksm::Error),
     #[error("{keeper}; and no cached secrets to serve: {cache}")]
     NoCache {
         keeper: bulwark_ksm::Error,
@@ -58,12 +63,20 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Error::Config(_) => "config",
-            Error::Keeper(e) | Error::NoCache { keeper: e, .. } => e.reason(),
+            Error::Keeper(e) | Error::TokenRefused(e) | Error::NoCache { keeper: e, .. } => {
+                e.reason()
+            }
             Error::Select(e) => e.reason(),
             Error::Render(_) => "render",
             Error::Publish(_) => "write",
             Error::GaveUp { last, .. } => last.reason(),
         }
+    }
+
+    /// Whether the pod's inputs are at fault (a malformed configuration, a refused one-time
+    /// token), which only a change to them fixes.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, Error::Config(_) | Error::TokenRefused(_))
     }
 
     /// When Keeper could not answer for now (unreachable, unavailable or throttling): how
@@ -390,7 +403,12 @@ impl Agent {
         };
         let fetched = keeper.fetch(&query).await;
         self.keep_binding(&*keeper);
-        let fetched = fetched?;
+        let fetched = fetched.map_err(|error| match error {
+            bulwark_ksm::Error::Auth { .. } if !keeper.config().is_bound() => {
+                Error::TokenRefused(error)
+            }
+            error => Error::Keeper(error),
+        })?;
         let outputs = select::select(&self.spec, &fetched.records, &fetched.folders)?;
         let mut files = Vec::with_capacity(outputs.len());
         for output in &outputs {

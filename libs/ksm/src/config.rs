@@ -18,7 +18,11 @@ const REGIONS: &[(&str, &str)] = &[
     ("GOV", "govcloud.keepersecurity.us"),
     ("JP", "keepersecurity.jp"),
     ("CA", "keepersecurity.ca"),
+    ("IL5", "il5.keepersecurity.us"),
 ];
+
+/// The host of a one-time token that names none: Keeper's first region.
+const DEFAULT_HOST: &str = "keepersecurity.com";
 
 /// The default server key id (`core.py`).
 const DEFAULT_KEY_ID: u32 = 10;
@@ -43,8 +47,12 @@ pub struct KsmConfig {
 /// Why a KSM configuration is unusable; names the key, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("the KSM configuration is neither JSON nor base64 of JSON: {0}")]
+    #[error("the KSM configuration is not JSON: {0}")]
     Syntax(String),
+    #[error(
+        "the KSM configuration is neither JSON, base64 of JSON, nor a one-time token (REGION:token, host:token or token)"
+    )]
+    Unrecognised,
     #[error("the KSM configuration has no {0}")]
     Missing(&'static str),
     #[error("the KSM configuration's {key} is invalid: expected {expected}")]
@@ -67,19 +75,100 @@ struct Raw {
     app_owner_public_key: Option<String>,
 }
 
+/// A one-time token as Keeper shows it, split into its parts.
+struct Token<'a> {
+    /// A region (`EU`) or a host; none for a bare token.
+    host: Option<&'a str>,
+    token: &'a str,
+    key_id: Option<&'a str>,
+    server_key: Option<&'a str>,
+}
+
+impl<'a> Token<'a> {
+    /// `REGION:token`, `host:token` (`host:port:token` keeps its port), `token`, or
+    /// `REGION:token:keyId:serverPublicKey`.
+    fn split(text: &'a str) -> Self {
+        let parts: Vec<&str> = text.split(':').collect();
+        match parts.as_slice() {
+            [host, token, key_id, server_key] if key_id.parse::<u32>().is_ok() => Token {
+                host: Some(host),
+                token,
+                key_id: Some(key_id),
+                server_key: Some(server_key),
+            },
+            _ => match text.rsplit_once(':') {
+                Some((host, token)) => Token {
+                    host: Some(host),
+                    token,
+                    key_id: None,
+                    server_key: None,
+                },
+                None => Token {
+                    host: None,
+                    token: text,
+                    key_id: None,
+                    server_key: None,
+                },
+            },
+        }
+    }
+}
+
+impl Raw {
+    /// The configuration of a bare one-time token.
+    fn token(text: &str) -> Result<Self, ConfigError> {
+        let token = Token::split(text);
+        if text.contains(char::is_whitespace)
+            || token.host.is_some_and(str::is_empty)
+            || token.token.is_empty()
+            || crypto::decode_b64(token.token).is_err()
+        {
+            return Err(ConfigError::Unrecognised);
+        }
+        Ok(Self {
+            hostname: Some(token.host.unwrap_or(DEFAULT_HOST).to_owned()),
+            client_id: None,
+            private_key: None,
+            app_key: None,
+            client_key: Some(text.to_owned()),
+            server_public_key_id: None,
+            server_public_key: None,
+            app_owner_public_key: None,
+        })
+    }
+}
+
 impl KsmConfig {
-    /// Parses a configuration as JSON, or as base64 (either alphabet) of JSON.
+    /// Parses a configuration as JSON, as base64 (either alphabet) of JSON, or as a bare
+    /// one-time token as Keeper shows it: `REGION:token`, `host:token`, `token` (the US
+    /// region), or `REGION:token:keyId:serverPublicKey` (isolated regions such as IL5).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let text = text.trim();
         let raw: Raw = if text.starts_with('{') {
             serde_json::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?
         } else {
-            let bytes = crypto::decode_b64(text)
-                .map_err(|_| ConfigError::Syntax("not JSON, and not base64".to_owned()))?;
-            serde_json::from_slice(&bytes).map_err(|e| ConfigError::Syntax(e.to_string()))?
+            // A token is base64 too, but of 32 random bytes, which never make a JSON object.
+            match crypto::decode_b64(text) {
+                Ok(bytes) if bytes.trim_ascii_start().starts_with(b"{") => {
+                    serde_json::from_slice(&bytes)
+                        .map_err(|e| ConfigError::Syntax(e.to_string()))?
+                }
+                _ => Raw::token(text)?,
+            }
         };
         let invalid = |key, expected| ConfigError::Invalid { key, expected };
-        let key_id = match &raw.server_public_key_id {
+        // The token's own parts win over the configuration's keys.
+        let token_parts = raw
+            .client_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(Token::split);
+        let key_id_text = token_parts
+            .as_ref()
+            .and_then(|t| t.key_id)
+            .map(|id| Value::String(id.to_owned()));
+        let key_id = match key_id_text.as_ref().or(raw.server_public_key_id.as_ref()) {
             None | Some(Value::Null) => DEFAULT_KEY_ID,
             Some(Value::String(s)) => s
                 .trim()
@@ -91,9 +180,10 @@ impl KsmConfig {
                 .ok_or_else(|| invalid("serverPublicKeyId", "a number"))?,
             Some(_) => return Err(invalid("serverPublicKeyId", "a number")),
         };
-        let server_key = raw
-            .server_public_key
-            .as_deref()
+        let server_key = token_parts
+            .as_ref()
+            .and_then(|t| t.server_key)
+            .or(raw.server_public_key.as_deref())
             .filter(|s| !s.trim().is_empty())
             .map(|s| crypto::decode_b64(s).and_then(|b| crypto::parse_point(&b)))
             .transpose()
@@ -108,21 +198,13 @@ impl KsmConfig {
         let mut hostname = raw.hostname.unwrap_or_default().trim().to_owned();
         let mut token = None;
         if app_key.is_none()
-            && let Some(client_key) = raw.client_key.as_deref().filter(|s| !s.trim().is_empty())
+            && let Some(parts) = token_parts
         {
-            // `REGION:token` or `host:token`; the token itself never holds a colon.
-            let (prefix, bare) = match client_key.trim().rsplit_once(':') {
-                Some((prefix, bare)) => (Some(prefix), bare),
-                None => (None, client_key.trim()),
-            };
-            if let Some(prefix) = prefix {
-                hostname = REGIONS
-                    .iter()
-                    .find(|(region, _)| region.eq_ignore_ascii_case(prefix))
-                    .map_or_else(|| prefix.to_owned(), |(_, host)| (*host).to_owned());
+            if let Some(prefix) = parts.host {
+                hostname = prefix.to_owned();
             }
             token = Some(
-                crypto::decode_b64(bare)
+                crypto::decode_b64(parts.token)
                     .map_err(|_| invalid("clientKey", "a one-time token (base64)"))?,
             );
         }

@@ -351,10 +351,37 @@ fn fail_on_error_decides_whether_the_pod_starts() {
 }
 
 #[test]
-fn missing_inputs_exit_64_naming_the_variable() {
+fn unusable_inputs_exit_64_naming_what_is_wrong() {
     let (code, out) = binary::run_to_exit(Path::new(EXE), &["--mode", "init"], &[]);
     assert_eq!(code, Some(64), "{out}");
     assert!(out.contains("BULWARK_INJECT_SPEC is not set"), "{out}");
+
+    // Whatever fail-on-error says: no retry and no cache can fix these.
+    let mut pod = Pod::new("5m");
+    pod.spec.fail_on_error = false;
+    pod.config = base64::engine::general_purpose::STANDARD.encode(r#"{"hostname":"x"}"#);
+    for mode in ["init", "sidecar"] {
+        let (code, out) =
+            binary::run_to_exit(Path::new(EXE), &["--mode", mode], &borrowed(&pod.env()));
+        assert_eq!(code, Some(64), "{mode}: {out}");
+        assert!(
+            out.contains(
+                "BULWARK_INJECT_KSM_CONFIG: the KSM configuration has no appKey or clientKey"
+            ),
+            "{mode}: {out}"
+        );
+    }
+    // A token Keeper never issued (mistyped, or another application's).
+    pod.config = base64::engine::general_purpose::STANDARD.encode(
+        pod.keeper
+            .token_config("gLrtbJbzJt0ZBb5dZ4ENtlN3t_kOHXd6CvcW-Q4Cw-k")
+            .to_string(),
+    );
+    let (code, out) =
+        binary::run_to_exit(Path::new(EXE), &["--mode", "init"], &borrowed(&pod.env()));
+    assert_eq!(code, Some(64), "{out}");
+    assert!(out.contains("the one-time token cannot be bound"), "{out}");
+    assert!(!out.contains("gLrtbJ"), "the token leaked: {out}");
 }
 
 #[test]

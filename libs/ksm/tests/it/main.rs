@@ -272,3 +272,53 @@ fn configs_are_json_or_base64_and_errors_name_the_key() {
     let region = KsmConfig::parse(r#"{"clientKey":"EU:dG9rZW4"}"#).unwrap();
     assert_eq!(region.hostname(), "keepersecurity.eu");
 }
+
+#[test]
+fn a_bare_one_time_token_is_a_configuration() {
+    let token = "gLrtbJbzJt0ZBb5dZ4ENtlN3t_kOHXd6CvcW-Q4Cw-k";
+    let cases = [
+        (format!("EU:{token}"), "keepersecurity.eu"),
+        (format!("jp:{token}"), "keepersecurity.jp"),
+        (format!("IL5:{token}"), "il5.keepersecurity.us"),
+        (format!("keeper.example.org:{token}"), "keeper.example.org"),
+        (format!("127.0.0.1:8443:{token}"), "127.0.0.1:8443"),
+        (token.to_owned(), "keepersecurity.com"),
+        (format!("  US:{token}\n"), "keepersecurity.com"),
+    ];
+    for (text, host) in cases {
+        let config = KsmConfig::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(config.hostname(), host, "{text}");
+        assert!(!config.is_bound(), "{text}");
+        // The SDKs' own shape after parsing: the token is the clientKey, the host separate.
+        let json: serde_json::Value = serde_json::from_str(&config.to_json()).unwrap();
+        assert_eq!(json["clientKey"], token, "{text}");
+        assert_eq!(json["serverPublicKeyId"], "10", "{text}");
+    }
+    // The four-part form of isolated regions carries its key id and server key.
+    let keeper = FakeKeeper::start().unwrap();
+    let four = format!(
+        "GOV:{token}:{}:{}",
+        keeper.server_public_key_id(),
+        keeper.server_public_key()
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&KsmConfig::parse(&four).unwrap().to_json()).unwrap();
+    assert_eq!(json["hostname"], "govcloud.keepersecurity.us");
+    assert_eq!(json["serverPublicKeyId"], keeper.server_public_key_id());
+    assert_eq!(json["serverPublicKey"], keeper.server_public_key());
+    for bad in [
+        "",
+        "not a config",
+        "EU:",
+        ":abc",
+        "EU:not base64!",
+        "{\"hostname\":",
+    ] {
+        let err = KsmConfig::parse(bad).unwrap_err().to_string();
+        assert!(
+            err.starts_with("the KSM configuration is"),
+            "{bad:?}: {err}"
+        );
+        assert!(!err.contains("base64!"), "the value leaked: {err}");
+    }
+}

@@ -88,14 +88,10 @@ impl<'a> Plan<'a> {
         if spec.containers.is_empty() {
             return Err(Error::Pod("the pod has no containers".to_owned()));
         }
-        if spec
-            .os
-            .as_ref()
-            .is_some_and(|os| !os.name.eq_ignore_ascii_case("linux"))
-        {
-            return Err(Error::Conflict(
-                "the keeper containers run on Linux only, but the pod sets spec.os.name to another system".to_owned(),
-            ));
+        if let Some(os) = spec.other_os() {
+            return Err(Error::Conflict(format!(
+                "the keeper containers run on Linux only, but the pod's {os}"
+            )));
         }
         let sidecar = !init_only;
         let native = sidecar && native_sidecar.unwrap_or(defaults.native_sidecar);

@@ -50,6 +50,10 @@ pub struct PodSpec<'a> {
     pub share_process_namespace: Option<bool>,
     #[serde(borrow)]
     pub os: Option<PodOs<'a>>,
+    #[serde(borrow)]
+    pub node_selector: Option<BTreeMap<Str<'a>, Str<'a>>>,
+    #[serde(borrow)]
+    pub affinity: Option<Affinity<'a>>,
 }
 
 /// A container or init container.
@@ -118,6 +122,113 @@ pub struct EmptyDir<'a> {
 pub struct PodOs<'a> {
     #[serde(borrow)]
     pub name: Cow<'a, str>,
+}
+
+/// `spec.affinity`: only the node affinity the scheduler must honour.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Affinity<'a> {
+    #[serde(borrow)]
+    pub node_affinity: Option<NodeAffinity<'a>>,
+}
+
+/// `nodeAffinity`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeAffinity<'a> {
+    #[serde(borrow)]
+    pub required_during_scheduling_ignored_during_execution: Option<NodeSelector<'a>>,
+}
+
+/// A node selector: a node matches when it matches any of the terms.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSelector<'a> {
+    #[serde(default, borrow)]
+    pub node_selector_terms: Vec<NodeSelectorTerm<'a>>,
+}
+
+/// A term: a node matches when it matches all of its expressions.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSelectorTerm<'a> {
+    #[serde(borrow)]
+    pub match_expressions: Option<Vec<NodeSelectorRequirement<'a>>>,
+}
+
+/// `key operator values`, on a node's labels.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct NodeSelectorRequirement<'a> {
+    #[serde(borrow)]
+    pub key: Cow<'a, str>,
+    #[serde(borrow)]
+    pub operator: Cow<'a, str>,
+    #[serde(borrow)]
+    pub values: Option<Vec<Str<'a>>>,
+}
+
+/// The node labels the kubelet sets to its operating system (the second one deprecated).
+const OS_LABELS: [&str; 2] = ["kubernetes.io/os", "beta.kubernetes.io/os"];
+
+impl PodSpec<'_> {
+    /// Where the pod asks for an operating system other than Linux, naming the field and the
+    /// value: `spec.os.name`, a `nodeSelector` on the OS label, or a required node affinity
+    /// none of whose terms can match a Linux node.
+    pub fn other_os(&self) -> Option<String> {
+        if let Some(os) = self.os.as_ref().filter(|os| os.name != "linux") {
+            return Some(format!("spec.os.name is {:?}", os.name));
+        }
+        for label in OS_LABELS {
+            if let Some(value) = self
+                .node_selector
+                .as_ref()
+                .and_then(|s| s.get(label))
+                .filter(|v| &***v != "linux")
+            {
+                return Some(format!("nodeSelector {label} is {:?}", &**value));
+            }
+        }
+        let terms = &self
+            .affinity
+            .as_ref()?
+            .node_affinity
+            .as_ref()?
+            .required_during_scheduling_ignored_during_execution
+            .as_ref()?
+            .node_selector_terms;
+        let excluding: Vec<&NodeSelectorRequirement<'_>> = terms
+            .iter()
+            .map(|term| {
+                term.match_expressions
+                    .iter()
+                    .flatten()
+                    .find(|e| e.excludes_linux())
+            })
+            .collect::<Option<_>>()?;
+        let first = excluding.first()?;
+        let values: Vec<&str> = first.values.iter().flatten().map(|v| &**v).collect();
+        Some(format!(
+            "required node affinity matches no Linux node ({} {} {values:?})",
+            first.key, first.operator
+        ))
+    }
+}
+
+impl NodeSelectorRequirement<'_> {
+    /// Whether no node labelled as running Linux can match this requirement.
+    fn excludes_linux(&self) -> bool {
+        if !OS_LABELS.contains(&&*self.key) {
+            return false;
+        }
+        let linux = self.values.iter().flatten().any(|v| &**v == "linux");
+        match &*self.operator {
+            "In" => !linux,
+            "NotIn" => linux,
+            // Every node has the label.
+            "DoesNotExist" => true,
+            _ => false,
+        }
+    }
 }
 
 /// A string, borrowed from the JSON it came in unless it holds escapes: an annotation key or

@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 use super::{CaCert, InjectionRequest, Owner, parse};
 use bulwark_sidecar_spec::Auth;
 
+mod match_condition;
+
 const BASE: &[(&str, &str)] = &[("inject", "true"), ("ksm-config", "keeper-auth")];
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

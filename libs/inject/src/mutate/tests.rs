@@ -848,8 +848,48 @@ fn the_health_port_must_be_free() {
 fn windows_pods_are_denied() {
     check_denied(
         PodJson::deployment().with("/spec/os", json!({"name": "windows"})),
-        "pod conflicts with injection: the keeper containers run on Linux only, but the pod sets spec.os.name to another system",
+        r#"pod conflicts with injection: the keeper containers run on Linux only, but the pod's spec.os.name is "windows""#,
     );
+    check_denied(
+        PodJson::deployment().with(
+            "/spec/nodeSelector",
+            json!({"kubernetes.io/os": "windows", "pool": "win"}),
+        ),
+        r#"pod conflicts with injection: the keeper containers run on Linux only, but the pod's nodeSelector kubernetes.io/os is "windows""#,
+    );
+    let affinity = |terms: serde_json::Value| json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}});
+    let os = |operator: &str, values: &[&str]| {
+        json!({"matchExpressions": [
+            {"key": "pool", "operator": "Exists"},
+            {"key": "kubernetes.io/os", "operator": operator, "values": values}
+        ]})
+    };
+    check_denied(
+        PodJson::deployment().with(
+            "/spec/affinity",
+            affinity(json!([os("In", &["windows"]), os("NotIn", &["linux"])])),
+        ),
+        r#"pod conflicts with injection: the keeper containers run on Linux only, but the pod's required node affinity matches no Linux node (kubernetes.io/os In ["windows"])"#,
+    );
+    // A pod that may still land on Linux, or that names Linux, is injected.
+    for pod in [
+        PodJson::deployment().with("/spec/nodeSelector", json!({"kubernetes.io/os": "linux"})),
+        PodJson::deployment().with("/spec/os", json!({"name": "linux"})),
+        PodJson::deployment().with(
+            "/spec/affinity",
+            affinity(json!([
+                os("In", &["windows"]),
+                os("In", &["linux", "windows"])
+            ])),
+        ),
+        PodJson::deployment().with(
+            "/spec/affinity",
+            affinity(json!([os("NotIn", &["windows"])])),
+        ),
+    ] {
+        let (mutation, _) = admit(&pod);
+        assert!(!mutation.patch.as_array().unwrap().is_empty(), "{pod:?}");
+    }
 }
 
 #[test]

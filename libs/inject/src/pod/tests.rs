@@ -30,7 +30,14 @@ fn full() -> String {
             ],
             "securityContext": {"runAsUser": 1000, "fsGroup": 2000, "runAsNonRoot": true},
             "shareProcessNamespace": true,
-            "os": {"name": "linux"}
+            "os": {"name": "linux"},
+            "nodeSelector": {"kubernetes.io/os": "linux", "pool": "gp\"u"},
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{
+                    "matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64", "arm64"]}],
+                    "matchFields": [{"key": "metadata.name", "operator": "NotIn", "values": ["n1"]}]
+                }, {}]
+            }}}
         }
     })
     .to_string()
@@ -123,6 +130,55 @@ fn reads_what_k8s_openapi_reads() {
         ours.os.map(|o| o.name.into_owned()),
         theirs.os.map(|o| o.name)
     );
+    assert_eq!(
+        ours.node_selector.map(|s| s
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()),
+        theirs.node_selector
+    );
+    let terms = |t: &k8s::NodeSelector| {
+        t.node_selector_terms
+            .iter()
+            .map(|t| {
+                t.match_expressions.as_ref().map(|e| {
+                    e.iter()
+                        .map(|e| (e.key.clone(), e.operator.clone(), e.values.clone()))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let theirs_terms = theirs
+        .affinity
+        .and_then(|a| a.node_affinity)
+        .and_then(|n| n.required_during_scheduling_ignored_during_execution)
+        .map(|t| terms(&t));
+    let ours_terms = ours
+        .affinity
+        .and_then(|a| a.node_affinity)
+        .and_then(|n| n.required_during_scheduling_ignored_during_execution)
+        .map(|t| {
+            t.node_selector_terms
+                .iter()
+                .map(|t| {
+                    t.match_expressions.as_ref().map(|e| {
+                        e.iter()
+                            .map(|e| {
+                                (
+                                    e.key.to_string(),
+                                    e.operator.to_string(),
+                                    e.values
+                                        .as_ref()
+                                        .map(|v| v.iter().map(|v| v.to_string()).collect()),
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect::<Vec<_>>()
+        });
+    assert_eq!(ours_terms, theirs_terms);
 }
 
 #[test]

@@ -32,8 +32,10 @@ pub const GIT_SHA: &str = env!("BULWARK_GIT_SHA");
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
-    /// One JSON object per line.
+    /// Text on a terminal, JSON anywhere else (a container's log, a pipe, a file).
     #[default]
+    Auto,
+    /// One JSON object per line.
     Json,
     /// Human-readable lines.
     Text,
@@ -66,8 +68,9 @@ pub struct LogArgs {
     /// such as `info,kube=warn`.
     #[arg(long, value_name = "LEVEL", default_value = "info", global = true)]
     pub log_level: Level,
-    /// Log line format: json for clusters, text for terminals.
-    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = Format::Json, global = true)]
+    /// Log line format: json for clusters, text for terminals; auto picks text when the log
+    /// goes to a terminal.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = Format::Auto, global = true)]
     pub log_format: Format,
 }
 
@@ -93,27 +96,39 @@ pub fn init(args: &LogArgs, output: Output) -> Result<(), InitError> {
     }
 }
 
-fn init_with<W>(args: &LogArgs, writer: W, ansi: bool) -> Result<(), InitError>
+fn init_with<W>(args: &LogArgs, writer: W, terminal: bool) -> Result<(), InitError>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let registry = tracing_subscriber::registry().with(args.log_level.0.clone());
-    match args.log_format {
-        Format::Json => registry.with(JsonLayer::new(writer)).try_init(),
+    match args.log_format.resolve(terminal) {
+        Format::Json | Format::Auto => registry.with(JsonLayer::new(writer)).try_init(),
         Format::Text => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(writer)
-                    .with_ansi(ansi),
+                    .with_ansi(terminal),
             )
             .try_init(),
     }
     .map_err(InitError)
 }
 
+impl Format {
+    /// The format for a log that goes to a terminal or not: `Auto` decided.
+    pub fn resolve(self, terminal: bool) -> Format {
+        match self {
+            Format::Auto if terminal => Format::Text,
+            Format::Auto => Format::Json,
+            other => other,
+        }
+    }
+}
+
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Format::Auto => "auto",
             Format::Json => "json",
             Format::Text => "text",
         })

@@ -2,8 +2,9 @@
 //! offline. Accepts Pods and workloads with a pod template (Deployment, StatefulSet,
 //! DaemonSet, ReplicaSet, Job, CronJob), in YAML or JSON, several documents per file.
 
+use bulwark_inject::SidecarSpec;
 use bulwark_inject::{Defaults, Injector, Mutation, Outcome};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// Why a manifest could not be explained.
@@ -19,14 +20,16 @@ pub enum Error {
         index: usize,
         kind: String,
     },
-    #[error("{origin}: document {index} ({name}) is denied: {source}")]
+    // The reason is part of the message, and not a `source` too: a chain would print it twice.
+    #[error("{origin}: document {index} ({name}) is denied: {reason}")]
     Denied {
         origin: String,
         index: usize,
         name: String,
-        #[source]
-        source: PodError,
+        reason: PodError,
     },
+    #[error("{origin}: cannot write the explanation: {message}")]
+    Write { origin: String, message: String },
 }
 
 /// Why one pod could not be explained.
@@ -69,15 +72,38 @@ pub fn explain_pod<'a>(object: &Value, injector: &'a Injector) -> Result<Explain
     })
 }
 
+/// One pod's explanation, in the order a reader wants it: which pod, what happens to it,
+/// what the keeper containers will deliver, then the patch and the whole pod.
+#[derive(Debug, Serialize)]
+struct Shown<'a> {
+    /// `Kind/name` of the document.
+    source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'a str>,
+    /// The document's position in the file, from 1.
+    document: usize,
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+    /// What the keeper containers deliver (the `keeper.security/sidecar-spec` annotation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spec: Option<&'a SidecarSpec>,
+    /// The patch as JSON values (its raw JSON pieces would not print as YAML).
+    patch: Value,
+    /// The pod after the patch, without `managedFields` and `status`.
+    pod: Value,
+}
+
 /// Explains every document of `text` (read from `origin`) and returns YAML: per pod its
-/// source, the outcome, warnings, the JSON patch and the patched pod.
+/// source and outcome first, then warnings, the spec the keeper containers get, the JSON
+/// patch and the patched pod.
 pub fn explain(text: &str, origin: &str, defaults: &Defaults) -> Result<String, Error> {
     let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| Error::Parse {
         origin: origin.to_owned(),
         message: e.to_string(),
     })?;
     let injector = Injector::new(defaults.clone());
-    let mut out = Vec::new();
+    let mut yaml = String::new();
     for (index, doc) in docs.into_iter().enumerate().filter(|(_, d)| !d.is_null()) {
         let index = index + 1;
         let kind = doc["kind"].as_str().unwrap_or("object").to_owned();
@@ -91,29 +117,41 @@ pub fn explain(text: &str, origin: &str, defaults: &Defaults) -> Result<String, 
             index,
             kind: kind.clone(),
         })?;
-        let explained = explain_pod(&pod, &injector).map_err(|source| Error::Denied {
+        let explained = explain_pod(&pod, &injector).map_err(|reason| Error::Denied {
             origin: origin.to_owned(),
             index,
             name: format!("{kind}/{name}"),
-            source,
+            reason,
         })?;
         let outcome = match explained.mutation.outcome {
             Outcome::Injected => "injected",
             Outcome::AlreadyInjected => "already injected: nothing to do",
             Outcome::NotRequested => "not requested: no keeper.security/inject annotation",
         };
-        out.push(json!({
-            "source": format!("{kind}/{name}"),
-            "outcome": outcome,
-            "warnings": explained.mutation.warnings,
-            "patch": explained.mutation.patch,
-            "pod": explained.pod,
-        }));
-    }
-    let mut yaml = String::new();
-    for doc in out {
+        let mut pod = explained.pod;
+        if let Some(metadata) = pod.get_mut("metadata").and_then(Value::as_object_mut) {
+            metadata.remove("managedFields");
+        }
+        if let Some(pod) = pod.as_object_mut() {
+            pod.remove("status");
+        }
+        let shown = Shown {
+            source: format!("{kind}/{name}"),
+            namespace: doc["metadata"]["namespace"].as_str(),
+            document: index,
+            outcome,
+            warnings: &explained.mutation.warnings,
+            spec: explained.mutation.spec.as_ref(),
+            patch: serde_json::from_slice(&explained.mutation.patch.to_json()).map_err(|e| {
+                Error::Write {
+                    origin: origin.to_owned(),
+                    message: format!("the patch is not JSON (a bug in the webhook): {e}"),
+                }
+            })?,
+            pod,
+        };
         yaml.push_str("---\n");
-        yaml.push_str(&serde_saphyr::to_string(&doc).map_err(|e| Error::Parse {
+        yaml.push_str(&serde_saphyr::to_string(&shown).map_err(|e| Error::Write {
             origin: origin.to_owned(),
             message: e.to_string(),
         })?);

@@ -99,4 +99,35 @@ fn explain_prints_the_patch_and_the_mutated_pod() {
     let (code, out) = binary::run_to_exit(Path::new(EXE), &["explain", "/nonexistent.yaml"], &[]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("cannot read /nonexistent.yaml"), "{out}");
+
+    // A denial is said once, not once more by the error chain.
+    let denied = dir.path().join("denied.yaml");
+    std::fs::write(&denied, "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  annotations:\n    keeper.security/inject: \"true\"\n    keeper.security/secret: db\n    keeper.security/ksm-config: keeper-auth\n    keeper.security/init-only: perhaps\nspec:\n  containers:\n    - name: app\n      image: nginx\n").unwrap();
+    let (code, out) =
+        binary::run_to_exit(Path::new(EXE), &["explain", denied.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(
+        out.matches("invalid value \\\"perhaps\\\"").count(),
+        1,
+        "{out}"
+    );
+}
+
+#[test]
+fn explain_on_a_terminal_prints_errors_as_text() {
+    // `script` (util-linux) runs the command on a pseudo-terminal, as a person would.
+    let (code, out) = binary::run_to_exit(
+        Path::new("script"),
+        &[
+            "--quiet",
+            "--return",
+            "--command",
+            &format!("{EXE} explain /nonexistent.yaml"),
+            "/dev/null",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("cannot read /nonexistent.yaml"), "{out}");
+    assert!(!out.contains("{\"ts\""), "JSON on a terminal: {out}");
 }

@@ -16,9 +16,13 @@ apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: web
+  namespace: shop
 spec:
   template:
     metadata:
+      managedFields:
+        - manager: kubectl
+          operation: Update
       annotations:
         keeper.security/inject: "true"
         keeper.security/secret: db-credentials
@@ -44,14 +48,43 @@ fn explains_workload_templates_and_pods() {
     assert_eq!(docs.len(), 2);
     assert_eq!(docs[0]["source"], "Deployment/web");
     assert_eq!(docs[0]["outcome"], "injected");
-    assert!(!docs[0]["patch"].as_array().unwrap().is_empty());
+    let patch = docs[0]["patch"].as_array().unwrap();
+    assert_eq!(
+        patch[0]["path"],
+        "/metadata/annotations/keeper.security~1injected"
+    );
+    assert_eq!(patch[0]["value"], "true", "{yaml}");
+    assert!(!yaml.contains("RawValue"), "{yaml}");
     assert_eq!(
         docs[0]["pod"]["metadata"]["annotations"]["keeper.security/injected"],
         "true"
     );
     let containers = docs[0]["pod"]["spec"]["initContainers"].as_array().unwrap();
     assert_eq!(containers[0]["name"], "keeper-secrets-init");
+    // The pod and its outcome come first; the spec is YAML, not a JSON string.
+    let first: Vec<&str> = yaml.lines().take(5).collect();
+    assert_eq!(
+        first,
+        [
+            "---",
+            "source: Deployment/web",
+            "namespace: shop",
+            "document: 1",
+            "outcome: injected"
+        ],
+        "{yaml}"
+    );
+    assert_eq!(
+        docs[0]["spec"]["secrets"][0]["source"]["record"]["name"],
+        "db-credentials"
+    );
+    assert_eq!(docs[0]["spec"]["mountPath"], "/keeper/secrets");
+    assert!(
+        docs[0]["pod"]["metadata"].get("managedFields").is_none(),
+        "{yaml}"
+    );
     assert_eq!(docs[1]["source"], "Pod/plain");
+    assert!(docs[1].get("spec").is_none(), "{yaml}");
     assert!(
         docs[1]["outcome"]
             .as_str()

@@ -7,7 +7,7 @@ use std::time::Instant;
 use bulwark_http::{ResponseBody, text};
 use bulwark_inject::{Defaults, Injector, Outcome, Patch, Pod};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
@@ -51,11 +51,17 @@ impl Webhook {
         {
             Ok(body) => body.to_bytes(),
             Err(error) => {
-                metrics::record(Verdict::BadRequest("body"), started.elapsed());
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read the request body: {error}\n"),
-                );
+                let (reason, message) = if error.is::<LengthLimitError>() {
+                    (
+                        "body_too_large",
+                        format!("the request body is over {MAX_BODY_BYTES} bytes"),
+                    )
+                } else {
+                    ("body", format!("cannot read the request body: {error}"))
+                };
+                tracing::warn!(reason, error = message, "Rejected an admission request.");
+                metrics::record(Verdict::BadRequest(reason), started.elapsed());
+                return text(StatusCode::BAD_REQUEST, format!("{message}\n"));
             }
         };
         let admitted = self.admit(&body);
@@ -83,7 +89,12 @@ impl Webhook {
         let request = match review::parse(body) {
             Ok(request) => request,
             Err(error) => {
-                tracing::warn!(error = %error, "Rejected a malformed AdmissionReview.");
+                tracing::warn!(
+                    reason = "malformed_review",
+                    error = %error,
+                    bytes = body.len(),
+                    "Rejected an admission request."
+                );
                 return Admitted::new(
                     Verdict::BadRequest("malformed_review"),
                     format!("malformed AdmissionReview: {error}\n"),
@@ -91,15 +102,19 @@ impl Webhook {
             }
         };
         let (Some(object), true) = (request.object, request.is_pod_create()) else {
-            return Admitted::new(
-                Verdict::Skipped,
-                review::allow(&request.uid, &Patch::new(), &[]),
-            );
+            return skipped(&request);
         };
         match Pod::from_json(object.get()) {
             Ok(pod) => self.admit_pod(request.with_object(Some(pod))),
             Err(error) => {
                 let message = format!("the pod in the AdmissionReview is not a valid Pod: {error}");
+                tracing::info!(
+                    uid = &*request.uid,
+                    namespace = request.namespace.as_deref().unwrap_or(""),
+                    reason = "invalid_pod",
+                    error = message,
+                    "Denied a pod."
+                );
                 Admitted::new(
                     Verdict::Denied("invalid_pod"),
                     review::deny(&request.uid, 400, &message),
@@ -112,8 +127,7 @@ impl Webhook {
     fn admit_pod(&self, request: review::Request<'_, Pod<'_>>) -> Admitted {
         let uid = &*request.uid;
         let (Some(pod), true) = (&request.object, request.is_pod_create()) else {
-            // The webhook configuration only sends pod CREATEs; anything else passes unchanged.
-            return Admitted::new(Verdict::Skipped, review::allow(uid, &Patch::new(), &[]));
+            return skipped(&request);
         };
         let name = pod
             .metadata
@@ -131,10 +145,19 @@ impl Webhook {
                 };
                 if mutation.outcome == Outcome::Injected {
                     tracing::info!(
+                        uid,
                         pod = name,
                         namespace,
                         dry_run = request.dry_run,
                         "Injected Keeper secrets delivery."
+                    );
+                } else {
+                    tracing::debug!(
+                        uid,
+                        pod = name,
+                        namespace,
+                        result = verdict.result(),
+                        "Admitted a pod unchanged."
                     );
                 }
                 Admitted::new(
@@ -143,7 +166,15 @@ impl Webhook {
                 )
             }
             Err(error) => {
-                tracing::info!(pod = name, namespace, error = %error, "Denied a pod with invalid Keeper annotations.");
+                tracing::info!(
+                    uid,
+                    pod = name,
+                    namespace,
+                    dry_run = request.dry_run,
+                    reason = error.metric_label(),
+                    error = %error,
+                    "Denied a pod."
+                );
                 Admitted::new(
                     Verdict::Denied(error.metric_label()),
                     review::deny(uid, 400, &error.to_string()),
@@ -151,6 +182,23 @@ impl Webhook {
             }
         }
     }
+}
+
+/// Allows a request that is not a pod CREATE unchanged. The webhook configuration sends only
+/// pod CREATEs, so one of these means the configuration was changed: say so.
+fn skipped<O>(request: &review::Request<'_, O>) -> Admitted {
+    let kind = &request.kind;
+    tracing::warn!(
+        uid = &*request.uid,
+        namespace = request.namespace.as_deref().unwrap_or(""),
+        kind = format!("{}/{}/{}", kind.group, kind.version, kind.kind),
+        operation = &*request.operation,
+        "Allowed a request that is not a pod CREATE unchanged; the MutatingWebhookConfiguration should send only pod CREATEs."
+    );
+    Admitted::new(
+        Verdict::Skipped,
+        review::allow(&request.uid, &Patch::new(), &[]),
+    )
 }
 
 /// The answer to one request, with what the metrics record about it.

@@ -10,14 +10,21 @@ use bulwark_test_util::tls::{TestCa, https_request};
 use serde_json::{Value, json};
 
 fn review(uid: &str) -> Vec<u8> {
+    review_of(
+        uid,
+        "Pod",
+        json!({"metadata": {"generateName": "web-", "annotations": {"keeper.security/inject": "true", "keeper.security/secret": "db"}},
+               "spec": {"containers": [{"name": "app", "image": "nginx"}]}}),
+    )
+}
+
+fn review_of(uid: &str, kind: &str, object: Value) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {
-            "uid": uid, "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "uid": uid, "kind": {"group": "", "version": "v1", "kind": kind},
             "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "namespace": "prod", "operation": "CREATE",
-            "object": {"metadata": {"generateName": "web-", "annotations": {"keeper.security/inject": "true", "keeper.security/secret": "db"}},
-                       "spec": {"containers": [{"name": "app", "image": "nginx"}]}}
+            "namespace": "prod", "operation": "CREATE", "object": object
         }
     }))
     .unwrap()
@@ -173,4 +180,77 @@ fn rotated_certificates_are_served_without_a_restart() {
         .is_ok()
     );
     assert!(bin.terminate(Duration::from_secs(5)).unwrap().0.success());
+}
+
+#[test]
+fn every_request_that_is_not_injected_leaves_a_log_line_with_its_uid_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("webhook-ca").unwrap();
+    let (mut bin, _, https) = start(dir.path(), &ca);
+    let post = |body: &[u8]| {
+        https_request(https, "localhost", ca.pem(), "POST", "/mutate-pods", body)
+            .unwrap()
+            .0
+    };
+    let annotated = |extra: Value| {
+        let mut annotations =
+            json!({"keeper.security/inject": "true", "keeper.security/secret": "db"});
+        annotations
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"metadata": {"name": "web", "annotations": annotations},
+               "spec": {"containers": [{"name": "app", "image": "nginx"}],
+                        "nodeSelector": {"kubernetes.io/os": "windows"}}})
+    };
+    assert_eq!(
+        post(&review_of("u-conflict", "Pod", annotated(json!({})))),
+        200
+    );
+    let bad = annotated(json!({"keeper.security/refresh-interval": "soon"}));
+    assert_eq!(post(&review_of("u-annotation", "Pod", bad)), 200);
+    let invalid = json!({"metadata": {"name": "web"}, "spec": {"containers": "app"}});
+    assert_eq!(post(&review_of("u-invalid", "Pod", invalid)), 200);
+    let config_map = json!({"metadata": {"name": "settings"}, "data": {}});
+    assert_eq!(post(&review_of("u-other", "ConfigMap", config_map)), 200);
+    let mut huge = review("u-huge");
+    huge.splice(
+        1..1,
+        format!("\"pad\":\"{}\",", "x".repeat(3 << 20)).into_bytes(),
+    );
+    assert_eq!(post(&huge), 400);
+
+    let (status, _) = bin.terminate(Duration::from_secs(5)).unwrap();
+    assert!(status.success());
+    let lines: Vec<Value> = bin
+        .output()
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let line = |uid: &str| {
+        lines
+            .iter()
+            .find(|l| l["uid"] == uid)
+            .unwrap_or_else(|| panic!("no log line for {uid}: {lines:#?}"))
+            .clone()
+    };
+    let conflict = line("u-conflict");
+    assert_eq!(
+        (conflict["msg"].as_str(), conflict["reason"].as_str()),
+        (Some("Denied a pod."), Some("pod_conflict"))
+    );
+    assert!(
+        conflict["error"].as_str().unwrap().contains("windows"),
+        "{conflict}"
+    );
+    assert_eq!(line("u-annotation")["reason"], "invalid_annotation");
+    assert_eq!(line("u-invalid")["reason"], "invalid_pod");
+    let other = line("u-other");
+    assert_eq!(other["level"], "warn");
+    assert_eq!(other["kind"], "/v1/ConfigMap");
+    let huge = lines
+        .iter()
+        .find(|l| l["reason"] == "body_too_large")
+        .unwrap_or_else(|| panic!("no log line for the oversized body: {lines:#?}"));
+    assert_eq!(huge["msg"], "Rejected an admission request.");
 }

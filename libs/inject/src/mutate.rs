@@ -134,9 +134,20 @@ pub fn mutate<'a>(
         }
         None => {}
     }
+    // The keeper containers cannot fetch a configuration from a cloud store yet: admitting
+    // the pod would only make its init container exit 64. (The plan for them stands ready.)
+    if !matches!(request.auth, bulwark_sidecar_spec::Auth::Secret) {
+        return Err(Error::Unsupported {
+            annotation: crate::annotations::key("auth-method"),
+            reason: CLOUD_REASON,
+        });
+    }
     let plan = Plan::new(spec, request, injector)?;
     Ok(injection(pod, plan))
 }
+
+/// Why the cloud auth methods are denied for now.
+const CLOUD_REASON: &str = "the keeper containers cannot read a KSM configuration from AWS Secrets Manager, GCP Secret Manager or Azure Key Vault yet, so the pod could not start; store the configuration in a Kubernetes Secret and use auth-method: secret with keeper.security/ksm-config";
 
 /// The mutation that adds what `plan` says to `pod`. The operations go in an order that keeps
 /// every index valid: the annotations first (the marker is what makes every later admission of

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::annotations;
 use crate::fixtures::PodJson;
-use bulwark_sidecar_spec::{Auth, SidecarSpec};
+use bulwark_sidecar_spec::SidecarSpec;
 
 use crate::{Defaults, Error, Injector, Mutation, Outcome, Result, mutate};
 

@@ -45,6 +45,10 @@ enum Command {
     Explain {
         /// The manifest, YAML or JSON; `-` reads standard input.
         file: PathBuf,
+        /// Print only the spec of each injected pod, as the JSON the keeper containers read
+        /// from BULWARK_INJECT_SPEC, one line per pod.
+        #[arg(long)]
+        spec: bool,
     },
 }
 
@@ -52,8 +56,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         // Explain writes YAML to standard output, so its logs go to standard error.
-        Some(Command::Explain { file }) => {
+        Some(Command::Explain { file, spec }) => {
             let file = file.clone();
+            let show = if *spec {
+                bulwark_webhook::explain::Show::Spec
+            } else {
+                bulwark_webhook::explain::Show::Everything
+            };
             bulwark_app::main(
                 BINARY,
                 &cli.log,
@@ -61,7 +70,8 @@ fn main() -> ExitCode {
                 cli.config.as_deref(),
                 |config: Config| async move {
                     let (origin, text) = bulwark_app::read_input(&file)?;
-                    let yaml = bulwark_webhook::explain::explain(&text, &origin, &config.defaults)?;
+                    let yaml =
+                        bulwark_webhook::explain::explain(&text, &origin, &config.defaults, show)?;
                     #[allow(clippy::print_stdout)] // The explanation is this command's output.
                     {
                         print!("{yaml}");

@@ -94,10 +94,19 @@ struct Shown<'a> {
     pod: Value,
 }
 
-/// Explains every document of `text` (read from `origin`) and returns YAML: per pod its
-/// source and outcome first, then warnings, the spec the keeper containers get, the JSON
-/// patch and the patched pod.
-pub fn explain(text: &str, origin: &str, defaults: &Defaults) -> Result<String, Error> {
+/// What `explain` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Show {
+    /// Per pod, YAML: its source and outcome first, then warnings, the spec the keeper
+    /// containers get, the JSON patch and the patched pod.
+    Everything,
+    /// Per injected pod, one line: the spec as JSON, exactly what the keeper containers read
+    /// from `BULWARK_INJECT_SPEC` (for running the sidecar by hand).
+    Spec,
+}
+
+/// Explains every document of `text` (read from `origin`), as `show` says.
+pub fn explain(text: &str, origin: &str, defaults: &Defaults, show: Show) -> Result<String, Error> {
     let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| Error::Parse {
         origin: origin.to_owned(),
         message: e.to_string(),
@@ -123,6 +132,17 @@ pub fn explain(text: &str, origin: &str, defaults: &Defaults) -> Result<String, 
             name: format!("{kind}/{name}"),
             reason,
         })?;
+        if show == Show::Spec {
+            // The annotation the keeper containers read, as the patch wrote it.
+            if let Some(spec) = explained.pod["metadata"]["annotations"]
+                [bulwark_inject::spec::SPEC_ANNOTATION]
+                .as_str()
+            {
+                yaml.push_str(spec);
+                yaml.push('\n');
+            }
+            continue;
+        }
         let outcome = match explained.mutation.outcome {
             Outcome::Injected => "injected",
             Outcome::AlreadyInjected => "already injected: nothing to do",

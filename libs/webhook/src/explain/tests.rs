@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Error, explain};
+use super::{Error, Show, explain};
 
 fn defaults() -> bulwark_inject::Defaults {
     bulwark_inject::Defaults {
@@ -43,7 +43,7 @@ spec:
 
 #[test]
 fn explains_workload_templates_and_pods() {
-    let yaml = explain(DEPLOYMENT, "app.yaml", &defaults()).unwrap();
+    let yaml = explain(DEPLOYMENT, "app.yaml", &defaults(), Show::Everything).unwrap();
     let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap();
     assert_eq!(docs.len(), 2);
     assert_eq!(docs[0]["source"], "Deployment/web");
@@ -94,26 +94,47 @@ fn explains_workload_templates_and_pods() {
 }
 
 #[test]
+fn the_spec_alone_is_what_the_keeper_containers_read() {
+    let everything = explain(DEPLOYMENT, "app.yaml", &defaults(), Show::Everything).unwrap();
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&everything).unwrap();
+    let specs = explain(DEPLOYMENT, "app.yaml", &defaults(), Show::Spec).unwrap();
+    // One line per injected pod (the plain Pod is not injected).
+    assert_eq!(specs.lines().count(), 1, "{specs}");
+    assert_eq!(
+        specs.trim_end(),
+        docs[0]["pod"]["metadata"]["annotations"]["keeper.security/sidecar-spec"]
+    );
+    let spec = bulwark_inject::SidecarSpec::from_json(specs.trim_end()).unwrap();
+    assert_eq!(spec.mount_path, "/keeper/secrets");
+}
+
+#[test]
 fn errors_name_the_document() {
     let bad = DEPLOYMENT.replace(
         "db-credentials",
         "db-credentials\n        keeper.security/init-only: perhaps",
     );
-    let e = explain(&bad, "app.yaml", &defaults()).unwrap_err();
+    let e = explain(&bad, "app.yaml", &defaults(), Show::Everything).unwrap_err();
     assert!(matches!(e, Error::Denied { index: 1, .. }), "{e}");
     assert!(
         e.to_string()
             .starts_with("app.yaml: document 1 (Deployment/web) is denied"),
         "{e}"
     );
-    let e = explain("kind: ConfigMap\ndata: {}\n", "cm.yaml", &defaults()).unwrap_err();
+    let e = explain(
+        "kind: ConfigMap\ndata: {}\n",
+        "cm.yaml",
+        &defaults(),
+        Show::Everything,
+    )
+    .unwrap_err();
     assert!(
         e.to_string()
             .contains("document 1 (ConfigMap) has no pod template"),
         "{e}"
     );
     assert!(matches!(
-        explain("a: [", "x.yaml", &defaults()),
+        explain("a: [", "x.yaml", &defaults(), Show::Everything),
         Err(Error::Parse { .. })
     ));
 }

@@ -133,6 +133,8 @@ struct Pod {
     mount: std::path::PathBuf,
     keeper: Arc<Memory>,
     clock: Arc<ManualClock>,
+    /// The containers' environment.
+    env: HashMap<String, String>,
     agent: Arc<Agent>,
 }
 
@@ -185,8 +187,16 @@ impl Pod {
             mount,
             keeper,
             clock,
+            env,
             agent: Arc::new(agent),
         }
+    }
+
+    /// Another container of the same pod (the sidecar after init, or init started again):
+    /// the same environment, volume, Keeper and time.
+    fn next_container(&self) -> Agent {
+        Agent::new(&Inputs::read(&self.env).unwrap(), None, self.clock.clone())
+            .with_keeper(Arc::new(Connector(self.keeper.clone())))
     }
 
     fn password(&self) -> String {
@@ -261,16 +271,7 @@ async fn a_token_bound_by_init_is_not_bound_again() {
     assert_eq!(*init.keeper.connects.lock().unwrap(), [false]);
     // The sidecar of the same pod starts from the same volume and configuration: it reads the
     // binding from the cache instead of presenting the used token.
-    let sidecar = Agent::new(
-        &Inputs::read(&HashMap::from([
-            ("BULWARK_INJECT_SPEC".to_owned(), init.agent.spec.to_json()),
-            ("BULWARK_INJECT_KSM_CONFIG".to_owned(), TOKEN.to_owned()),
-        ]))
-        .unwrap(),
-        None,
-        init.clock.clone(),
-    )
-    .with_keeper(Arc::new(Connector(init.keeper.clone())));
+    let sidecar = init.next_container();
     sidecar.cycle(Mode::Sidecar).await.unwrap();
     assert_eq!(*init.keeper.connects.lock().unwrap(), [false, true]);
 }
@@ -302,16 +303,7 @@ async fn a_failed_init_keeps_the_binding_of_its_token() {
     init.keeper.records.lock().unwrap().clear();
     let err = init.agent.cycle(Mode::Init).await.unwrap_err();
     assert!(matches!(err, Error::Select(_)), "{err}");
-    let retry = Agent::new(
-        &Inputs::read(&HashMap::from([
-            ("BULWARK_INJECT_SPEC".to_owned(), init.agent.spec.to_json()),
-            ("BULWARK_INJECT_KSM_CONFIG".to_owned(), TOKEN.to_owned()),
-        ]))
-        .unwrap(),
-        None,
-        init.clock.clone(),
-    )
-    .with_keeper(Arc::new(Connector(init.keeper.clone())));
+    let retry = init.next_container();
     init.keeper.set_password("pw-1");
     retry.cycle(Mode::Init).await.unwrap();
     assert_eq!(*init.keeper.connects.lock().unwrap(), [false, true]);

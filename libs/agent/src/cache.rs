@@ -80,7 +80,8 @@ impl Clock for ManualClock {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub fetched_at: SystemTime,
-    /// The bound KSM configuration, when a one-time token was bound.
+    /// The bound KSM configuration, read from caches written before the binding had a file
+    /// of its own ([`BINDING_FILE`]); new caches leave it out.
     pub bound_config: Option<String>,
     pub files: Vec<publish::File>,
 }
@@ -112,6 +113,7 @@ pub enum Error {
 #[serde(rename_all = "camelCase")]
 struct Stored {
     fetched_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     bound_config: Option<String>,
     files: Vec<StoredFile>,
 }

@@ -18,7 +18,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             health: Health::default(),
-            init_retry_for: Duration::from_secs(60),
+            init_retry_for: Duration::new(crate::run::INIT_RETRY_BUDGET),
         }
     }
 }

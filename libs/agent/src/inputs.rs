@@ -2,6 +2,7 @@
 //! and the pod's identity, all in environment variables (see `bulwark_sidecar_spec`).
 
 use bulwark_config::{Secret, Source};
+use bulwark_ksm::KsmConfig;
 use bulwark_sidecar_spec::{self as spec, Auth, SidecarSpec};
 
 /// The init container fetches once and exits; the sidecar keeps refreshing.
@@ -24,8 +25,11 @@ impl Mode {
 #[derive(Debug, Clone)]
 pub struct Inputs {
     pub spec: SidecarSpec,
-    /// The KSM configuration (JSON or base64 JSON); its `Debug` is redacted.
+    /// The KSM configuration as the pod received it (the cache key derives from it); its
+    /// `Debug` is redacted.
     pub ksm_config: Secret,
+    /// That configuration, parsed; its `Debug` shows nothing secret.
+    pub ksm: KsmConfig,
     /// The pod, for logs: `namespace/name`, or empty when the downward API gives none.
     pub pod: String,
 }
@@ -61,18 +65,18 @@ impl Inputs {
             var: spec::SPEC_ENV,
             message: e.to_string(),
         })?;
-        let ksm_config = match &spec.auth {
+        let (ksm_config, ksm) = match &spec.auth {
             Auth::Secret => {
                 let text = get(spec::KSM_CONFIG_ENV)?
                     .filter(|v| !v.trim().is_empty())
                     .ok_or(Error::Missing(spec::KSM_CONFIG_ENV))?;
-                // Checked here, so that a configuration no retry can fix stops the container
+                // Parsed here, so that a configuration no retry can fix stops the container
                 // as invalid input rather than as an undelivered secret.
-                bulwark_ksm::KsmConfig::parse(&text).map_err(|error| Error::KsmConfig {
+                let ksm = KsmConfig::parse(&text).map_err(|error| Error::KsmConfig {
                     var: spec::KSM_CONFIG_ENV,
                     error,
                 })?;
-                Secret::new(text)
+                (Secret::new(text), ksm)
             }
             // The cloud SDKs would more than double the sidecar's size and memory; until
             // there is a measured way to fetch from them within its budget, say so clearly.
@@ -102,6 +106,7 @@ impl Inputs {
         Ok(Self {
             spec,
             ksm_config,
+            ksm,
             pod,
         })
     }

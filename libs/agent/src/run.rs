@@ -8,6 +8,7 @@
 //! papered over with cached secrets.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -25,8 +26,6 @@ use crate::{metrics, publish, render, signal};
 /// Why a cycle delivered nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid KSM configuration: {0}")]
-    Config(#[from] bulwark_ksm::ConfigError),
     #[error(transparent)]
     Keeper(#[from] bulwark_ksm::Error),
     #[error(transparent)]
@@ -62,7 +61,6 @@ impl Error {
     /// A bounded metric label.
     pub fn reason(&self) -> &'static str {
         match self {
-            Error::Config(_) => "config",
             Error::Keeper(e) | Error::TokenRefused(e) | Error::NoCache { keeper: e, .. } => {
                 e.reason()
             }
@@ -73,10 +71,11 @@ impl Error {
         }
     }
 
-    /// Whether the pod's inputs are at fault (a malformed configuration, a refused one-time
-    /// token), which only a change to them fixes.
+    /// Whether the pod's inputs are at fault (a refused one-time token; a malformed
+    /// configuration never gets this far, see `Inputs::read`), which only a change to them
+    /// fixes.
     pub fn is_invalid_input(&self) -> bool {
-        matches!(self, Error::Config(_) | Error::TokenRefused(_))
+        matches!(self, Error::TokenRefused(_))
     }
 
     /// When Keeper could not answer for now (unreachable, unavailable or throttling): how
@@ -152,14 +151,14 @@ impl Status {
 pub struct Agent {
     spec: SidecarSpec,
     mount: PathBuf,
-    /// The configuration text as the pod received it: the cache key derives from it.
-    config_text: String,
-    /// Whether that configuration is a one-time token, whose binding the cache must carry.
+    /// The KSM configuration as the pod received it.
+    config: KsmConfig,
+    /// Whether that configuration is a one-time token, whose binding must be kept.
     token: bool,
     /// Whether the binding of that token is kept on the volume already.
-    binding_kept: Mutex<bool>,
+    binding_kept: AtomicBool,
     /// Cycles served from the cache since the last fetch, for the rate of the warning.
-    cached_in_a_row: Mutex<u32>,
+    cached_in_a_row: AtomicU32,
     /// How long init keeps trying while Keeper cannot answer.
     init_retry_for: Duration,
     connect: Arc<dyn Connect>,
@@ -177,15 +176,14 @@ impl Agent {
     /// caller), the time from `clock`.
     pub fn new(inputs: &Inputs, ca_pem: Option<Vec<u8>>, clock: Arc<dyn Clock>) -> Self {
         let mount = PathBuf::from(&inputs.spec.mount_path);
-        let config_text = inputs.ksm_config.expose().to_owned();
         Self {
-            cache: Cache::new(&mount, &config_text),
+            cache: Cache::new(&mount, inputs.ksm_config.expose()),
             spec: inputs.spec.clone(),
             mount,
-            token: KsmConfig::parse(&config_text).is_ok_and(|c| !c.is_bound()),
-            config_text,
-            binding_kept: Mutex::new(false),
-            cached_in_a_row: Mutex::new(0),
+            token: !inputs.ksm.is_bound(),
+            config: inputs.ksm.clone(),
+            binding_kept: AtomicBool::new(false),
+            cached_in_a_row: AtomicU32::new(0),
             init_retry_for: INIT_RETRY_BUDGET,
             connect: Arc::new(Ksm {
                 options: Options {
@@ -227,8 +225,8 @@ impl Agent {
         if let Some(keeper) = slot.as_ref() {
             return Ok(keeper.clone());
         }
-        let mut config = KsmConfig::parse(&self.config_text)?;
-        if !config.is_bound() {
+        let mut config = self.config.clone();
+        if self.token {
             let kept = match self.cache.load_binding() {
                 Ok(Some(bound)) => Some(bound),
                 // Caches written before the binding had a file of its own carry it.
@@ -243,10 +241,7 @@ impl Agent {
                 tracing::info!(
                     "Using the KSM configuration bound by an earlier container of this pod."
                 );
-                *self
-                    .binding_kept
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = true;
+                self.binding_kept.store(true, Ordering::Relaxed);
                 config = bound;
             }
         }
@@ -258,11 +253,7 @@ impl Agent {
     /// Keeps the binding of this pod's one-time token as soon as Keeper has accepted it,
     /// whatever becomes of the fetch that bound it: a token binds only once.
     fn keep_binding(&self, keeper: &dyn Keeper) {
-        let mut kept = self
-            .binding_kept
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if !self.token || *kept {
+        if !self.token || self.binding_kept.load(Ordering::Relaxed) {
             return;
         }
         let config = keeper.config();
@@ -270,7 +261,7 @@ impl Agent {
             return;
         }
         match self.cache.store_binding(&config.to_json()) {
-            Ok(()) => *kept = true,
+            Ok(()) => self.binding_kept.store(true, Ordering::Relaxed),
             Err(error) => {
                 tracing::error!(%error, "Cannot keep the binding of the one-time token; a restarted container will not be able to use it.")
             }
@@ -284,21 +275,19 @@ impl Agent {
         let fetched = self.fetch().await;
         let took = started.elapsed();
         let result = match fetched {
-            Ok((files, secrets, bound)) => {
+            Ok((files, secrets)) => {
                 metrics::fetched(secrets, took, unix(self.clock.now()));
                 let changes = publish::publish(&self.mount, &files)?;
                 let entry = Entry {
                     fetched_at: self.clock.now(),
-                    bound_config: bound,
+                    // The binding has a file of its own (`keep_binding`).
+                    bound_config: None,
                     files,
                 };
                 if let Err(error) = self.cache.store(&entry) {
                     tracing::warn!(%error, "Cannot update the cache; the secrets were delivered.");
                 }
-                *self
-                    .cached_in_a_row
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = 0;
+                self.cached_in_a_row.store(0, Ordering::Relaxed);
                 tracing::info!(
                     pod = self.pod,
                     mode = mode.as_str(),
@@ -354,14 +343,7 @@ impl Agent {
         };
         let changes = publish::publish(&self.mount, &cached.entry.files)?;
         metrics::served_cached(cached.age);
-        let count = {
-            let mut count = self
-                .cached_in_a_row
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            *count += 1;
-            *count
-        };
+        let count = self.cached_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
         // The first time, then at a falling rate: an outage of a day must not fill the log.
         if count.is_power_of_two() {
             tracing::warn!(
@@ -380,9 +362,8 @@ impl Agent {
         })
     }
 
-    /// Fetches and renders every output file; also returns how many secrets and the bound
-    /// configuration when this fetch bound a one-time token.
-    async fn fetch(&self) -> Result<(Vec<publish::File>, usize, Option<String>), Error> {
+    /// Fetches and renders every output file; also returns how many secrets.
+    async fn fetch(&self) -> Result<(Vec<publish::File>, usize), Error> {
         let keeper = self.keeper()?;
         let plan = select::plan(&self.spec);
         let non_empty = |v: Vec<String>| (!v.is_empty()).then_some(v);
@@ -426,8 +407,7 @@ impl Agent {
                 mode: output.mode.bits(),
             });
         }
-        let bound = self.token.then(|| keeper.config().to_json());
-        Ok((files, outputs.len(), bound))
+        Ok((files, outputs.len()))
     }
 
     /// Init mode: a cycle, tried again while Keeper is unreachable or throttling (waiting at

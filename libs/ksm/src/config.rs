@@ -80,7 +80,7 @@ struct Token<'a> {
     /// A region (`EU`) or a host; none for a bare token.
     host: Option<&'a str>,
     token: &'a str,
-    key_id: Option<&'a str>,
+    key_id: Option<u32>,
     server_key: Option<&'a str>,
 }
 
@@ -93,7 +93,7 @@ impl<'a> Token<'a> {
             [host, token, key_id, server_key] if key_id.parse::<u32>().is_ok() => Token {
                 host: Some(host),
                 token,
-                key_id: Some(key_id),
+                key_id: key_id.parse().ok(),
                 server_key: Some(server_key),
             },
             _ => match text.rsplit_once(':') {
@@ -164,21 +164,21 @@ impl KsmConfig {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(Token::split);
-        let key_id_text = token_parts
-            .as_ref()
-            .and_then(|t| t.key_id)
-            .map(|id| Value::String(id.to_owned()));
-        let key_id = match key_id_text.as_ref().or(raw.server_public_key_id.as_ref()) {
-            None | Some(Value::Null) => DEFAULT_KEY_ID,
-            Some(Value::String(s)) => s
+        let key_id = match (
+            token_parts.as_ref().and_then(|t| t.key_id),
+            &raw.server_public_key_id,
+        ) {
+            (Some(id), _) => id,
+            (None, None | Some(Value::Null)) => DEFAULT_KEY_ID,
+            (None, Some(Value::String(s))) => s
                 .trim()
                 .parse()
                 .map_err(|_| invalid("serverPublicKeyId", "a number"))?,
-            Some(Value::Number(n)) => n
+            (None, Some(Value::Number(n))) => n
                 .as_u64()
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| invalid("serverPublicKeyId", "a number"))?,
-            Some(_) => return Err(invalid("serverPublicKeyId", "a number")),
+            (None, Some(_)) => return Err(invalid("serverPublicKeyId", "a number")),
         };
         let server_key = token_parts
             .as_ref()

@@ -106,20 +106,12 @@ impl Webhook {
         };
         match Pod::from_json(object.get()) {
             Ok(pod) => self.admit_pod(request.with_object(Some(pod))),
-            Err(error) => {
-                let message = format!("the pod in the AdmissionReview is not a valid Pod: {error}");
-                tracing::info!(
-                    uid = &*request.uid,
-                    namespace = request.namespace.as_deref().unwrap_or(""),
-                    reason = "invalid_pod",
-                    error = message,
-                    "Denied a pod."
-                );
-                Admitted::new(
-                    Verdict::Denied("invalid_pod"),
-                    review::deny(&request.uid, 400, &message),
-                )
-            }
+            Err(error) => denied(
+                &request,
+                "",
+                "invalid_pod",
+                &format!("the pod in the AdmissionReview is not a valid Pod: {error}"),
+            ),
         }
     }
 
@@ -165,23 +157,32 @@ impl Webhook {
                     review::allow(uid, &mutation.patch, &mutation.warnings),
                 )
             }
-            Err(error) => {
-                tracing::info!(
-                    uid,
-                    pod = name,
-                    namespace,
-                    dry_run = request.dry_run,
-                    reason = error.metric_label(),
-                    error = %error,
-                    "Denied a pod."
-                );
-                Admitted::new(
-                    Verdict::Denied(error.metric_label()),
-                    review::deny(uid, 400, &error.to_string()),
-                )
-            }
+            Err(error) => denied(&request, name, error.metric_label(), &error.to_string()),
         }
     }
+}
+
+/// Denies the pod `pod` (its name, when it has one) of `request` for `reason` (a bounded
+/// label), telling the user `message`, and logs it.
+fn denied<O>(
+    request: &review::Request<'_, O>,
+    pod: &str,
+    reason: &'static str,
+    message: &str,
+) -> Admitted {
+    tracing::info!(
+        uid = &*request.uid,
+        pod,
+        namespace = request.namespace.as_deref().unwrap_or(""),
+        dry_run = request.dry_run,
+        reason,
+        error = message,
+        "Denied a pod."
+    );
+    Admitted::new(
+        Verdict::Denied(reason),
+        review::deny(&request.uid, 400, message),
+    )
 }
 
 /// Allows a request that is not a pod CREATE unchanged. The webhook configuration sends only

@@ -11,7 +11,7 @@ use std::{
 use anyhow::Context;
 use xshell::{Shell, cmd};
 
-use crate::{find_program, prereqs, project_root, tidy};
+use crate::{find_program, prereqs, project_root, templates, tidy};
 
 /// Whether `ci` first installs what is missing.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -43,6 +43,10 @@ const STEPS: &[Step] = &[
     Step {
         name: "lint",
         run: lint,
+    },
+    Step {
+        name: "templates",
+        run: |sh| templates::run(sh, templates::Mode::Check),
     },
     Step {
         name: "test",

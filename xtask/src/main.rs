@@ -13,6 +13,7 @@
 mod ci;
 mod demo;
 mod prereqs;
+mod templates;
 mod tidy;
 
 use std::{
@@ -29,9 +30,10 @@ usage: cargo xtask <command>
 
 commands:
   demo                 the local end-to-end run of every binary on embedded defaults
-  ci [--skip-prereqs]  everything CI runs: prereqs, tidy, fmt, lint, test, fuzz, kustomize
+  ci [--skip-prereqs]  everything CI runs: prereqs, tidy, fmt, lint, templates, test,
+                       fuzz, kustomize
   prereqs              install what the tests need when it is missing (rustfmt, clippy,
-                       PostgreSQL, promtool, a Python venv with moto)
+                       PostgreSQL, promtool, Go with Sprig, a Python venv with moto)
   tidy                 the repository conventions (also run by `cargo test`)
   graph                the workspace's crate graph, as ARCHITECTURE.md shows it
   fmt                  cargo fmt --all -- --check
@@ -39,6 +41,8 @@ commands:
   test                 cargo test --workspace --locked --no-fail-fast
   fuzz                 build every fuzz target (stable, uninstrumented) and run it on its seeds
   kustomize            kubectl kustomize every folder under manifests/
+  templates [--check]  render the template corpus with Go and Sprig into expected.json
+                       (--check: fail unless the committed file is what Go prints)
 ";
 
 /// Prints the error's chain of causes, one per line, without a backtrace: the failing command
@@ -71,6 +75,8 @@ fn run() -> anyhow::Result<()> {
         ["test"] => ci::test(&shell()?),
         ["fuzz"] => ci::fuzz(&shell()?),
         ["kustomize"] => ci::kustomize(&shell()?),
+        ["templates"] => templates::run(&shell()?, templates::Mode::Write),
+        ["templates", "--check"] => templates::run(&shell()?, templates::Mode::Check),
         [] | ["help" | "-h" | "--help"] => {
             print!("{USAGE}");
             Ok(())

@@ -1,9 +1,9 @@
 //! `cargo xtask prereqs`: installs what the tests need, only where it is missing.
 //!
 //! A machine that has everything pays a few quick probes; a fresh Debian 12 machine gets
-//! rustfmt and clippy (rustup), PostgreSQL's server binaries and Prometheus' `promtool`
-//! (apt-get, after one `apt-get update`), and a Python venv with moto and the official
-//! Keeper SDK (pip).
+//! rustfmt and clippy (rustup); PostgreSQL's server binaries, Prometheus' `promtool`, and Go
+//! with Sprig for the template corpus (apt-get, after one `apt-get update`); and a Python venv
+//! with moto and the official Keeper SDK (pip).
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +48,13 @@ pub(crate) fn install(sh: &Shell) -> anyhow::Result<()> {
     if find_program("promtool").is_none() {
         missing.push("prometheus");
     }
+    // Go's text/template and Sprig, which the template corpus is checked against.
+    if find_program("go").is_none() {
+        missing.push("golang-go");
+    }
+    if !Path::new("/usr/share/gocode/src/github.com/Masterminds/sprig").is_dir() {
+        missing.push("golang-github-masterminds-sprig-dev");
+    }
     if needs_venv && !find_program("python3").is_some_and(|python| can_make_venv(sh, &python)) {
         missing.push("python3-venv");
     }
@@ -73,6 +80,9 @@ pub(crate) fn install(sh: &Shell) -> anyhow::Result<()> {
         .map(|(requirement, _)| *requirement)
         .collect();
     eprintln!("{}: {}", all.join(", "), venv.display());
+
+    let go = find_program("go").context("golang-go is installed but go is not on PATH")?;
+    eprintln!("go (with Sprig): {}", go.display());
 
     match find_program("kubectl") {
         Some(kubectl) => eprintln!("kubectl: {}", kubectl.display()),

@@ -24,7 +24,7 @@ use bulwark_sidecar_spec::Format;
 use serde_json::Value;
 
 use crate::select::{Content, Output};
-use crate::template::{self, text};
+use crate::template;
 
 /// Why a secret cannot be rendered; names the file, never a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -126,6 +126,16 @@ fn template(output: &Output, values: &BTreeMap<String, Value>) -> Result<Vec<u8>
             path: output.path.clone(),
             source,
         })
+}
+
+/// A value as text, as a `raw` file and the line formats hold it: strings as they are,
+/// nothing as nothing, everything else as compact JSON.
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
 }
 
 fn raw(value: &Value) -> Vec<u8> {

@@ -155,6 +155,6 @@ fn templates_render_with_the_values() {
     out.template = Some("{{ .login | frobnicate }}".to_owned());
     assert_eq!(
         render(&out, None).unwrap_err().to_string(),
-        "/keeper/secrets/db: template:1:1: function \"frobnicate\" is not defined"
+        "/keeper/secrets/db: template: secret:1: function \"frobnicate\" not defined"
     );
 }

@@ -6,9 +6,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use bulwark_kube::{LeaderElector, LeaseSettings};
+use bulwark_kube::{LeaderElector, LeaderLabel, LeaseSettings};
 use bulwark_log::Output;
 use bulwark_webhook::config::Config;
 use clap::{Parser, Subcommand};
@@ -89,37 +88,32 @@ async fn run(config: Config) -> anyhow::Result<()> {
     bulwark_webhook::metrics::describe();
     let health = bulwark_app::serve_health(&config.health, HEALTH_PORT, metrics).await?;
     let shutdown = health.shutdown.token();
+    let mut labelling = None;
     let election = if config.leader_election.enabled {
         let le = &config.leader_election;
+        let namespace = le.namespace.clone().unwrap_or_default();
+        let identity = le.identity.clone().unwrap_or_default();
         let client = bulwark_kube::client(&bulwark_kube::ClientOptions {
             kubeconfig: config.kubernetes.kubeconfig.clone(),
             context: config.kubernetes.context.clone(),
         })
         .await?;
-        let mut settings = LeaseSettings::new(
-            le.lease_name.clone(),
-            le.namespace.clone().unwrap_or_default(),
-            le.identity.clone().unwrap_or_default(),
-        );
+        let mut settings =
+            LeaseSettings::new(le.lease_name.clone(), namespace.clone(), identity.clone());
         settings.lease_duration = le.lease_duration.get();
         settings.renew_deadline = le.renew_deadline.get();
         settings.retry_period = le.retry_period.get();
-        let (elector, leadership) = LeaderElector::new(client, settings)?;
-        // Only the leader is ready, so the Service routes every admission request to it.
-        health
-            .readiness
-            .register("leader", Duration::from_secs(1), move || {
-                let leading = leadership.is_leader();
-                async move {
-                    if leading {
-                        Ok(())
-                    } else {
-                        Err(bulwark_health::NotReady::new(
-                            "standing by: another replica leads",
-                        ))
-                    }
-                }
-            });
+        let (elector, leadership) = LeaderElector::new(client.clone(), settings)?;
+        // The leader labels its own pod and the Service selects the label; every replica
+        // stays ready, so rollouts and drains are not held up by followers.
+        let label = LeaderLabel::new(
+            client,
+            &namespace,
+            identity,
+            le.pod_label.clone(),
+            le.retry_period.get(),
+        );
+        labelling = Some(tokio::spawn(label.run(leadership, shutdown.clone())));
         Some(tokio::spawn(elector.run(shutdown.clone())))
     } else {
         None
@@ -127,9 +121,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let webhook = bulwark_webhook::Webhook::new(config.defaults);
     let served = bulwark_webhook::server::run(&config.webhook, webhook, shutdown.clone()).await;
     health.shutdown.trigger();
-    if let Some(election) = election {
-        // The elector releases the Lease on shutdown so that a standby takes over at once.
-        let _ = election.await;
+    // The leader removes its label and releases the Lease on shutdown, so that a standby
+    // takes over at once.
+    for task in [labelling, election].into_iter().flatten() {
+        let _ = task.await;
     }
     health.stop().await?;
     Ok(served?)

@@ -1,6 +1,6 @@
 //! Everything Bulwark binaries need from the Kubernetes API besides their own resources:
 //! building a [`kube::Client`] from in-cluster config or a kubeconfig, Lease-based leader
-//! election, and an Events recorder.
+//! election with the leader's pod label for routing, and an Events recorder.
 //!
 //! This crate and the binaries are the only ones that talk to the API server; domain crates
 //! take and return plain types.
@@ -8,10 +8,12 @@
 mod client;
 mod election;
 mod events;
+mod leader_label;
 
 pub use client::{ClientOptions, api_probe, client};
 pub use election::{LeaderElector, Leadership, LeaseSettings};
 pub use events::{EventType, Events};
+pub use leader_label::{LEADER, LeaderLabel};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]

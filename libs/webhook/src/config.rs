@@ -46,8 +46,10 @@ impl Default for Server {
     }
 }
 
-/// Leader election: when enabled, only the leader reports ready, so the Service sends every
-/// admission request to it and followers stand by (the seed's high-traffic mode).
+/// Leader election: when enabled, the leader labels its own pod with `pod_label` and a Service
+/// that selects the label sends every admission request to it, while followers stand by (the
+/// seed's high-traffic mode). Every replica stays ready, so rolling updates and node drains
+/// proceed as usual.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LeaderElection {
@@ -60,6 +62,8 @@ pub struct LeaderElection {
     pub lease_duration: Duration,
     pub renew_deadline: Duration,
     pub retry_period: Duration,
+    /// The label the leader puts on its own pod (value `"true"`) and removes from every other.
+    pub pod_label: String,
 }
 
 impl Default for LeaderElection {
@@ -72,6 +76,7 @@ impl Default for LeaderElection {
             lease_duration: Duration::from_secs(15),
             renew_deadline: Duration::from_secs(10),
             retry_period: Duration::from_secs(2),
+            pod_label: "keeper.security/webhook-leader".into(),
         }
     }
 }
@@ -103,6 +108,9 @@ impl Validate for Config {
                     "must be set when leader election is enabled (the downward API's metadata.name)",
                 ));
             }
+            if let Err(problem) = label_key(&le.pod_label) {
+                return Err(Violation::new("leader_election.pod_label", problem));
+            }
             if le.lease_duration.get() <= le.renew_deadline.get() + 2 * le.retry_period.get() {
                 return Err(Violation::new(
                     "leader_election.lease_duration",
@@ -117,6 +125,38 @@ impl Validate for Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// Whether `key` is a Kubernetes label key: an optional DNS-subdomain prefix and `/`, then a
+/// name of at most 63 alphanumerics, `-`, `_` and `.`, starting and ending alphanumeric.
+fn label_key(key: &str) -> Result<(), String> {
+    let (prefix, name) = key
+        .rsplit_once('/')
+        .map_or((None, key), |(p, n)| (Some(p), n));
+    let name_ok = (1..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let prefix_ok = prefix.is_none_or(|p| {
+        (1..=253).contains(&p.len())
+            && p.split('.').all(|part| {
+                !part.is_empty()
+                    && part.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    && part.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            })
+    });
+    if name_ok && prefix_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key:?} is not a label key: an optional DNS subdomain and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        ))
     }
 }
 

@@ -9,7 +9,7 @@ use bulwark_test_util::promtool;
 use bulwark_test_util::tls::{TestCa, https_request};
 use serde_json::{Value, json};
 
-fn review(uid: &str) -> Vec<u8> {
+pub(super) fn review(uid: &str) -> Vec<u8> {
     review_of(
         uid,
         "Pod",

@@ -5,6 +5,7 @@
 
 mod client;
 mod election;
+mod leader_label;
 
 use bulwark_test_util::kube_api::FakeKube;
 

@@ -6,7 +6,8 @@ use bulwark_config::Loader;
 
 use super::Config;
 
-const MANIFEST_CONFIG: &str = include_str!("../../../../manifests/injector-webhook/config.yaml");
+const MANIFEST_CONFIG: &str =
+    include_str!("../../../../manifests/injector-webhook/base/config.yaml");
 
 fn load(yaml: &str, env: &[(&str, &str)]) -> Result<Config, String> {
     let env: HashMap<String, String> = env
@@ -60,6 +61,43 @@ fn leader_election_needs_the_downward_api_values() {
     )
     .unwrap_err();
     assert!(e.contains("field `leader_election.lease_duration`"), "{e}");
+}
+
+#[test]
+fn the_leader_label_must_be_a_label_key() {
+    let config = |label: &str| {
+        load(
+            &format!(
+                "leader_election:\n  enabled: true\n  namespace: a\n  identity: b\n  pod_label: {label:?}\n"
+            ),
+            &[],
+        )
+    };
+    for good in [
+        "keeper.security/webhook-leader",
+        "leader",
+        "a.b-c/x_y.z",
+        "L9",
+    ] {
+        assert_eq!(config(good).unwrap().leader_election.pod_label, good);
+    }
+    for bad in [
+        "",
+        "-leader",
+        "leader-",
+        "Keeper.security/leader",
+        "a/b/c",
+        "x/",
+        "/x",
+        "a..b/x",
+        &"x".repeat(64),
+    ] {
+        let e = config(bad).unwrap_err();
+        assert!(
+            e.contains("field `leader_election.pod_label`") && e.contains("is not a label key"),
+            "{bad}: {e}"
+        );
+    }
 }
 
 #[test]

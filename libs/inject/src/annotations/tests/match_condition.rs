@@ -15,7 +15,7 @@ use super::{map, parse};
 
 const MANIFEST: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../manifests/injector-webhook/mutatingwebhookconfiguration.yaml"
+    "/../../manifests/injector-webhook/base/mutatingwebhookconfiguration.yaml"
 );
 
 /// The one match condition of the shipped webhook configuration.

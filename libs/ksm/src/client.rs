@@ -12,9 +12,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls::RootCertStore;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use serde_json::{Map, Value, json};
 
 use crate::config::KsmConfig;
@@ -128,27 +125,8 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// A client for `config`, trusting the platform's CAs and `options.ca_pem`.
     pub fn new(config: KsmConfig, options: &Options) -> Result<Self, Error> {
-        let mut roots = RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        roots.add_parsable_certificates(native.certs);
-        if let Some(pem) = &options.ca_pem {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
-                .collect::<Result<_, _>>()
-                .map_err(|e| Error::Ca(e.to_string()))?;
-            if certs.is_empty() {
-                return Err(Error::Ca("no PEM certificate found".to_owned()));
-            }
-            for cert in certs {
-                roots.add(cert).map_err(|e| Error::Ca(e.to_string()))?;
-            }
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| Error::Ca(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let tls = bulwark_http::client_config(options.ca_pem.as_deref())
+            .map_err(|e| Error::Ca(e.to_string()))?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only()

@@ -175,27 +175,8 @@ async fn web_identity(
         )
         .await?;
     if !response.ok() {
-        #[derive(Deserialize, Default)]
-        #[serde(rename_all = "PascalCase", default)]
-        struct Failure {
-            error: Detail,
-        }
-        #[derive(Deserialize, Default)]
-        #[serde(rename_all = "PascalCase", default)]
-        struct Detail {
-            code: String,
-            message: String,
-        }
-        let failure: Failure = std::str::from_utf8(&response.body)
-            .ok()
-            .and_then(|xml| quick_xml::de::from_str(xml).ok())
-            .unwrap_or_default();
-        return Err(Error::from_status(
-            STS,
-            response.status,
-            failure.error.code,
-            failure.error.message,
-        ));
+        let (code, message) = xml_error(&response.body).unwrap_or_default();
+        return Err(Error::from_status(STS, response.status, code, message));
     }
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase")]
@@ -286,8 +267,13 @@ async fn pod_identity(http: &Http, env: &dyn Source, full_uri: &str) -> Result<C
     })
 }
 
-/// The error of an AWS JSON-protocol answer: `{"__type": "...#Code", "message": "..."}`.
+/// The error of an AWS JSON-protocol answer: `{"__type": "...#Code", "message": "..."}`, or
+/// the query protocol's XML `<Error><Code>..</Code><Message>..</Message></Error>` that some
+/// front ends (and moto's authorizer) answer with instead.
 fn json_error(service: &'static str, status: u16, body: &[u8]) -> Error {
+    if let Some((code, message)) = xml_error(body) {
+        return Error::from_status(service, status, code, message);
+    }
     let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let code = value["__type"]
         .as_str()
@@ -302,9 +288,57 @@ fn json_error(service: &'static str, status: u16, body: &[u8]) -> Error {
     Error::from_status(service, status, code, message)
 }
 
+/// `Code` and `Message` of an AWS XML error (`<ErrorResponse><Error>..` or
+/// `<ErrorResponse><Errors><Error>..`), if `body` is one.
+fn xml_error(body: &[u8]) -> Option<(String, String)> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Response {
+        error: Option<Detail>,
+        errors: Option<Errors>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Errors {
+        error: Detail,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Detail {
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    if !text.trim_start().starts_with('<') {
+        return None;
+    }
+    let response: Response = quick_xml::de::from_str(text).ok()?;
+    let detail = response.error.or(response.errors.map(|e| e.error))?;
+    Some((detail.code, detail.message))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::arn_region;
+    use super::{arn_region, xml_error};
+
+    #[test]
+    fn xml_errors_give_their_code_and_message() {
+        let sts = br#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>No OpenIDConnect provider found</Message></Error><RequestId>1</RequestId></ErrorResponse>"#;
+        assert_eq!(
+            xml_error(sts),
+            Some((
+                "InvalidIdentityToken".to_owned(),
+                "No OpenIDConnect provider found".to_owned()
+            ))
+        );
+        let nested = br#"<?xml version="1.0" encoding="utf-8"?><ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>no</Message></Error></Errors></ErrorResponse>"#;
+        assert_eq!(
+            xml_error(nested),
+            Some(("AccessDenied".to_owned(), "no".to_owned()))
+        );
+        assert_eq!(xml_error(br#"{"__type":"x"}"#), None);
+    }
 
     #[test]
     fn the_region_comes_from_an_arn() {

@@ -43,7 +43,7 @@ mod model;
 mod protocol;
 mod server;
 mod state;
-mod tls;
+pub(crate) mod tls;
 
 #[cfg(test)]
 mod tests;

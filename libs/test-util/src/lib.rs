@@ -1,15 +1,17 @@
 //! Test support for the whole workspace (a dev-dependency only): throwaway PostgreSQL, a moto
-//! S3 server, a fake Kubernetes API server, a fake Keeper Secrets Manager server, and helpers to
-//! run our binaries as processes.
+//! server, a fake Kubernetes API server, fake Keeper Secrets Manager, GCP and Azure servers,
+//! and helpers to run our binaries as processes.
 //! Everything listens on loopback only and is torn down on drop.
 
 //!
-//! Each harness is a feature (`process`, `tls`, `keeper`, `kube`, `postgres`, `moto`), so that
+//! Each harness is a feature (`process`, `tls`, `keeper`, `cloud`, `kube`, `postgres`, `moto`), so that
 //! a test crate compiles only what it uses; `demo` builds the binary that `cargo xtask demo`
 //! runs.
 
 #[cfg(feature = "process")]
 pub mod binary;
+#[cfg(feature = "cloud")]
+pub mod cloud;
 #[cfg(feature = "keeper")]
 pub mod keeper;
 #[cfg(feature = "kube")]

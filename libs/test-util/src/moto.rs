@@ -1,8 +1,10 @@
-//! A moto S3 server on loopback for tests: `python3 -m moto.server` on a free port, in memory.
+//! A moto server (S3, and any AWS API moto serves) on loopback for tests: `python3 -m moto.server` on a free port, in memory.
 //!
 //! moto takes seconds to start, so tests share one server per test binary through
 //! [`MotoServer::shared`] and keep apart by bucket ([`MotoServer::create_unique_bucket`]).
 //! moto accepts any credentials; [`ACCESS_KEY_ID`] and [`SECRET_ACCESS_KEY`] are conventional.
+//! A server of one's own can be told to check signatures and IAM policies
+//! ([`MotoServer::enforce_auth_after`]), which the AWS Secrets Manager tests use.
 
 use std::{
     fs::File,
@@ -238,6 +240,65 @@ impl MotoServer {
 
     /// Sends a bodiless HTTP/1.1 request and returns the response body of a 2xx answer.
     fn request(&self, method: &'static str, path: &str) -> Result<String> {
+        self.call(method, path, &[], b"")
+    }
+
+    /// Calls an AWS API on this server without a real signature, for test setup: moto tells
+    /// the service from the credential scope of the (unchecked) `Authorization` header, so
+    /// `service` is the signing name (`iam`, `secretsmanager`). A query-protocol call takes
+    /// `form` pairs; a JSON-protocol call takes `target` (`secretsmanager.CreateSecret`) and a
+    /// JSON `body`. Returns the body of a 2xx answer.
+    pub fn aws(
+        &self,
+        service: &str,
+        target: Option<&str>,
+        form: &[(&str, &str)],
+        json: Option<&str>,
+    ) -> Result<String> {
+        let authorization = format!(
+            "AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0"
+        );
+        let (content_type, body) = match json {
+            Some(json) => ("application/x-amz-json-1.1", json.to_owned()),
+            None => (
+                "application/x-www-form-urlencoded",
+                form.iter()
+                    .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
+                    .collect::<Vec<_>>()
+                    .join("&"),
+            ),
+        };
+        let mut headers = vec![
+            ("Authorization", authorization.as_str()),
+            ("Content-Type", content_type),
+        ];
+        if let Some(target) = target {
+            headers.push(("X-Amz-Target", target));
+        }
+        self.call("POST", "/", &headers, body.as_bytes())
+    }
+
+    /// From now on, moto checks every request's signature and the caller's IAM policies,
+    /// except for the next `unchecked` requests (moto's `INITIAL_NO_AUTH_ACTION_COUNT`). Only
+    /// on a server of one's own ([`MotoServer::start`]): the setting is server-wide.
+    pub fn enforce_auth_after(&self, unchecked: u32) -> Result<()> {
+        self.call(
+            "POST",
+            "/moto-api/reset-auth",
+            &[],
+            unchecked.to_string().as_bytes(),
+        )
+        .map(drop)
+    }
+
+    /// Sends an HTTP/1.1 request and returns the response body of a 2xx answer.
+    fn call(
+        &self,
+        method: &'static str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<String> {
         let failed = |source| Error::Request {
             addr: self.addr,
             source,
@@ -246,11 +307,17 @@ impl MotoServer {
         stream
             .set_read_timeout(Some(REQUEST_TIMEOUT))
             .map_err(failed)?;
+        let extra: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.addr
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            self.addr,
+            body.len()
         );
         stream.write_all(request.as_bytes()).map_err(failed)?;
+        stream.write_all(body).map_err(failed)?;
         let mut response = Vec::new();
         stream.read_to_end(&mut response).map_err(failed)?;
         let response = String::from_utf8_lossy(&response);
@@ -278,6 +345,18 @@ impl Drop for MotoServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `application/x-www-form-urlencoded` encoding of one key or value.
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// A loopback port that was free a moment ago.

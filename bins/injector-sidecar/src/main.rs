@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use bulwark_agent::inputs::{Inputs, Mode};
+use bulwark_agent::inputs::{Inputs, Mode, Pending};
 use bulwark_agent::run::Agent;
 use bulwark_config::ProcessEnv;
 use bulwark_log::Output;
@@ -45,6 +45,22 @@ enum CliMode {
     Sidecar,
 }
 
+/// The exit code for inputs that cannot be used: 64 when only a change to the pod helps;
+/// otherwise (a store that cannot be reached) as for undelivered secrets, which in init mode
+/// `fail-on-error` decides.
+fn refuse(mode: Mode, pending: &Pending, error: &bulwark_agent::inputs::Error) -> u8 {
+    if error.is_invalid_input() {
+        tracing::error!(error = %error, "Invalid inputs.");
+        bulwark_config::EXIT_USAGE
+    } else if mode == Mode::Init && !pending.spec.fail_on_error {
+        tracing::warn!(error = %error, "Cannot deliver the secrets; starting the pod without them (keeper.security/fail-on-error: \"false\").");
+        0
+    } else {
+        tracing::error!(error = %error, "Cannot deliver the secrets.");
+        EXIT_UNDELIVERED
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config: Config =
@@ -52,8 +68,8 @@ fn main() -> ExitCode {
             Ok(config) => config,
             Err(code) => return code,
         };
-    let inputs = match Inputs::read(&ProcessEnv) {
-        Ok(inputs) => inputs,
+    let pending = match Inputs::begin(&ProcessEnv) {
+        Ok(pending) => pending,
         Err(error) => {
             tracing::error!(error = %error, "Invalid inputs.");
             return ExitCode::from(bulwark_config::EXIT_USAGE);
@@ -75,7 +91,7 @@ fn main() -> ExitCode {
             ));
         }
     };
-    let result = runtime.block_on(run(mode, &config, &inputs));
+    let result = runtime.block_on(run(mode, &config, pending));
     match result {
         Ok(Some(code)) => ExitCode::from(code),
         Ok(None) => bulwark_app::exit(Ok(())),
@@ -83,16 +99,39 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(mode: Mode, config: &Config, inputs: &Inputs) -> anyhow::Result<Option<u8>> {
+async fn run(mode: Mode, config: &Config, pending: Pending) -> anyhow::Result<Option<u8>> {
     let metrics = bulwark_app::metrics(BINARY, &[])?;
     bulwark_agent::metrics::describe();
-    let ca_pem = match &inputs.spec.ca_cert_file {
+    let ca_pem = match &pending.spec.ca_cert_file {
         Some(path) => Some(
             std::fs::read(path)
                 .with_context(|| format!("cannot read the CA certificates {path}"))?,
         ),
         None => None,
     };
+    // A KSM configuration stored in a cloud is fetched with the pod's workload identity.
+    let stored = match pending.location() {
+        None => None,
+        Some(location) => {
+            let fetched = pending
+                .fetch(
+                    &location,
+                    &ProcessEnv,
+                    ca_pem.as_deref(),
+                    config.init_retry_for.get(),
+                )
+                .await;
+            match fetched {
+                Ok(secret) => Some(secret),
+                Err(error) => return Ok(Some(refuse(mode, &pending, &error))),
+            }
+        }
+    };
+    let inputs = match pending.clone().finish(&ProcessEnv, stored) {
+        Ok(inputs) => inputs,
+        Err(error) => return Ok(Some(refuse(mode, &pending, &error))),
+    };
+    let inputs = &inputs;
     let agent = Agent::new(inputs, ca_pem, Arc::new(bulwark_agent::cache::SystemClock))
         .with_init_retry_for(config.init_retry_for.get());
     match mode {

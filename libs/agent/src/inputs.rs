@@ -1,6 +1,11 @@
 //! What the webhook hands to the init and sidecar containers: the spec, the KSM configuration
-//! and the pod's identity, all in environment variables (see `bulwark_sidecar_spec`).
+//! and the pod's identity, all in environment variables (see `bulwark_sidecar_spec`), or, for
+//! the cloud auth methods, the place the KSM configuration is stored, fetched with the pod's
+//! workload identity (`bulwark_cloud`).
 
+use std::time::{Duration, Instant};
+
+use bulwark_cloud::Location;
 use bulwark_config::{Secret, Source};
 use bulwark_ksm::KsmConfig;
 use bulwark_sidecar_spec::{self as spec, Auth, SidecarSpec};
@@ -50,52 +55,46 @@ pub enum Error {
         var: &'static str,
         error: bulwark_ksm::ConfigError,
     },
-    #[error(
-        "the KSM configuration from {method} is not supported yet: use keeper.security/auth-method: secret with keeper.security/ksm-config"
-    )]
-    Unsupported { method: &'static str },
+    #[error("the KSM configuration in {method}: {error}")]
+    Stored {
+        method: &'static str,
+        error: bulwark_ksm::ConfigError,
+    },
+    #[error("cannot fetch the KSM configuration: {0}")]
+    Cloud(bulwark_cloud::Error),
+}
+
+impl Error {
+    /// Whether only a change to the pod's inputs can help (the container exits 64); otherwise
+    /// the store could not be reached for now.
+    pub fn is_invalid_input(&self) -> bool {
+        !matches!(self, Error::Cloud(e) if e.is_transient())
+    }
+}
+
+/// The inputs before the KSM configuration is at hand: when the spec says it is stored in a
+/// cloud, [`Pending::fetch`] gets it.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub spec: SidecarSpec,
+    pod: String,
 }
 
 impl Inputs {
-    /// Reads the inputs from `env` (the process environment in production).
+    /// Reads the inputs from `env` (the process environment in production), for a pod whose
+    /// KSM configuration comes in the environment; see [`Pending`] for the cloud methods.
     pub fn read(env: &dyn Source) -> Result<Self, Error> {
+        Self::begin(env)?.finish(env, None)
+    }
+
+    /// Reads the spec and the pod's identity.
+    pub fn begin(env: &dyn Source) -> Result<Pending, Error> {
         let get = |name: &'static str| env.get(name).map_err(Error::NotUtf8);
         let text = get(spec::SPEC_ENV)?.ok_or(Error::Missing(spec::SPEC_ENV))?;
         let spec = SidecarSpec::from_json(&text).map_err(|e| Error::Spec {
             var: spec::SPEC_ENV,
             message: e.to_string(),
         })?;
-        let (ksm_config, ksm) = match &spec.auth {
-            Auth::Secret => {
-                let text = get(spec::KSM_CONFIG_ENV)?
-                    .filter(|v| !v.trim().is_empty())
-                    .ok_or(Error::Missing(spec::KSM_CONFIG_ENV))?;
-                // Parsed here, so that a configuration no retry can fix stops the container
-                // as invalid input rather than as an undelivered secret.
-                let ksm = KsmConfig::parse(&text).map_err(|error| Error::KsmConfig {
-                    var: spec::KSM_CONFIG_ENV,
-                    error,
-                })?;
-                (Secret::new(text), ksm)
-            }
-            // The cloud SDKs would more than double the sidecar's size and memory; until
-            // there is a measured way to fetch from them within its budget, say so clearly.
-            Auth::AwsSecretsManager { .. } => {
-                return Err(Error::Unsupported {
-                    method: "aws-secrets-manager",
-                });
-            }
-            Auth::GcpSecretManager { .. } => {
-                return Err(Error::Unsupported {
-                    method: "gcp-secret-manager",
-                });
-            }
-            Auth::AzureKeyVault { .. } => {
-                return Err(Error::Unsupported {
-                    method: "azure-key-vault",
-                });
-            }
-        };
         let name = get(spec::POD_NAME_ENV)?.unwrap_or_default();
         let namespace = get(spec::POD_NAMESPACE_ENV)?.unwrap_or_default();
         let pod = match (namespace.is_empty(), name.is_empty()) {
@@ -103,11 +102,96 @@ impl Inputs {
             (true, false) => name,
             (false, false) => format!("{namespace}/{name}"),
         };
-        Ok(Self {
-            spec,
-            ksm_config,
+        Ok(Pending { spec, pod })
+    }
+}
+
+impl Pending {
+    /// Where the KSM configuration is stored, for the cloud auth methods.
+    pub fn location(&self) -> Option<Location> {
+        match &self.spec.auth {
+            Auth::Secret => None,
+            Auth::AwsSecretsManager { secret_id, region } => Some(Location::Aws {
+                secret_id: secret_id.clone(),
+                region: region.clone(),
+            }),
+            Auth::GcpSecretManager { secret_id } => Some(Location::Gcp {
+                secret_id: secret_id.clone(),
+            }),
+            Auth::AzureKeyVault {
+                vault_name,
+                secret_name,
+            } => Some(Location::Azure {
+                vault_name: vault_name.clone(),
+                secret_name: secret_name.clone(),
+            }),
+        }
+    }
+
+    /// Fetches the stored KSM configuration with the identity `env` describes, retrying a
+    /// store that cannot be reached from 1 s doubling for at most `budget`.
+    pub async fn fetch(
+        &self,
+        location: &Location,
+        env: &dyn Source,
+        ca_pem: Option<&[u8]>,
+        budget: Duration,
+    ) -> Result<Secret, Error> {
+        let client =
+            bulwark_cloud::Client::new(ca_pem, Duration::from_secs(30)).map_err(Error::Cloud)?;
+        let started = Instant::now();
+        let mut pause = Duration::from_secs(1);
+        loop {
+            match client.fetch(location, env).await {
+                Ok(secret) => return Ok(secret),
+                Err(error) if error.is_transient() && started.elapsed() + pause <= budget => {
+                    tracing::warn!(method = location.method(), error = %error, retry_in_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX), "Cannot fetch the KSM configuration yet; retrying.");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(16));
+                }
+                Err(error) => return Err(Error::Cloud(error)),
+            }
+        }
+    }
+
+    /// The inputs, with the configuration from the environment, or `stored` (fetched from
+    /// where the spec says it is).
+    pub fn finish(self, env: &dyn Source, stored: Option<Secret>) -> Result<Inputs, Error> {
+        let (text, parse_error): (Secret, fn(bulwark_ksm::ConfigError) -> Error) =
+            match (&self.spec.auth, stored) {
+                (Auth::Secret, _) => {
+                    let text = env
+                        .get(spec::KSM_CONFIG_ENV)
+                        .map_err(Error::NotUtf8)?
+                        .filter(|v| !v.trim().is_empty())
+                        .ok_or(Error::Missing(spec::KSM_CONFIG_ENV))?;
+                    (Secret::new(text), |error| Error::KsmConfig {
+                        var: spec::KSM_CONFIG_ENV,
+                        error,
+                    })
+                }
+                (Auth::AwsSecretsManager { .. }, Some(text)) => (text, |error| Error::Stored {
+                    method: "aws-secrets-manager",
+                    error,
+                }),
+                (Auth::GcpSecretManager { .. }, Some(text)) => (text, |error| Error::Stored {
+                    method: "gcp-secret-manager",
+                    error,
+                }),
+                (Auth::AzureKeyVault { .. }, Some(text)) => (text, |error| Error::Stored {
+                    method: "azure-key-vault",
+                    error,
+                }),
+                (_, None) => return Err(Error::Missing("the stored KSM configuration")),
+            };
+        // Parsed here, so that a configuration no retry can fix stops the container as
+        // invalid input rather than as an undelivered secret.
+        let ksm = KsmConfig::parse(text.expose()).map_err(parse_error)?;
+        Ok(Inputs {
+            spec: self.spec,
+            ksm_config: text,
             ksm,
-            pod,
+            pod: self.pod,
         })
     }
 }
@@ -184,11 +268,25 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, Error::KsmConfig { .. }), "{err}");
         let aws = spec_json(r#"{"method":"aws-secrets-manager","secretId":"x"}"#);
-        let err = Inputs::read(&env(&[(spec::SPEC_ENV, &aws)])).unwrap_err();
+        let pending = Inputs::begin(&env(&[(spec::SPEC_ENV, &aws)])).unwrap();
+        assert_eq!(
+            pending.location(),
+            Some(Location::Aws {
+                secret_id: "x".to_owned(),
+                region: None
+            })
+        );
+        let err = pending
+            .finish(
+                &env(&[]),
+                Some(Secret::new("{\"hostname\": \"x\"}".to_owned())),
+            )
+            .unwrap_err();
         assert!(
             err.to_string()
-                .contains("aws-secrets-manager is not supported yet"),
+                .starts_with("the KSM configuration in aws-secrets-manager: "),
             "{err}"
         );
+        assert!(err.is_invalid_input());
     }
 }

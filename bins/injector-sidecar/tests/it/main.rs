@@ -15,6 +15,7 @@ use bulwark_sidecar_spec::{
     Source,
 };
 use bulwark_test_util::binary::{self, Running, http_get};
+use bulwark_test_util::cloud::FakeGcp;
 use bulwark_test_util::keeper::{self, FakeKeeper, Field, File};
 
 mod launch;
@@ -403,4 +404,71 @@ fn serves_health_and_metrics_then_stops_on_sigterm() {
         &["--mode", "sidecar"],
         &borrowed(&pod.env()),
     );
+}
+
+#[test]
+fn a_configuration_stored_in_a_cloud_is_fetched_with_the_pods_identity() {
+    let mut pod = Pod::new("5m");
+    let gcp = FakeGcp::start().unwrap();
+    gcp.add_version("projects/acme/secrets/ksm", pod.config.as_bytes());
+    pod.spec.auth = Auth::GcpSecretManager {
+        secret_id: "projects/acme/secrets/ksm".to_owned(),
+    };
+    // One CA file for Keeper and for the cloud endpoint, as keeper.security/ca-cert-* gives.
+    let ca = pod.dir.path().join("cas.pem");
+    std::fs::write(&ca, format!("{}\n{}", pod.keeper.ca_pem(), gcp.ca_pem())).unwrap();
+    pod.spec.ca_cert_file = Some(ca.display().to_string());
+    let env = |pod: &Pod, metadata: &str| {
+        let mut env: Vec<(&'static str, String)> = pod
+            .env()
+            .into_iter()
+            .filter(|(k, _)| *k != "BULWARK_INJECT_KSM_CONFIG")
+            .collect();
+        env.push(("GCE_METADATA_HOST", metadata.to_owned()));
+        env.push(("BULWARK_GCP_SECRET_MANAGER_URL", gcp.secret_manager_url()));
+        env
+    };
+    let (code, out) = binary::run_to_exit(
+        Path::new(EXE),
+        &["--mode", "init"],
+        &borrowed(&env(&pod, &gcp.metadata_host())),
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(pod.read("db.json").contains(PASSWORD));
+    assert_no_secrets(&out);
+    assert!(!out.contains("ya29."), "a token leaked: {out}");
+
+    // A secret that is not there: no retry helps, whatever fail-on-error says.
+    pod.spec.fail_on_error = false;
+    pod.spec.auth = Auth::GcpSecretManager {
+        secret_id: "projects/acme/secrets/missing".to_owned(),
+    };
+    let (code, out) = binary::run_to_exit(
+        Path::new(EXE),
+        &["--mode", "init"],
+        &borrowed(&env(&pod, &gcp.metadata_host())),
+    );
+    assert_eq!(code, Some(64), "{out}");
+    assert!(
+        out.contains("GCP Secret Manager refused (404 NOT_FOUND)"),
+        "{out}"
+    );
+
+    // A metadata server that does not answer is retried within the init budget; then
+    // fail-on-error decides.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    pod.spec.fail_on_error = true;
+    let (code, out) = binary::run_to_exit(
+        Path::new(EXE),
+        &["--mode", "init"],
+        &borrowed(&env(&pod, &dead)),
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("Cannot fetch the KSM configuration yet; retrying."),
+        "{out}"
+    );
+    assert!(out.contains("cannot reach GCP metadata server"), "{out}");
 }

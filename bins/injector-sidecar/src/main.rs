@@ -10,16 +10,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use bulwark_agent::inputs::{Inputs, Mode, Pending};
-use bulwark_agent::run::Agent;
+use bulwark_agent::run::{Agent, EXIT_UNDELIVERED};
 use bulwark_config::ProcessEnv;
 use bulwark_log::Output;
 use clap::{Parser, ValueEnum};
 
 const BINARY: &str = "injector-sidecar";
-
-/// Exit code when the secrets could not be delivered and the pod asked to fail
-/// (`keeper.security/fail-on-error`).
-const EXIT_UNDELIVERED: u8 = 1;
 
 type Config = bulwark_agent::config::Config;
 
@@ -43,22 +39,6 @@ struct Cli {
 enum CliMode {
     Init,
     Sidecar,
-}
-
-/// The exit code for inputs that cannot be used: 64 when only a change to the pod helps;
-/// otherwise (a store that cannot be reached) as for undelivered secrets, which in init mode
-/// `fail-on-error` decides.
-fn refuse(mode: Mode, pending: &Pending, error: &bulwark_agent::inputs::Error) -> u8 {
-    if error.is_invalid_input() {
-        tracing::error!(error = %error, "Invalid inputs.");
-        bulwark_config::EXIT_USAGE
-    } else if mode == Mode::Init && !pending.spec.fail_on_error {
-        tracing::warn!(error = %error, "Cannot deliver the secrets; starting the pod without them (keeper.security/fail-on-error: \"false\").");
-        0
-    } else {
-        tracing::error!(error = %error, "Cannot deliver the secrets.");
-        EXIT_UNDELIVERED
-    }
 }
 
 fn main() -> ExitCode {
@@ -110,26 +90,13 @@ async fn run(mode: Mode, config: &Config, pending: Pending) -> anyhow::Result<Op
         None => None,
     };
     // A KSM configuration stored in a cloud is fetched with the pod's workload identity.
-    let stored = match pending.location() {
-        None => None,
-        Some(location) => {
-            let fetched = pending
-                .fetch(
-                    &location,
-                    &ProcessEnv,
-                    ca_pem.as_deref(),
-                    config.init_retry_for.get(),
-                )
-                .await;
-            match fetched {
-                Ok(secret) => Some(secret),
-                Err(error) => return Ok(Some(refuse(mode, &pending, &error))),
-            }
-        }
-    };
-    let inputs = match pending.clone().finish(&ProcessEnv, stored) {
+    let resolved = pending
+        .clone()
+        .resolve(&ProcessEnv, ca_pem.as_deref(), config.init_retry_for.get())
+        .await;
+    let inputs = match resolved {
         Ok(inputs) => inputs,
-        Err(error) => return Ok(Some(refuse(mode, &pending, &error))),
+        Err(error) => return Ok(Some(error.exit_code(mode, pending.spec.fail_on_error))),
     };
     let inputs = &inputs;
     let agent = Agent::new(inputs, ca_pem, Arc::new(bulwark_agent::cache::SystemClock))

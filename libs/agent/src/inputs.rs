@@ -70,6 +70,22 @@ impl Error {
     pub fn is_invalid_input(&self) -> bool {
         !matches!(self, Error::Cloud(e) if e.is_transient())
     }
+
+    /// How a container in `mode` exits on this error, which it logs: 64 when only a change to
+    /// the pod helps; otherwise (a store that cannot be reached) as for undelivered secrets,
+    /// which in init mode `fail_on_error` decides.
+    pub fn exit_code(&self, mode: Mode, fail_on_error: bool) -> u8 {
+        if self.is_invalid_input() {
+            tracing::error!(error = %self, "Invalid inputs.");
+            bulwark_config::EXIT_USAGE
+        } else if mode == Mode::Init && !fail_on_error {
+            tracing::warn!(error = %self, "Cannot deliver the secrets; starting the pod without them (keeper.security/fail-on-error: \"false\").");
+            0
+        } else {
+            tracing::error!(error = %self, "Cannot deliver the secrets.");
+            crate::run::EXIT_UNDELIVERED
+        }
+    }
 }
 
 /// The inputs before the KSM configuration is at hand: when the spec says it is stored in a
@@ -126,6 +142,21 @@ impl Pending {
                 secret_name: secret_name.clone(),
             }),
         }
+    }
+
+    /// The inputs, with the KSM configuration from the environment or, for the cloud
+    /// methods, fetched from where it is stored (see [`Pending::fetch`]).
+    pub async fn resolve(
+        self,
+        env: &dyn Source,
+        ca_pem: Option<&[u8]>,
+        budget: Duration,
+    ) -> Result<Inputs, Error> {
+        let stored = match self.location() {
+            None => None,
+            Some(location) => Some(self.fetch(&location, env, ca_pem, budget).await?),
+        };
+        self.finish(env, stored)
     }
 
     /// Fetches the stored KSM configuration with the identity `env` describes, retrying a

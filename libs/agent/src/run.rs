@@ -18,6 +18,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cache::{self, Cache, Clock, Entry};
 use crate::inputs::{Inputs, Mode};
+
+/// The exit code when the secrets could not be delivered and the pod asked to fail
+/// (`keeper.security/fail-on-error`).
+pub const EXIT_UNDELIVERED: u8 = 1;
 use crate::keeper::{Connect, Keeper, Ksm};
 use crate::schedule::Schedule;
 use crate::select::{self, Content};

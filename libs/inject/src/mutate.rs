@@ -9,6 +9,8 @@
 //! A pod that carries the marker or one of our containers gets an empty patch, so that
 //! reinvocation and re-submitted pods are safe (upstream defect 1).
 
+use std::borrow::Cow;
+
 use bulwark_sidecar_spec::SidecarSpec;
 
 use crate::annotations::InjectionRequest;
@@ -54,9 +56,9 @@ pub(crate) enum Injected {
 }
 
 /// The read-only mount of the shared volume in the application's containers.
-const MOUNT: VolumeMount = VolumeMount {
+const MOUNT: VolumeMount<'static> = VolumeMount {
     name: VOLUME,
-    mount_path: MOUNT_PATH,
+    mount_path: Cow::Borrowed(MOUNT_PATH),
     read_only: true,
 };
 
@@ -134,20 +136,9 @@ pub fn mutate<'a>(
         }
         None => {}
     }
-    // The keeper containers cannot fetch a configuration from a cloud store yet: admitting
-    // the pod would only make its init container exit 64. (The plan for them stands ready.)
-    if !matches!(request.auth, bulwark_sidecar_spec::Auth::Secret) {
-        return Err(Error::Unsupported {
-            annotation: crate::annotations::key("auth-method"),
-            reason: CLOUD_REASON,
-        });
-    }
     let plan = Plan::new(spec, request, injector)?;
     Ok(injection(pod, plan))
 }
-
-/// Why the cloud auth methods are denied for now.
-const CLOUD_REASON: &str = "the keeper containers cannot read a KSM configuration from AWS Secrets Manager, GCP Secret Manager or Azure Key Vault yet, so the pod could not start; store the configuration in a Kubernetes Secret and use auth-method: secret with keeper.security/ksm-config";
 
 /// The mutation that adds what `plan` says to `pod`. The operations go in an order that keeps
 /// every index valid: the annotations first (the marker is what makes every later admission of

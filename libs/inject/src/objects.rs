@@ -20,7 +20,7 @@ pub struct Container<'a> {
     pub image_pull_policy: Option<&'a str>,
     pub args: Vec<&'a str>,
     pub env: Vec<EnvVar<'a>>,
-    pub volume_mounts: Vec<VolumeMount>,
+    pub volume_mounts: Vec<VolumeMount<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources<'a>>,
     pub security_context: SecurityContext,
@@ -41,7 +41,10 @@ pub struct Container<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct EnvVar<'a> {
     pub name: &'static str,
-    pub value_from: EnvSource<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<EnvSource<'a>>,
 }
 
 /// Where an environment variable's value comes from (`core/v1.EnvVarSource`).
@@ -60,11 +63,11 @@ pub enum EnvSource<'a> {
 }
 
 /// A volume mounted into a container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct VolumeMount {
+pub struct VolumeMount<'a> {
     pub name: &'static str,
-    pub mount_path: &'static str,
+    pub mount_path: Cow<'a, str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
 }

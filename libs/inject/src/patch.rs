@@ -33,8 +33,8 @@ pub enum Value<'a> {
     Annotations(Annotations),
     Volume(Volume<'a>),
     Volumes(Vec<Volume<'a>>),
-    Mount(VolumeMount),
-    Mounts([VolumeMount; 1]),
+    Mount(VolumeMount<'static>),
+    Mounts([VolumeMount<'static>; 1]),
     /// A value serialised before, such as a keeper container.
     Json(Json),
     /// An array of values serialised before.

@@ -16,6 +16,7 @@ use crate::objects::{KeyToPath, Volume, VolumeSource};
 use crate::pod::PodSpec;
 use crate::{CA_MOUNT_PATH, CA_VOLUME, Error, INJECTED, Injector, MOUNT_PATH, Result, VOLUME};
 
+mod identity;
 mod keeper;
 mod users;
 
@@ -177,7 +178,11 @@ impl<'a> Plan<'a> {
             resources,
             run_as: users.run_as,
             kill,
+            identity: identity::identity(spec, &spec_of_sidecar.auth),
         };
+        if let Some(warning) = identity::missing(&spec_of_sidecar.auth, &keeper.identity) {
+            warnings.push(warning.to_owned());
+        }
         if let Some(ca) = ca_cert {
             volumes.push(ca_volume(ca));
         }

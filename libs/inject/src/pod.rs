@@ -63,9 +63,21 @@ pub struct Container<'a> {
     #[serde(borrow)]
     pub name: Cow<'a, str>,
     #[serde(borrow)]
+    pub env: Option<Vec<EnvVar<'a>>>,
+    #[serde(borrow)]
     pub volume_mounts: Option<Vec<VolumeMount<'a>>>,
     pub ports: Option<Vec<ContainerPort>>,
     pub security_context: Option<SecurityContext>,
+}
+
+/// One of a container's `env`; only plain values are read (the identity webhooks' are).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvVar<'a> {
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub value: Option<Cow<'a, str>>,
 }
 
 /// One of a container's `volumeMounts`.

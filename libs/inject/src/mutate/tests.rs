@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::annotations;
 use crate::fixtures::PodJson;
-use bulwark_sidecar_spec::SidecarSpec;
+use bulwark_sidecar_spec::{Auth, SidecarSpec};
 
 use crate::{Defaults, Error, Injector, Mutation, Outcome, Result, mutate};
 
@@ -1070,39 +1070,117 @@ fn custom_ca_from_a_secret_or_a_config_map() {
 }
 
 #[test]
-fn cloud_auth_is_denied_until_the_sidecar_can_fetch_it() {
-    // Admitted, such a pod would never start: its init container exits 64.
-    for (method, fields) in [
-        (
-            "aws-secrets-manager",
-            &[
-                ("aws-secret-id", "prod/keeper/ksm-config"),
-                ("aws-region", "us-west-2"),
-            ][..],
-        ),
-        (
-            "gcp-secret-manager",
-            &[("gcp-secret-id", "projects/p/secrets/s/versions/1")][..],
-        ),
-        (
-            "azure-key-vault",
-            &[
-                ("azure-vault-name", "mykeyvault"),
-                ("azure-secret-name", "ksm"),
-            ][..],
-        ),
-    ] {
-        let mut pod = PodJson::deployment()
-            .without_annotation("ksm-config")
-            .with_annotation("auth-method", method);
-        for (name, value) in fields {
-            pod = pod.with_annotation(name, value);
+fn cloud_auth_gives_the_keeper_containers_the_applications_workload_identity() {
+    // What EKS's pod identity webhook puts into every container when it runs before us.
+    let irsa = json!({"name": "irsa-app", "image": "app",
+        "env": [{"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
+                {"name": "AWS_ROLE_ARN", "value": "arn:aws:iam::111122223333:role/keeper"},
+                {"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"},
+                {"name": "UNRELATED", "value": "x"},
+                {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+        "volumeMounts": [{"name": "aws-iam-token", "mountPath": "/var/run/secrets/eks.amazonaws.com/serviceaccount", "readOnly": true}]});
+    let pod = PodJson::deployment()
+        .without_annotation("ksm-config")
+        .with_annotation("auth-method", "aws-secrets-manager")
+        .with_annotation("aws-secret-id", "prod/keeper/ksm-config")
+        .with_annotation("aws-region", "us-west-2")
+        .with_container(irsa);
+    let (mutation, patched) = admit(&pod);
+    assert!(mutation.warnings.is_empty(), "{:?}", mutation.warnings);
+    let spec = spec_at(&patched, "/spec/initContainers/0");
+    assert_eq!(
+        spec.auth,
+        Auth::AwsSecretsManager {
+            secret_id: "prod/keeper/ksm-config".to_owned(),
+            region: Some("us-west-2".to_owned())
         }
-        check_denied(
-            pod,
-            "keeper.security/auth-method: not supported: the keeper containers cannot read a KSM configuration from AWS Secrets Manager, GCP Secret Manager or Azure Key Vault yet, so the pod could not start; store the configuration in a Kubernetes Secret and use auth-method: secret with keeper.security/ksm-config",
+    );
+    for keeper in ["/spec/initContainers/0", "/spec/initContainers/1"] {
+        let container = patched.pointer(keeper).unwrap();
+        let env: Vec<(&str, Option<&str>)> = container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str()))
+            .collect();
+        assert!(
+            !env.iter()
+                .any(|(n, _)| *n == bulwark_sidecar_spec::KSM_CONFIG_ENV),
+            "{env:?}"
+        );
+        assert!(
+            env.contains(&(
+                "AWS_ROLE_ARN",
+                Some("arn:aws:iam::111122223333:role/keeper")
+            )),
+            "{env:?}"
+        );
+        assert!(
+            env.contains(&("AWS_STS_REGIONAL_ENDPOINTS", Some("regional"))),
+            "{env:?}"
+        );
+        assert!(
+            !env.iter()
+                .any(|(n, _)| *n == "UNRELATED" || *n == "FROM_SECRET"),
+            "{env:?}"
+        );
+        assert!(
+            container["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({"name": "aws-iam-token", "mountPath": "/var/run/secrets/eks.amazonaws.com/serviceaccount", "readOnly": true})),
+            "{container}"
         );
     }
+
+    // Azure Workload Identity's variables; GCP needs none (the metadata server answers).
+    let azure = json!({"name": "azure-app", "image": "app",
+        "env": [{"name": "AZURE_CLIENT_ID", "value": "c1"}, {"name": "AZURE_TENANT_ID", "value": "t1"},
+                {"name": "AZURE_FEDERATED_TOKEN_FILE", "value": "/var/run/secrets/azure/tokens/azure-identity-token"},
+                {"name": "AZURE_AUTHORITY_HOST", "value": "https://login.microsoftonline.com/"}],
+        "volumeMounts": [{"name": "azure-identity-token", "mountPath": "/var/run/secrets/azure/tokens", "readOnly": true}]});
+    let (_, patched) = admit(
+        &PodJson::deployment()
+            .without_annotation("ksm-config")
+            .with_annotation("auth-method", "azure-key-vault")
+            .with_annotation("azure-vault-name", "mykeyvault")
+            .with_annotation("azure-secret-name", "ksm")
+            .with_container(azure),
+    );
+    let env = patched
+        .pointer("/spec/initContainers/0/env")
+        .unwrap()
+        .to_string();
+    assert!(
+        env.contains("AZURE_FEDERATED_TOKEN_FILE") && env.contains("\"t1\""),
+        "{env}"
+    );
+    check_spec(
+        PodJson::deployment()
+            .without_annotation("ksm-config")
+            .with_annotation("auth-method", "gcp-secret-manager")
+            .with_annotation("gcp-secret-id", "projects/p/secrets/s/versions/1"),
+        |spec| {
+            assert_eq!(
+                spec.auth,
+                Auth::GcpSecretManager {
+                    secret_id: "projects/p/secrets/s/versions/1".to_owned()
+                }
+            );
+        },
+    );
+
+    // No identity yet: admitted (the identity webhook may run after us), with a warning.
+    check_warnings(
+        PodJson::deployment()
+            .without_annotation("ksm-config")
+            .with_annotation("auth-method", "azure-key-vault")
+            .with_annotation("azure-vault-name", "mykeyvault")
+            .with_annotation("azure-secret-name", "ksm"),
+        &[
+            "keeper.security/auth-method azure-key-vault: no container has AZURE_FEDERATED_TOKEN_FILE yet; the keeper containers need Azure Workload Identity's webhook to add it (label the pod azure.workload.identity/use: \"true\")",
+        ],
+    );
 }
 
 #[test]

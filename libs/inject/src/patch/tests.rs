@@ -7,9 +7,9 @@ use super::{Annotations, Patch, Value as Added, pointer};
 use crate::memo::Json;
 use crate::objects::VolumeMount;
 
-const MOUNT: VolumeMount = VolumeMount {
+const MOUNT: VolumeMount<'static> = VolumeMount {
     name: "v",
-    mount_path: "/m",
+    mount_path: std::borrow::Cow::Borrowed("/m"),
     read_only: true,
 };
 

@@ -8,6 +8,7 @@ use bulwark_sidecar_spec::{
     SPEC_FIELD_PATH,
 };
 
+use super::identity::Identity;
 use crate::annotations::{ResourceOverrides, key};
 use crate::objects::{
     Capabilities, Container, ContainerPort, EnvSource, EnvVar, HttpGet, Probe, Quantities,
@@ -44,6 +45,8 @@ pub struct KeeperKey {
     pub run_as: (Option<i64>, Option<i64>),
     /// Whether the sidecar needs `CAP_KILL` to signal processes of other users.
     pub kill: bool,
+    /// The workload identity copied from the application's containers (cloud methods).
+    pub identity: Identity,
 }
 
 /// The keeper container that `key` describes.
@@ -59,7 +62,8 @@ pub fn container<'a>(defaults: &'a Defaults, key: &'a KeeperKey) -> Container<'a
 
     let field = |name, field_path| EnvVar {
         name,
-        value_from: EnvSource::FieldRef { field_path },
+        value: None,
+        value_from: Some(EnvSource::FieldRef { field_path }),
     };
     let mut env = Vec::with_capacity(4);
     // The spec is written once, into a pod annotation, and read from there.
@@ -67,27 +71,40 @@ pub fn container<'a>(defaults: &'a Defaults, key: &'a KeeperKey) -> Container<'a
     if let Some(secret) = &key.ksm_config {
         env.push(EnvVar {
             name: KSM_CONFIG_ENV,
-            value_from: EnvSource::SecretKeyRef {
+            value: None,
+            value_from: Some(EnvSource::SecretKeyRef {
                 name: Cow::Borrowed(secret),
                 key: "config",
-            },
+            }),
         });
     }
     env.push(field(POD_NAME_ENV, "metadata.name"));
     env.push(field(POD_NAMESPACE_ENV, "metadata.namespace"));
 
+    // The workload identity an identity webhook gave the application, for the cloud methods.
+    env.extend(key.identity.env.iter().map(|(name, value)| EnvVar {
+        name,
+        value: Some(Cow::Borrowed(value.as_str())),
+        value_from: None,
+    }));
+
     let mut volume_mounts = vec![VolumeMount {
         name: VOLUME,
-        mount_path: MOUNT_PATH,
+        mount_path: Cow::Borrowed(MOUNT_PATH),
         read_only: false,
     }];
     if key.ca {
         volume_mounts.push(VolumeMount {
             name: CA_VOLUME,
-            mount_path: CA_MOUNT_PATH,
+            mount_path: Cow::Borrowed(CA_MOUNT_PATH),
             read_only: true,
         });
     }
+    volume_mounts.extend(key.identity.mounts.iter().map(|(name, path)| VolumeMount {
+        name,
+        mount_path: Cow::Borrowed(path.as_str()),
+        read_only: true,
+    }));
 
     let sidecar = key.role != Role::Init;
     let probe = |path| Probe {

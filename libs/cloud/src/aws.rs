@@ -62,22 +62,15 @@ pub(crate) async fn fetch(
     );
     let mut all: Vec<(&str, &str)> = headers.to_vec();
     all.extend(signature.iter().map(|(n, v)| (*n, v.as_str())));
-    let response = http
-        .send(SECRETS_MANAGER, Method::POST, &url, &all, body)
-        .await?;
-    if !response.ok() {
-        return Err(json_error(SECRETS_MANAGER, response.status, &response.body));
-    }
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase")]
     struct Value {
         secret_string: Option<String>,
         secret_binary: Option<String>,
     }
-    let value: Value = serde_json::from_slice(&response.body).map_err(|e| Error::Protocol {
-        service: SECRETS_MANAGER,
-        message: format!("GetSecretValue: {e}"),
-    })?;
+    let value: Value = http
+        .json(SECRETS_MANAGER, (Method::POST, &url), &all, body, aws_error)
+        .await?;
     match (value.secret_string, value.secret_binary) {
         (Some(text), _) => Ok(Secret::new(text)),
         (None, Some(binary)) => {
@@ -237,18 +230,6 @@ async fn pod_identity(http: &Http, env: &dyn Source, full_uri: &str) -> Result<C
             }
         })?,
     };
-    let response = http
-        .send(
-            POD_IDENTITY,
-            Method::GET,
-            &url,
-            &[("authorization", &token)],
-            Vec::new(),
-        )
-        .await?;
-    if !response.ok() {
-        return Err(json_error(POD_IDENTITY, response.status, &response.body));
-    }
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase")]
     struct Issued {
@@ -256,10 +237,15 @@ async fn pod_identity(http: &Http, env: &dyn Source, full_uri: &str) -> Result<C
         secret_access_key: String,
         token: Option<String>,
     }
-    let issued: Issued = serde_json::from_slice(&response.body).map_err(|e| Error::Protocol {
-        service: POD_IDENTITY,
-        message: e.to_string(),
-    })?;
+    let issued: Issued = http
+        .json(
+            POD_IDENTITY,
+            (Method::GET, &url),
+            &[("authorization", &token)],
+            Vec::new(),
+            aws_error,
+        )
+        .await?;
     Ok(Credentials {
         access_key_id: issued.access_key_id,
         secret_access_key: issued.secret_access_key,
@@ -270,7 +256,7 @@ async fn pod_identity(http: &Http, env: &dyn Source, full_uri: &str) -> Result<C
 /// The error of an AWS JSON-protocol answer: `{"__type": "...#Code", "message": "..."}`, or
 /// the query protocol's XML `<Error><Code>..</Code><Message>..</Message></Error>` that some
 /// front ends (and moto's authorizer) answer with instead.
-fn json_error(service: &'static str, status: u16, body: &[u8]) -> Error {
+fn aws_error(service: &'static str, status: u16, body: &[u8]) -> Error {
     if let Some((code, message)) = xml_error(body) {
         return Error::from_status(service, status, code, message);
     }

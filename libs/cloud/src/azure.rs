@@ -5,7 +5,7 @@
 use hyper::Method;
 use serde::Deserialize;
 
-use crate::http::{Http, join, uri};
+use crate::http::{Http, OAuthToken, join, json_error, uri};
 use crate::{Error, read_token, var};
 use bulwark_config::{Secret, Source};
 
@@ -32,28 +32,22 @@ pub(crate) async fn fetch(
         ),
     )?;
     let bearer = format!("Bearer {token}");
-    let response = http
-        .send(
-            KEY_VAULT,
-            Method::GET,
-            &url,
-            &[("authorization", &bearer)],
-            Vec::new(),
-        )
-        .await?;
-    if !response.ok() {
-        return Err(azure_error(KEY_VAULT, response.status, &response.body));
-    }
     #[derive(Deserialize)]
     struct Bundle {
         value: String,
     }
-    serde_json::from_slice::<Bundle>(&response.body)
-        .map(|b| Secret::new(b.value))
-        .map_err(|e| Error::Protocol {
-            service: KEY_VAULT,
-            message: format!("secret bundle: {e}"),
-        })
+    let bundle: Bundle = http
+        .json(
+            KEY_VAULT,
+            (Method::GET, &url),
+            &[("authorization", &bearer)],
+            Vec::new(),
+            |service, status, body| {
+                json_error(service, status, body, "/error/code", "/error/message")
+            },
+        )
+        .await?;
+    Ok(Secret::new(bundle.value))
 }
 
 /// Key Vault's naming rules: a vault of 3-24 letters, digits and dashes; a secret of 1-127
@@ -137,49 +131,18 @@ async fn access_token(http: &Http, env: &dyn Source, scope: &str) -> Result<Stri
         ENTRA,
         &join(&authority, &format!("{tenant_id}/oauth2/v2.0/token")),
     )?;
-    let response = http
-        .send(
+    let token: OAuthToken = http
+        .json(
             ENTRA,
-            Method::POST,
-            &url,
+            (Method::POST, &url),
             &[("content-type", "application/x-www-form-urlencoded")],
             body.into_bytes(),
+            |service, status, body| {
+                json_error(service, status, body, "/error", "/error_description")
+            },
         )
         .await?;
-    if !response.ok() {
-        let value: serde_json::Value = serde_json::from_slice(&response.body).unwrap_or_default();
-        return Err(Error::from_status(
-            ENTRA,
-            response.status,
-            value["error"].as_str().unwrap_or_default().to_owned(),
-            value["error_description"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        ));
-    }
-    #[derive(Deserialize)]
-    struct Token {
-        access_token: String,
-    }
-    serde_json::from_slice::<Token>(&response.body)
-        .map(|t| t.access_token)
-        .map_err(|e| Error::Protocol {
-            service: ENTRA,
-            message: format!("token: {e}"),
-        })
-}
-
-/// The error of a Key Vault answer: `{"error": {"code": "SecretNotFound", "message": "..."}}`.
-fn azure_error(service: &'static str, status: u16, body: &[u8]) -> Error {
-    let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let error = &value["error"];
-    Error::from_status(
-        service,
-        status,
-        error["code"].as_str().unwrap_or_default().to_owned(),
-        error["message"].as_str().unwrap_or_default().to_owned(),
-    )
+    Ok(token.access_token)
 }
 
 #[cfg(test)]

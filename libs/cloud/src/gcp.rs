@@ -5,7 +5,7 @@ use base64::Engine;
 use hyper::Method;
 use serde::Deserialize;
 
-use crate::http::{Http, join, uri};
+use crate::http::{Http, OAuthToken, join, json_error, uri};
 use crate::{Error, text, var};
 use bulwark_config::{Secret, Source};
 
@@ -19,22 +19,6 @@ pub(crate) async fn fetch(http: &Http, env: &dyn Source, secret_id: &str) -> Res
         .unwrap_or_else(|| "https://secretmanager.googleapis.com".to_owned());
     let url = uri(SECRET_MANAGER, &join(&base, &format!("v1/{name}:access")))?;
     let bearer = format!("Bearer {token}");
-    let response = http
-        .send(
-            SECRET_MANAGER,
-            Method::GET,
-            &url,
-            &[("authorization", &bearer)],
-            Vec::new(),
-        )
-        .await?;
-    if !response.ok() {
-        return Err(google_error(
-            SECRET_MANAGER,
-            response.status,
-            &response.body,
-        ));
-    }
     #[derive(Deserialize)]
     struct Access {
         payload: Payload,
@@ -43,10 +27,15 @@ pub(crate) async fn fetch(http: &Http, env: &dyn Source, secret_id: &str) -> Res
     struct Payload {
         data: String,
     }
-    let access: Access = serde_json::from_slice(&response.body).map_err(|e| Error::Protocol {
-        service: SECRET_MANAGER,
-        message: format!("{name}:access: {e}"),
-    })?;
+    let access: Access = http
+        .json(
+            SECRET_MANAGER,
+            (Method::GET, &url),
+            &[("authorization", &bearer)],
+            Vec::new(),
+            google_error,
+        )
+        .await?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(access.payload.data)
         .map_err(|e| Error::Protocol {
@@ -89,48 +78,24 @@ async fn access_token(http: &Http, env: &dyn Source) -> Result<String, Error> {
         METADATA,
         &format!("http://{host}/computeMetadata/v1/instance/service-accounts/default/token"),
     )?;
-    let response = http
-        .send(
+    let token: OAuthToken = http
+        .json(
             METADATA,
-            Method::GET,
-            &url,
+            (Method::GET, &url),
             &[("metadata-flavor", "Google")],
             Vec::new(),
+            |service, status, body| {
+                let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+                Error::from_status(service, status, String::new(), text)
+            },
         )
         .await?;
-    if !response.ok() {
-        return Err(Error::from_status(
-            METADATA,
-            response.status,
-            String::new(),
-            String::from_utf8_lossy(&response.body[..response.body.len().min(200)]).into_owned(),
-        ));
-    }
-    #[derive(Deserialize)]
-    struct Token {
-        access_token: String,
-    }
-    serde_json::from_slice::<Token>(&response.body)
-        .map(|t| t.access_token)
-        .map_err(|e| Error::Protocol {
-            service: METADATA,
-            message: format!("token: {e}"),
-        })
+    Ok(token.access_token)
 }
 
 /// The error of a Google API answer: `{"error": {"code": 404, "message": "...", "status": "NOT_FOUND"}}`.
 fn google_error(service: &'static str, status: u16, body: &[u8]) -> Error {
-    let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let error = &value["error"];
-    Error::from_status(
-        service,
-        status,
-        error["status"].as_str().unwrap_or_default().to_owned(),
-        error["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()),
-    )
+    json_error(service, status, body, "/error/status", "/error/message")
 }
 
 #[cfg(test)]

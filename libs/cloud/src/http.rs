@@ -12,7 +12,18 @@ use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use serde::de::DeserializeOwned;
+
 use crate::Error;
+
+/// Makes a service's error from an answer that is not a success: its status and body.
+pub(crate) type ErrorOf = fn(&'static str, u16, &[u8]) -> Error;
+
+/// An OAuth 2 token answer (the GCP metadata server's, Entra ID's).
+#[derive(serde::Deserialize)]
+pub(crate) struct OAuthToken {
+    pub(crate) access_token: String,
+}
 
 /// The largest answer we read: a KSM configuration is a few hundred bytes, a token a few KiB.
 const MAX_RESPONSE: usize = 1024 * 1024;
@@ -46,6 +57,27 @@ impl Http {
             .pool_max_idle_per_host(1)
             .build(connector);
         Ok(Self { client, timeout })
+    }
+
+    /// Sends one request to `service` and reads a JSON answer as `T`; an answer that is not a
+    /// success becomes the service's error through `error_of`.
+    pub(crate) async fn json<T: DeserializeOwned>(
+        &self,
+        service: &'static str,
+        request: (Method, &Uri),
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        error_of: ErrorOf,
+    ) -> Result<T, Error> {
+        let (method, url) = request;
+        let response = self.send(service, method, url, headers, body).await?;
+        if !response.ok() {
+            return Err(error_of(service, response.status, &response.body));
+        }
+        serde_json::from_slice(&response.body).map_err(|e| Error::Protocol {
+            service,
+            message: format!("{}: {e}", url.path()),
+        })
     }
 
     /// Sends one request to `service` and reads the answer, whatever its status.
@@ -132,5 +164,26 @@ pub(crate) fn join(base: &str, path: &str) -> String {
         "{}/{}",
         base.trim_end_matches('/'),
         path.trim_start_matches('/')
+    )
+}
+
+/// A service's error from a JSON body whose code and message are at the JSON pointers `code`
+/// and `message`; the start of the body when it has neither.
+pub(crate) fn json_error(
+    service: &'static str,
+    status: u16,
+    body: &[u8],
+    code: &str,
+    message: &str,
+) -> Error {
+    let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let text = |pointer: &str| value.pointer(pointer).and_then(serde_json::Value::as_str);
+    Error::from_status(
+        service,
+        status,
+        text(code).unwrap_or_default().to_owned(),
+        text(message)
+            .map(str::to_owned)
+            .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()),
     )
 }

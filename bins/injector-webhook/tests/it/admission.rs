@@ -31,8 +31,12 @@ fn review_of(uid: &str, kind: &str, object: Value) -> Vec<u8> {
 }
 
 fn start(dir: &Path, ca: &TestCa) -> (Running, SocketAddr, SocketAddr) {
-    let env = super::env_for(dir, ca);
-    let mut bin = Running::start(Path::new(super::EXE), &[], &super::as_refs(&env)).unwrap();
+    start_with(&super::env_for(dir, ca))
+}
+
+/// Starts the webhook with `env`; returns it, its health address and its HTTPS address.
+pub(super) fn start_with(env: &[(String, String)]) -> (Running, SocketAddr, SocketAddr) {
+    let mut bin = Running::start(Path::new(super::EXE), &[], &super::as_refs(env)).unwrap();
     let health = bin.health_addr().unwrap();
     let line = bin
         .wait_for_log(

@@ -72,15 +72,7 @@ impl Cluster<'_> {
         ] {
             env.push((format!("BULWARK_INJECTOR_WEBHOOK_{k}"), v.to_owned()));
         }
-        let mut bin = Running::start(Path::new(super::EXE), &[], &super::as_refs(&env)).unwrap();
-        let health = bin.health_addr().unwrap();
-        let line = bin
-            .wait_for_log(
-                "Serving admission requests on /mutate-pods.",
-                Duration::from_secs(10),
-            )
-            .unwrap();
-        let https = line["addr"].as_str().unwrap().parse().unwrap();
+        let (bin, health, https) = super::admission::start_with(&env);
         self.endpoints.lock().unwrap().insert(
             name.to_owned(),
             Endpoint {

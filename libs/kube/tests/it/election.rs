@@ -4,6 +4,8 @@ use std::time::{Duration, Instant};
 
 use bulwark_kube::{LeaderElector, Leadership, LeaseSettings};
 use bulwark_test_util::kube_api::{FakeKube, Fault};
+
+use super::until;
 use tokio_util::sync::CancellationToken;
 
 const LEASE: Duration = Duration::from_millis(3000);
@@ -35,18 +37,6 @@ async fn contender(fake: &FakeKube, identity: &str) -> Contender {
         stop,
         task,
     }
-}
-
-/// Waits until `pred` holds, checking every 20 ms, for at most `timeout`.
-async fn until(timeout: Duration, mut pred: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if pred() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    pred()
 }
 
 fn holder(fake: &FakeKube) -> Option<String> {

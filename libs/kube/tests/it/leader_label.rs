@@ -1,12 +1,14 @@
 //! The leader label against the fake API server: a new leader takes the label from stale pods
 //! and puts it on its own; a replica that stops leading or shuts down removes it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bulwark_kube::{LeaderElector, LeaderLabel, LeaseSettings};
 use bulwark_test_util::kube_api::{FakeKube, Fault};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+
+use super::until;
 
 const KEY: &str = "keeper.security/webhook-leader";
 const RETRY: Duration = Duration::from_millis(250);
@@ -52,17 +54,6 @@ fn labelled(fake: &FakeKube) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-async fn until(timeout: Duration, mut pred: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if pred() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    pred()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

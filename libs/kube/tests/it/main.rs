@@ -7,6 +7,8 @@ mod client;
 mod election;
 mod leader_label;
 
+use std::time::{Duration, Instant};
+
 use bulwark_test_util::kube_api::FakeKube;
 
 /// A client for `fake`, built the production way: from a kubeconfig file.
@@ -18,4 +20,16 @@ async fn client_for(fake: &FakeKube) -> (kube::Client, tempfile::TempDir) {
         context: None,
     };
     (bulwark_kube::client(&options).await.unwrap(), dir)
+}
+
+/// Waits until `pred` holds, checking every 20 ms, for at most `timeout`.
+async fn until(timeout: Duration, mut pred: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if pred() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    pred()
 }

@@ -1,6 +1,11 @@
 //! Where archives go and how they are described: the object key of a batch, the manifest
-//! written beside it before its rows are deleted, and the checks of an archive against its
-//! manifest.
+//! written before its rows are deleted, and the checks of an archive against its manifest.
+//!
+//! A table's prefix holds its data and nothing else where query engines look: data objects
+//! under `year=/month=/day=/`, and the archiver's own state (manifests and completion
+//! markers) under `_manifests/`, which Athena, Spark, Trino and Hive skip as a hidden
+//! directory (a name starting with `_`). Archives of versions that wrote manifests beside
+//! their objects are still read.
 
 use futures::StreamExt;
 use object_store::path::Path;
@@ -40,6 +45,75 @@ pub fn table_prefix(prefix: &str, target: &Target) -> String {
         base
     } else {
         format!("{prefix}/{base}")
+    }
+}
+
+/// The folder of a table's manifests and completion markers, under its prefix.
+pub const STATE_DIR: &str = "_manifests";
+
+/// The key of the manifest of the archive `object` in the table under `table_prefix`.
+pub(crate) fn manifest_key(table_prefix: &str, object: &str) -> String {
+    format!("{}.manifest.json", state_key(table_prefix, object))
+}
+
+/// The key of the completion marker of a batch whose manifest is `manifest_key`.
+pub(crate) fn marker_key(manifest_key: &str) -> String {
+    format!(
+        "{}.done",
+        manifest_key
+            .strip_suffix(".manifest.json")
+            .unwrap_or(manifest_key)
+    )
+}
+
+/// `object`'s place in the state folder: `<table>/_manifests/year=.../<name>`.
+fn state_key(table_prefix: &str, object: &str) -> String {
+    let relative = object
+        .strip_prefix(table_prefix)
+        .map_or(object, |r| r.trim_start_matches('/'));
+    format!("{table_prefix}/{STATE_DIR}/{relative}")
+}
+
+/// What a listing of a table's prefix holds.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    /// Data objects (`.jsonl.gz` outside the state folder).
+    pub(crate) objects: Vec<String>,
+    /// Manifests, in either layout.
+    pub(crate) manifests: Vec<String>,
+    /// Every key, for lookups.
+    pub(crate) all: std::collections::BTreeSet<String>,
+}
+
+impl Listing {
+    /// Lists everything under `table_prefix`.
+    pub(crate) async fn of(store: &dyn ObjectStore, table_prefix: &str) -> Result<Self, Error> {
+        let mut listing = Listing::default();
+        let mut stream = store.list(Some(&Path::from(table_prefix)));
+        while let Some(meta) = stream.next().await {
+            let name = meta?.location.to_string();
+            if name.ends_with(".manifest.json") {
+                listing.manifests.push(name.clone());
+            } else if name.ends_with(".jsonl.gz") && !name.contains(&format!("/{STATE_DIR}/")) {
+                listing.objects.push(name.clone());
+            }
+            listing.all.insert(name);
+        }
+        listing.manifests.sort();
+        listing.objects.sort();
+        Ok(listing)
+    }
+
+    /// The data objects that no manifest records, in either layout: uploads of runs that
+    /// crashed before writing the manifest (no row was deleted on their strength).
+    pub(crate) fn unrecorded(&self, table_prefix: &str) -> Vec<&String> {
+        self.objects
+            .iter()
+            .filter(|object| {
+                !self.all.contains(&manifest_key(table_prefix, object))
+                    && !self.all.contains(&format!("{object}.manifest.json"))
+            })
+            .collect()
     }
 }
 
@@ -85,44 +159,54 @@ pub async fn verify_object(
     read_checked(store, key, sha256, rows).await
 }
 
-/// The manifests of `target`'s completed batches.
+/// The manifests of `target`'s batches, in either layout.
 pub async fn manifests(
     store: &dyn ObjectStore,
     options: &Options,
     target: &Target,
 ) -> Result<Vec<Manifest>, Error> {
-    let prefix = Path::from(table_prefix(&options.prefix, target));
-    let mut names = Vec::new();
-    let mut listing = store.list(Some(&prefix));
-    while let Some(meta) = listing.next().await {
-        let name = meta?.location.to_string();
-        if name.ends_with(".manifest.json") {
-            names.push(name);
-        }
-    }
-    names.sort();
+    let listing = Listing::of(store, &table_prefix(&options.prefix, target)).await?;
     let mut out = Vec::new();
-    for name in names {
-        let data = store.get(&Path::from(name.clone())).await?.bytes().await?;
-        out.push(serde_json::from_slice(&data).map_err(|e| Error::Verify {
-            key: name,
-            message: format!("unreadable manifest: {e}"),
-        })?);
+    for name in listing.manifests {
+        out.push(read_manifest(store, &name).await?);
     }
     Ok(out)
 }
 
-/// Re-checks every archive of `target` against its manifest; returns how many were checked.
+/// The manifest stored at `name`.
+pub(crate) async fn read_manifest(store: &dyn ObjectStore, name: &str) -> Result<Manifest, Error> {
+    let data = store.get(&Path::from(name)).await?.bytes().await?;
+    serde_json::from_slice(&data).map_err(|e| Error::Verify {
+        key: name.to_owned(),
+        message: format!("unreadable manifest: {e}"),
+    })
+}
+
+/// Re-checks every archive of `target` against its manifest, and that every data object has
+/// one (an unrecorded object would be read twice by a query engine); returns how many
+/// archives were checked.
 pub async fn verify_table(
     store: &dyn ObjectStore,
     options: &Options,
     target: &Target,
 ) -> Result<u64, Error> {
-    let manifests = manifests(store, options, target).await?;
-    for m in &manifests {
+    let prefix = table_prefix(&options.prefix, target);
+    let listing = Listing::of(store, &prefix).await?;
+    let unrecorded = listing.unrecorded(&prefix);
+    if let Some(first) = unrecorded.first() {
+        return Err(Error::Verify {
+            key: (*first).clone(),
+            message: format!(
+                "{} data object(s) under {prefix} have no manifest: uploads of an interrupted run, whose rows are still in the table; the next archiver run removes them",
+                unrecorded.len()
+            ),
+        });
+    }
+    for name in &listing.manifests {
+        let m = read_manifest(store, name).await?;
         verify_object(store, &m.object, &m.sha256, m.rows).await?;
     }
-    Ok(manifests.len() as u64)
+    Ok(listing.manifests.len() as u64)
 }
 
 /// `bytes` as lowercase hexadecimal.

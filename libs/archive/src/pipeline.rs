@@ -9,26 +9,25 @@
 //!    `json_populate_record`), kept in memory up to one upload part and spilled to an
 //!    unlinked temporary file beyond (see [`crate::object`]);
 //! 2. uploaded to a key derived from the data (`prefix/db/schema.table/year=/month=/day=/
-//!    <first>_<last>.jsonl.gz`), so a rerun of the same batch finds the same key: create-only
-//!    in one request when small, as a multipart upload when spilled. An object already there
-//!    without a manifest is the unfinished upload of a crashed run (its rows were not
-//!    deleted) and is replaced; one with a manifest must hold the same bytes (step 3);
+//!    <first>_<last>.jsonl.gz`): create-only in one request when small, as a multipart upload
+//!    when spilled;
 //! 3. read back as a stream: SHA-256 and row count must match what was read from the table;
-//! 4. described by a manifest (`<key>.manifest.json`: checksum, count, key range, the
-//!    primary keys), written before anything is deleted;
+//! 4. described by a manifest (`prefix/db/schema.table/_manifests/year=.../<name>.manifest.json`:
+//!    checksum, count, key range, the primary keys), written before anything is deleted;
 //! 5. deleted, exactly the rows the batch read, in one transaction: in the snapshot the
 //!    batch's COPY ran in, handed from the reading connection to the deleting one (see
 //!    `delete::Deletes`);
-//! 6. marked complete (`<key>.done`).
+//! 6. marked complete (`_manifests/.../<name>.done`).
 //!
 //! Batch N+1 is read while batch N goes through 2 to 6 on a second connection.
 //!
-//! A crash before 4 leaves rows in the table and at most an unreferenced object, which the
-//! next run overwrites with the same bytes or finds equal; a crash between 4 and 6 leaves a
-//! manifest without a marker, which the next run completes first (verify the object again,
-//! delete the listed keys, which is idempotent, write the marker). So no row is lost and none
-//! is archived twice.
-
+//! Only a manifest makes an object an archive. A crash before 4 leaves the rows in the table
+//! and perhaps an object no manifest records; before it archives anything, the next run (under
+//! the lock) removes every such object of the table, whatever range the crashed run had cut,
+//! so the next cut cannot leave a copy of the same rows beside it. A crash between 4 and 6
+//! leaves a manifest without a marker, which the next run completes first (verify the object
+//! again, delete the listed keys, which is idempotent, write the marker). So no row is lost,
+//! and each archived row is in exactly one data object.
 //!
 //! The steps live in submodules: `sizing` (how many rows a batch holds), `read` (the COPY and
 //! its snapshot), `store` (upload, verification, manifest), `delete`, and `recover` (what an
@@ -44,6 +43,7 @@ use sqlx::{AssertSqlSafe, PgConnection};
 
 use crate::config::Target;
 use crate::error::Error;
+use crate::manifest::{manifest_key, marker_key, table_prefix};
 use crate::sql::ident;
 
 mod delete;
@@ -211,9 +211,10 @@ async fn archive_batches(
             deletes.run_in_snapshot(&mut *deleter, &manifest).await?;
             crate::metrics::phase("delete", deleting.elapsed());
             failpoint(options, "deleted", number)?;
+            let table = table_prefix(&options.prefix, target);
             store
                 .put(
-                    &Path::from(format!("{}.done", manifest.object)),
+                    &Path::from(marker_key(&manifest_key(&table, &manifest.object))),
                     PutPayload::from_static(b"done\n"),
                 )
                 .await?;

@@ -19,6 +19,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// An `Authorization` header moto takes as an authenticated S3 caller (it does not check the
+/// signature unless told to); without one, moto answers for an anonymous caller, whom a
+/// private object is forbidden.
+const S3_AUTH: (&str, &str) = (
+    "Authorization",
+    "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
+);
+
 /// An access key id for moto, which accepts any.
 pub const ACCESS_KEY_ID: &str = "testing";
 /// A secret access key for moto, which accepts any.
@@ -291,6 +299,39 @@ impl MotoServer {
         .map(drop)
     }
 
+    /// The keys under `prefix` in `bucket`, from S3's own listing (`ListObjectsV2`, every
+    /// page), for tests that check what a bucket holds without our storage code; the shared
+    /// server only (it does not check signatures).
+    pub fn list_keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut path = format!("/{bucket}?list-type=2&prefix={}", url_encode(prefix));
+            if let Some(token) = &token {
+                path.push_str(&format!("&continuation-token={}", url_encode(token)));
+            }
+            let xml =
+                String::from_utf8_lossy(&self.call_bytes("GET", &path, &[], b"")?).into_owned();
+            keys.extend(elements(&xml, "Key"));
+            token = elements(&xml, "NextContinuationToken").into_iter().next();
+            if token.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
+
+    /// The bytes of the object `key` in `bucket` (`GetObject`).
+    pub fn get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>> {
+        let path = format!(
+            "/{bucket}/{}",
+            key.split('/')
+                .map(path_encode)
+                .collect::<Vec<_>>()
+                .join("/")
+        );
+        self.call_bytes("GET", &path, &[S3_AUTH], b"")
+    }
+
     /// Sends an HTTP/1.1 request and returns the response body of a 2xx answer.
     fn call(
         &self,
@@ -299,6 +340,18 @@ impl MotoServer {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<String> {
+        self.call_bytes(method, path, headers, body)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Sends an HTTP/1.1 request and returns the response body of a 2xx answer, as bytes.
+    fn call_bytes(
+        &self,
+        method: &'static str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Vec<u8>> {
         let failed = |source| Error::Request {
             addr: self.addr,
             source,
@@ -320,8 +373,20 @@ impl MotoServer {
         stream.write_all(body).map_err(failed)?;
         let mut response = Vec::new();
         stream.read_to_end(&mut response).map_err(failed)?;
-        let response = String::from_utf8_lossy(&response);
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let split = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(response.len());
+        let head = String::from_utf8_lossy(&response[..split]).into_owned();
+        let raw = response.get(split + 4..).unwrap_or_default().to_vec();
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(&raw)
+        } else {
+            raw
+        };
         let status_line = head.lines().next().unwrap_or_default();
         let success = status_line
             .split_whitespace()
@@ -332,10 +397,10 @@ impl MotoServer {
                 method,
                 path: path.to_owned(),
                 status_line: status_line.to_owned(),
-                body: body.to_owned(),
+                body: String::from_utf8_lossy(&body).into_owned(),
             });
         }
-        Ok(body.to_owned())
+        Ok(body)
     }
 }
 
@@ -345,6 +410,77 @@ impl Drop for MotoServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The text of every `<tag>...</tag>` in `xml`, in order (S3's listings escape `&`, `<`, `>`).
+fn elements(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    xml.split(&open)
+        .skip(1)
+        .filter_map(|rest| rest.split_once(&close).map(|(text, _)| text))
+        .map(|text| {
+            text.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&")
+        })
+        .collect()
+}
+
+/// The body of a `Transfer-Encoding: chunked` answer.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(line_end) = raw.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size = std::str::from_utf8(&raw[..line_end])
+            .ok()
+            .and_then(|line| {
+                usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16).ok()
+            })
+            .unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        let start = line_end + 2;
+        let Some(chunk) = raw.get(start..start + size) else {
+            return out;
+        };
+        out.extend_from_slice(chunk);
+        raw = raw.get(start + size + 2..).unwrap_or_default();
+    }
+}
+
+/// Percent-encoding of one path segment: what RFC 3986 allows in a segment stays as it is
+/// (S3 and moto read `year=2026` and `year%3D2026` differently in a signed request).
+fn path_encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'~'
+            | b'='
+            | b':'
+            | b'@'
+            | b'!'
+            | b'$'
+            | b'\''
+            | b'('
+            | b')'
+            | b'*'
+            | b'+'
+            | b','
+            | b';' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// `application/x-www-form-urlencoded` encoding of one key or value.

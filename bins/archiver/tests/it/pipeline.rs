@@ -25,6 +25,36 @@ const CHECKSUM: &str =
 struct World {
     pg: TestPostgres,
     config: tempfile::NamedTempFile,
+    bucket: String,
+}
+
+/// What S3 itself lists under the table's prefix, read without our storage code: how many
+/// times each primary key appears across all data objects, and the keys of anything else that
+/// is not under the hidden `_manifests/` folder.
+fn bucket_contents(w: &World) -> (std::collections::BTreeMap<i64, u32>, Vec<String>) {
+    let moto = MotoServer::shared().unwrap();
+    let prefix = "archives/audit/public.audit_log/";
+    let mut ids = std::collections::BTreeMap::new();
+    let mut strays = Vec::new();
+    for key in moto.list_keys(&w.bucket, prefix).unwrap() {
+        let relative = &key[prefix.len()..];
+        if relative.starts_with("_manifests/") {
+            continue;
+        }
+        if !key.ends_with(".jsonl.gz") {
+            strays.push(key);
+            continue;
+        }
+        let gz = moto.get_object(&w.bucket, &key).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(&gz[..]), &mut text)
+            .unwrap();
+        for line in text.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            *ids.entry(row["id"].as_i64().unwrap()).or_insert(0) += 1;
+        }
+    }
+    (ids, strays)
 }
 
 fn psql(pg: &TestPostgres, sql: &str) -> String {
@@ -48,7 +78,7 @@ fn world(batch_size: u32) -> World {
         ),
     )
     .unwrap();
-    World { pg, config }
+    World { pg, config, bucket }
 }
 
 fn env() -> Vec<(&'static str, &'static str)> {
@@ -187,6 +217,35 @@ fn sigkill_at_any_point_loses_and_duplicates_nothing() {
     let (code, out) = archiver(&w, &["--log-level", "info"]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(psql(&w.pg, "SELECT count(*) FROM audit_log"), "10", "{out}");
+    // What a query engine reading the table's folder sees: every archived row exactly once,
+    // across all data objects (not only those a manifest records), and nothing but data.
+    let (ids, strays) = bucket_contents(&w);
+    let twice: Vec<(&i64, &u32)> = ids.iter().filter(|(_, n)| **n != 1).collect();
+    let archived: u64 = psql(
+        &w.pg,
+        "SELECT count(*) FROM audit_log_original WHERE id NOT IN (SELECT id FROM audit_log)",
+    )
+    .parse()
+    .unwrap();
+    eprintln!(
+        "killed {kills} runs over {} generations of old rows; the bucket holds {} archived keys in data objects, {} of them more than once",
+        generation + 1,
+        ids.len(),
+        twice.len()
+    );
+    assert!(
+        twice.is_empty(),
+        "{} keys are archived more than once, e.g. {:?}",
+        twice.len(),
+        &twice[..twice.len().min(5)]
+    );
+    assert_eq!(ids.len() as u64, archived);
+    assert!(
+        strays.is_empty(),
+        "{} non-data objects among the data, e.g. {:?}",
+        strays.len(),
+        &strays[..strays.len().min(3)]
+    );
     let (code, out) = archiver(&w, &["verify"]);
     assert_eq!(code, Some(0), "{out}");
     // Archive plus table equal the original: restore everything and compare.
@@ -194,10 +253,6 @@ fn sigkill_at_any_point_loses_and_duplicates_nothing() {
     assert_eq!(code, Some(0), "{out}");
     let original = CHECKSUM.replace("FROM audit_log t", "FROM audit_log_original t");
     assert_eq!(psql(&w.pg, CHECKSUM), psql(&w.pg, &original), "{out}");
-    eprintln!(
-        "killed {kills} runs over {} generations of old rows",
-        generation + 1
-    );
 }
 
 /// A batch too large for memory goes to a temporary file; where none can be made, the table

@@ -81,3 +81,23 @@ fn manifests_are_json_with_every_key() {
     assert_eq!(json["keys"], json!(["1", "2"]));
     assert_eq!(serde_json::from_value::<Manifest>(json).unwrap(), manifest);
 }
+
+#[test]
+fn manifests_and_markers_live_in_the_hidden_state_folder() {
+    let table = "p/audit/public.audit_log";
+    let object = format!("{table}/year=2026/month=01/day=31/x_1-9_abc.jsonl.gz");
+    let manifest = super::manifest_key(table, &object);
+    assert_eq!(
+        manifest,
+        "p/audit/public.audit_log/_manifests/year=2026/month=01/day=31/x_1-9_abc.jsonl.gz.manifest.json"
+    );
+    assert_eq!(
+        super::marker_key(&manifest),
+        "p/audit/public.audit_log/_manifests/year=2026/month=01/day=31/x_1-9_abc.jsonl.gz.done"
+    );
+    // Older archives kept them beside the object; their marker is found the same way.
+    assert_eq!(
+        super::marker_key(&format!("{object}.manifest.json")),
+        format!("{object}.done")
+    );
+}

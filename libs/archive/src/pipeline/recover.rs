@@ -1,6 +1,9 @@
-//! Completing what an interrupted run left: batches with a manifest and no completion marker.
+//! What an interrupted run left, put right before a run archives anything (under the run
+//! lock): batches with a manifest and no completion marker are completed; data objects that
+//! no manifest records (uploads of a run that crashed before its manifest, which deleted no
+//! row) are removed, so that the rows they hold, which are still in the table, end up in
+//! exactly one archive.
 
-use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use sqlx::PgConnection;
@@ -10,46 +13,52 @@ use super::delete::Deletes;
 use super::read::Layout;
 use crate::config::Target;
 use crate::error::Error;
-use crate::manifest::{Manifest, table_prefix, verify_object};
+use crate::manifest::{Listing, marker_key, read_manifest, table_prefix, verify_object};
 
-/// Completes the batches of interrupted runs: manifests without a completion marker.
+/// Puts right what interrupted runs left; returns how many batches it completed.
 pub(super) async fn recover(
     conn: &mut PgConnection,
     store: &dyn ObjectStore,
     options: &Options,
     target: &Target,
 ) -> Result<u64, Error> {
-    let prefix = Path::from(table_prefix(&options.prefix, target));
-    let mut names = std::collections::BTreeSet::new();
-    let mut listing = store.list(Some(&prefix));
-    while let Some(meta) = listing.next().await {
-        names.insert(meta?.location.to_string());
+    let prefix = table_prefix(&options.prefix, target);
+    let listing = Listing::of(store, &prefix).await?;
+    for object in listing.unrecorded(&prefix) {
+        match store.delete(&Path::from(object.as_str())).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        tracing::warn!(
+            object = object.as_str(),
+            "Removed an archive that an interrupted run uploaded but never recorded; its rows are still in the table."
+        );
     }
-    let pending: Vec<(&String, &str)> = names
+    let pending: Vec<&String> = listing
+        .manifests
         .iter()
-        .filter_map(|name| Some((name, name.strip_suffix(".manifest.json")?)))
-        .filter(|(_, object)| !names.contains(&format!("{object}.done")))
+        .filter(|name| !listing.all.contains(&marker_key(name)))
         .collect();
     if pending.is_empty() {
         return Ok(0);
     }
     let deletes = Deletes::new(target, &Layout::read(conn, target).await?.pk_type);
     let mut recovered = 0;
-    for (name, object) in pending {
-        let data = store.get(&Path::from(name.clone())).await?.bytes().await?;
-        let manifest: Manifest = serde_json::from_slice(&data).map_err(|e| Error::Verify {
-            key: name.clone(),
-            message: format!("unreadable manifest: {e}"),
-        })?;
+    for name in pending {
+        let manifest = read_manifest(store, name).await?;
         verify_object(store, &manifest.object, &manifest.sha256, manifest.rows).await?;
         let deleted = deletes.run(conn, &manifest).await?;
         store
             .put(
-                &Path::from(format!("{object}.done")),
+                &Path::from(marker_key(name)),
                 PutPayload::from_static(b"done\n"),
             )
             .await?;
-        tracing::warn!(object, deleted, "Completed a batch of an interrupted run.");
+        tracing::warn!(
+            object = manifest.object,
+            deleted,
+            "Completed a batch of an interrupted run."
+        );
         recovered += 1;
     }
     Ok(recovered)

@@ -10,7 +10,7 @@ use super::read::Batch;
 use super::{Options, failpoint};
 use crate::config::Target;
 use crate::error::Error;
-use crate::manifest::{Manifest, object_key, table_prefix, verify_object};
+use crate::manifest::{Manifest, manifest_key, object_key, table_prefix, verify_object};
 use crate::object::{Body, Upload};
 
 /// Uploads, verifies and describes one batch; returns its manifest.
@@ -22,11 +22,8 @@ pub(super) async fn store_batch(
     batch: Batch,
     number: u64,
 ) -> Result<Manifest, Error> {
-    let object = object_key(
-        &table_prefix(&options.prefix, target),
-        &batch.first,
-        &batch.last,
-    );
+    let table = table_prefix(&options.prefix, target);
+    let object = object_key(&table, &batch.first, &batch.last);
     let (sha256, bytes) = (batch.sha256, batch.bytes);
     let path = Path::from(object.clone());
     let mut attributes = Attributes::new();
@@ -42,7 +39,7 @@ pub(super) async fn store_batch(
         part_size: options.part_size(),
     };
     let uploading = Instant::now();
-    upload_batch(&upload, &object, batch.body).await?;
+    upload_batch(&upload, &table, &object, batch.body).await?;
     crate::metrics::phase("upload", uploading.elapsed());
     failpoint(options, "uploaded", number)?;
     let rows = batch.keys.len() as u64;
@@ -66,7 +63,7 @@ pub(super) async fn store_batch(
     let json = serde_json::to_vec(&manifest).map_err(|e| Error::Copy(e.to_string()))?;
     store
         .put(
-            &Path::from(format!("{object}.manifest.json")),
+            &Path::from(manifest_key(&table, &object)),
             PutPayload::from(json),
         )
         .await?;
@@ -81,7 +78,12 @@ pub(super) async fn store_batch(
 /// An object that is there with a manifest is left alone (verification then decides whether
 /// it is this batch); one without a manifest is the upload of a run that crashed before
 /// deleting anything, and is replaced.
-async fn upload_batch(upload: &Upload<'_>, object: &str, body: Body) -> Result<(), Error> {
+async fn upload_batch(
+    upload: &Upload<'_>,
+    table: &str,
+    object: &str,
+    body: Body,
+) -> Result<(), Error> {
     let store = upload.store;
     let exists = |result: object_store::Result<object_store::ObjectMeta>| match result {
         Ok(_) => Ok(true),
@@ -101,9 +103,13 @@ async fn upload_batch(upload: &Upload<'_>, object: &str, body: Body) -> Result<(
             Body::File(file)
         }
     };
-    let manifest = Path::from(format!("{object}.manifest.json"));
-    if exists(store.head(&manifest).await)? {
-        return Ok(());
+    for manifest in [
+        manifest_key(table, object),
+        format!("{object}.manifest.json"),
+    ] {
+        if exists(store.head(&Path::from(manifest)).await)? {
+            return Ok(());
+        }
     }
     tracing::warn!(
         object,

@@ -13,6 +13,7 @@ use bulwark_archive::{Error, lock, manifest};
 use bulwark_storage::S3Options;
 use bulwark_test_util::moto::{self, MotoServer};
 use bulwark_test_util::postgres::TestPostgres;
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
@@ -309,6 +310,53 @@ async fn interrupted_runs_are_completed_without_loss_or_duplicates() {
     assert_eq!(before, keys.len(), "a row was archived twice");
     assert_eq!(keys, (1..=500).collect::<Vec<_>>());
     assert_restores_to(&s, &mut conn, &original).await;
+}
+
+/// An upload a crashed run never recorded is removed before the next run cuts its batches,
+/// however differently it cuts them, so its rows end up in exactly one data object; until
+/// then, `verify` reports it.
+#[tokio::test]
+async fn an_unrecorded_upload_is_removed_before_the_next_cut() {
+    let mut s = setup(50).await;
+    let mut conn = PgConnection::connect(&s.url).await.unwrap();
+    crash_at(&s, &mut conn, &s.options, "uploaded@1").await;
+    let objects = |store: Arc<dyn ObjectStore>| async move {
+        let mut names: Vec<String> = store
+            .list(None)
+            .map(|m| m.unwrap().location.to_string())
+            .filter(|n| std::future::ready(n.ends_with(".jsonl.gz")))
+            .collect()
+            .await;
+        names.sort();
+        names
+    };
+    let orphan = objects(s.store.clone()).await;
+    assert_eq!(orphan.len(), 1, "{orphan:?}");
+    let error = manifest::verify_table(&*s.store, &s.options, &s.target)
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains(
+            "1 data object(s) under audit-archive/audit/public.audit_log have no manifest"
+        ),
+        "{error}"
+    );
+    // The next run cuts the first batch elsewhere (another batch size).
+    s.target.batch_size = 70;
+    let report = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
+    assert_eq!(report.rows, 500, "{report:?}");
+    let after = objects(s.store.clone()).await;
+    assert!(!after.contains(&orphan[0]), "{after:?}");
+    assert!(
+        after.iter().all(|n| !n.contains("/_manifests/")),
+        "{after:?}"
+    );
+    assert_eq!(
+        manifest::verify_table(&*s.store, &s.options, &s.target)
+            .await
+            .unwrap(),
+        after.len() as u64
+    );
 }
 
 /// A row inserted into a batch's key range after the batch was read is not deleted with it:

@@ -75,7 +75,21 @@ async fn run(
 ) -> anyhow::Result<Outcome> {
     let metrics = bulwark_app::metrics(BINARY, &[])?;
     bulwark_archive::metrics::describe();
-    let health = bulwark_app::serve_health(&config.health, METRICS_PORT, metrics.clone()).await?;
+    // Health and metrics are for watching a run, not a condition of it: a port another run
+    // (or anything else) holds is a warning, and the run lock decides whether this one works.
+    let stop = bulwark_health::Shutdown::on_signals()?;
+    let health = match bulwark_app::serve_health(&config.health, METRICS_PORT, metrics.clone())
+        .await
+    {
+        Ok(health) => Some(health),
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "Cannot serve /health and /metrics; running without them (--metrics-file still writes the metrics)."
+            );
+            None
+        }
+    };
     let mut outcome = Outcome::Done;
     if cli.dry_run {
         for t in targets {
@@ -94,7 +108,7 @@ async fn run(
             prefix: config.s3.prefix.clone(),
             storage_class: config.s3.storage_class.clone(),
             failpoint: None,
-            stop: Some(health.shutdown.token()),
+            stop: Some(stop.token()),
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr())
                 .then(|| Arc::new(progress::Bars::default()) as _),
             max_batch_bytes: MAX_BATCH_BYTES,
@@ -105,6 +119,8 @@ async fn run(
     if let Some(path) = &cli.metrics_file {
         std::fs::write(path, metrics.render())?;
     }
-    health.stop().await?;
+    if let Some(health) = health {
+        health.stop().await?;
+    }
     Ok(outcome)
 }

@@ -151,11 +151,22 @@ fn runs_verifies_and_respects_the_lock() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let (code, out) = archiver(&w, &[]);
+    // The other run also holds the health port: this one says so and still answers 75.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = port.local_addr().unwrap().to_string();
+    let mut env = env();
+    env.retain(|(k, _)| *k != "BULWARK_ARCHIVER_HEALTH__LISTEN");
+    env.push(("BULWARK_ARCHIVER_HEALTH__LISTEN", &listen));
+    let (code, out) = run_to_exit(
+        Path::new(EXE),
+        &["--config", w.config.path().to_str().unwrap()],
+        &env,
+    );
     let _ = holder.kill();
     let _ = holder.wait();
     assert_eq!(code, Some(75), "{out}");
     assert!(out.contains("Another run holds the lock"), "{out}");
+    assert!(out.contains("Cannot serve /health and /metrics"), "{out}");
     assert_eq!(
         psql(&w.pg, "SELECT count(*) FROM audit_log WHERE id = 2000"),
         "1"

@@ -111,7 +111,10 @@ pub async fn connect(
         .port(db.port)
         .username(&db.user)
         .database(&db.name)
-        .application_name("bulwark-archiver");
+        .application_name("bulwark-archiver")
+        // Our own logs and phase metrics say what a run does; sqlx's would log every restore
+        // insert as a slow statement.
+        .disable_statement_logging();
     if let Some(password) = password {
         options = options.password(password.expose());
     }
@@ -130,7 +133,8 @@ pub async fn run_database(
     let mut lock = match connect(db, password).await {
         Ok(conn) => conn,
         Err(error) => {
-            tracing::error!(database = db.name, error = %error, "Cannot connect.");
+            let error = Error::Db(error);
+            tracing::error!(database = db.name, host = db.host, port = db.port, user = db.user, error = %error, "Cannot connect.");
             return Outcome::Partial;
         }
     };

@@ -298,3 +298,33 @@ fn a_batch_that_cannot_spill_fails_clearly_and_deletes_nothing() {
     let (code, out) = archiver(&w, &["verify"]);
     assert_eq!(code, Some(0), "{out}");
 }
+
+/// Errors read as a user needs them: which database, table and column, in PostgreSQL's words
+/// without sqlx's "at line N" (a line of PostgreSQL's C source); a missing column is a schema
+/// problem, not a COPY one.
+#[test]
+fn errors_name_the_database_table_and_column() {
+    let w = world(100);
+    let config = std::fs::read_to_string(w.config.path()).unwrap();
+    std::fs::write(
+        w.config.path(),
+        config.replace("timestamp_column: created_at", "timestamp_column: created"),
+    )
+    .unwrap();
+    let (code, out) = archiver(&w, &[]);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(
+        out.contains(r#"database audit: public.audit_log has no column \"created\" (timestamp_column in the config)"#),
+        "{out}"
+    );
+    assert!(out.contains(r#""kind":"schema""#), "{out}");
+    std::fs::write(
+        w.config.path(),
+        config.replace("- name: audit_log", "- name: audit_logs"),
+    )
+    .unwrap();
+    let (code, out) = archiver(&w, &[]);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("relation"), "{out}");
+    assert!(!out.contains(" at line "), "{out}");
+}

@@ -39,12 +39,18 @@ impl Layout {
         .bind(&table)
         .fetch_all(&mut *conn)
         .await?;
-        let find = |name: &str| {
-            rows.iter()
-                .position(|(n, _, _)| n == name)
-                .ok_or_else(|| Error::Copy(format!("{table} has no column {name:?}")))
+        let find = |name: &str, key: &str| {
+            rows.iter().position(|(n, _, _)| n == name).ok_or_else(|| {
+                Error::Schema(format!(
+                    "database {}: {}.{} has no column {name:?} ({key} in the config)",
+                    target.database, target.schema, target.table
+                ))
+            })
         };
-        let (pk, ts) = (find(&target.primary_key)?, find(&target.timestamp_column)?);
+        let (pk, ts) = (
+            find(&target.primary_key, "primary_key")?,
+            find(&target.timestamp_column, "timestamp_column")?,
+        );
         let columns: Vec<(String, Kind)> = rows
             .iter()
             .map(|(name, typname, _)| (name.clone(), Kind::of(typname)))

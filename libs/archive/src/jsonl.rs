@@ -5,7 +5,10 @@
 //! back; restore hands every line to `json_populate_record`, so any type round-trips. The
 //! JSON types follow `row_to_json` where it matters to readers: integers, floats and numerics
 //! are numbers (unless NaN or infinite), booleans are `true`/`false`, `json` and `jsonb` are
-//! embedded, NULL is `null`, and everything else is a string of its text form.
+//! embedded, NULL is `null`, and everything else is a string of its text form. A `json` or
+//! `jsonb` column that is SQL NULL is left out of its line, so that it stays apart from the
+//! JSON value `null` (which is written as `null`); restore reads such columns from the line
+//! itself, where an absent key is SQL NULL.
 //! Converting here instead of in `row_to_json` halves the database's share of the work.
 
 /// How a column's text form becomes JSON.
@@ -37,7 +40,7 @@ impl Kind {
 /// The columns of a table, in order, with their JSON keys written out once.
 #[derive(Debug, Clone)]
 pub(crate) struct Columns {
-    /// `"name":` for each column, the first with `{` before it, the others with `,`.
+    /// `"name":` for each column.
     keys: Vec<Vec<u8>>,
     kinds: Vec<Kind>,
 }
@@ -71,9 +74,8 @@ impl Columns {
     pub(crate) fn new(columns: &[(String, Kind)]) -> Self {
         let keys = columns
             .iter()
-            .enumerate()
-            .map(|(i, (name, _))| {
-                let mut key = vec![if i == 0 { b'{' } else { b',' }];
+            .map(|(name, _)| {
+                let mut key = Vec::with_capacity(name.len() + 3);
                 string(name.as_bytes(), &mut key);
                 key.push(b':');
                 key
@@ -88,11 +90,6 @@ impl Columns {
     /// How many columns there are.
     pub(crate) fn len(&self) -> usize {
         self.kinds.len()
-    }
-
-    /// True for a table without columns.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.kinds.is_empty()
     }
 
     /// Appends the JSON line (with its newline) of one COPY text row to `out`; `fields`
@@ -124,9 +121,19 @@ impl Columns {
                 expected: self.len(),
             });
         }
+        out.push(b'{');
+        let mut first = true;
         for (i, (key, kind)) in self.keys.iter().zip(&self.kinds).enumerate() {
+            let value = fields.get(i);
+            if value.is_none() && *kind == Kind::Json {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
             out.extend_from_slice(key);
-            match (fields.get(i), kind) {
+            match (value, kind) {
                 (None, _) => out.extend_from_slice(b"null"),
                 (Some(text), Kind::Number) if is_json_number(text) => out.extend_from_slice(text),
                 (Some(text), Kind::Bool) if text == b"t" => out.extend_from_slice(b"true"),
@@ -134,9 +141,6 @@ impl Columns {
                 (Some(text), Kind::Json) => out.extend_from_slice(text),
                 (Some(text), _) => string(text, out),
             }
-        }
-        if self.is_empty() {
-            out.push(b'{');
         }
         out.extend_from_slice(b"}\n");
         Ok(())

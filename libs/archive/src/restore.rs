@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::manifest::manifests;
 use crate::object::Unzip;
 use crate::pipeline::Options;
-use crate::sql::{escape, ident};
+use crate::sql::{escape, ident, literal};
 
 /// What to do with a row whose primary key is already in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +66,27 @@ pub async fn restore_table(
 ) -> Result<u64, Error> {
     let table = format!("{}.{}", ident(&target.schema), ident(&target.table));
     let pk = ident(&target.primary_key);
+    // `json_populate_record` makes a JSON `null` SQL NULL for every type; `json` and `jsonb`
+    // columns are taken from the line itself instead, where a present `null` is the JSON
+    // value null and an absent key (how the archive writes SQL NULL there) is SQL NULL.
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT a.attname::text, t.typname::text FROM pg_attribute a \
+         JOIN pg_type t ON t.oid = a.atttypid \
+         WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped \
+         ORDER BY a.attnum",
+    )
+    .bind(&table)
+    .fetch_all(&mut *conn)
+    .await?;
+    let select = columns
+        .iter()
+        .map(|(name, typname)| match typname.as_str() {
+            "json" => format!("doc -> {}", literal(name)),
+            "jsonb" => format!("(doc -> {})::jsonb", literal(name)),
+            _ => format!("(r).{}", ident(name)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut inserted = 0;
     for manifest in manifests(store, options, target).await? {
         // One pass over the object: its lines go into COPY as they are inflated, and the
@@ -106,8 +127,9 @@ pub async fn restore_table(
                 return Err(e);
             }
         }
-        let rows =
-            format!("SELECT (json_populate_record(NULL::{table}, doc)).* FROM bulwark_restore");
+        let rows = format!(
+            "SELECT {select} FROM (SELECT doc, json_populate_record(NULL::{table}, doc) AS r FROM bulwark_restore) AS lines"
+        );
         if conflict == Conflict::Overwrite {
             let sql = format!(
                 "DELETE FROM {table} WHERE {pk} IN (SELECT (json_populate_record(NULL::{table}, doc)).{pk} FROM bulwark_restore)"

@@ -100,3 +100,25 @@ fn fields_hold_the_unescaped_text_of_the_last_row() {
     assert_eq!(fields.get(5), Some(&b"2026-01-02 03:04:05+00"[..]));
     assert_eq!(fields.get(6), None);
 }
+
+#[test]
+fn sql_null_and_json_null_stay_apart_in_json_columns() {
+    // SQL NULL in a jsonb column: the key is left out; the JSON value null is written.
+    let v = line(b"1\t\\N\t\\N\t\\N\t\\N\t\\N");
+    assert_eq!(
+        v,
+        serde_json::json!({"id": 1, "ok": null, "amount": null, "note \"q\"": null, "at": null})
+    );
+    let v = line(b"2\tf\tnull\t1\tx\t\\N");
+    assert_eq!(v["doc"], serde_json::Value::Null);
+    assert!(v.as_object().unwrap().contains_key("doc"));
+    // The first column left out: the line is still one valid object.
+    let only = Columns::new(&[
+        ("doc".to_owned(), Kind::of("json")),
+        ("id".to_owned(), Kind::of("int4")),
+    ]);
+    let mut out = Vec::new();
+    only.row(b"\\N\t7", &mut out, &mut Fields::default())
+        .unwrap();
+    assert_eq!(out, b"{\"id\":7}\n");
+}

@@ -49,7 +49,7 @@ INSERT INTO audit_log
 SELECT i,
        now() - make_interval(days => 100 + (i % 50), secs => i),
        CASE WHEN i % 7 = 0 THEN NULL ELSE 'user-' || i || E' tab\\there \\\\ back \"quote\"\\nnewline ✓' END,
-       CASE WHEN i % 5 = 0 THEN NULL ELSE jsonb_build_object('i', i, 'nested', jsonb_build_object('a', ARRAY[1,2,3]), 's', E'x\\ny') END,
+       CASE WHEN i % 5 = 0 THEN NULL WHEN i % 11 = 0 THEN 'null'::jsonb ELSE jsonb_build_object('i', i, 'nested', jsonb_build_object('a', ARRAY[1,2,3]), 's', E'x\\ny') END,
        CASE WHEN i % 3 = 0 THEN NULL ELSE 12345678901234567890.0123456789 / i END,
        CASE WHEN i % 4 = 0 THEN NULL ELSE decode(md5(i::text), 'hex') || '\\x00ff'::bytea END,
        CASE WHEN i % 6 = 0 THEN NULL ELSE ARRAY['a', 'b,c', E'd\"e'] END,

@@ -58,5 +58,7 @@ pub(crate) fn exit_code(outcome: Outcome) -> u8 {
         Outcome::Verification => 4,
         // Another run holds a database's lock (`EX_TEMPFAIL`).
         Outcome::Locked => 75,
+        // A table marked critical failed; the run stopped.
+        Outcome::Critical => 1,
     }
 }

@@ -113,6 +113,8 @@ async fn run(
                 .then(|| Arc::new(progress::Bars::default()) as _),
             max_batch_bytes: MAX_BATCH_BYTES,
             part_size: PART_SIZE,
+            compression_level: config.defaults.compression_level,
+            pause: config.defaults.sleep_between_batches.0,
         };
         outcome = run::run_all(config, targets, passwords, &*store, &options, command).await;
     }

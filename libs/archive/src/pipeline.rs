@@ -81,6 +81,10 @@ pub struct Options {
     /// The size of one part of a multipart upload, and the most of a batch's compressed
     /// bytes kept in memory. `0` means [`PART_SIZE`]; S3 wants at least 5 MiB.
     pub part_size: usize,
+    /// The gzip level (0-9); `None` is 1, the fastest.
+    pub compression_level: Option<u32>,
+    /// A pause after each batch (`defaults.sleep_between_batches`).
+    pub pause: std::time::Duration,
 }
 
 impl Options {
@@ -194,7 +198,8 @@ async fn archive_batches(
         (first_limit(reader, target, options, &cutoff).await? / FIRST_BATCH_SHARE).max(1);
     let (cap, part_size) = (options.batch_bytes(), options.part_size());
     let first = batch_query(target, &cutoff, None, limit);
-    let mut batch = read_batch(reader, &first, &layout, cap, part_size).await?;
+    let level = options.compression_level;
+    let mut batch = read_batch(reader, &first, &layout, cap, part_size, level).await?;
     hand_over(reader, deleter, &batch).await?;
     while !batch.keys.is_empty() {
         let started = batch.started;
@@ -221,10 +226,17 @@ async fn archive_batches(
             Ok::<_, Error>(manifest)
         };
         let read_next = async {
-            match &next {
-                Some(copy) => Some(read_batch(&mut *reader, copy, &layout, cap, part_size).await),
-                None => None,
+            let copy = next.as_ref()?;
+            // `sleep_between_batches`: the next read starts that long after this one ended
+            // (the pause overlaps this batch's upload and delete, and holds no snapshot).
+            if !options.pause.is_zero() {
+                let stop = options.stop.clone().unwrap_or_default();
+                tokio::select! {
+                    () = tokio::time::sleep(options.pause) => {}
+                    () = stop.cancelled() => {}
+                }
             }
+            Some(read_batch(&mut *reader, copy, &layout, cap, part_size, level).await)
         };
         let (manifest, next) = tokio::join!(finish, read_next);
         let manifest = manifest?;

@@ -29,10 +29,11 @@ pub enum Outcome {
     Verification,
     /// Another run holds the lock of a database; nothing was done there.
     Locked,
+    /// A table marked `critical` failed; the run stopped the other tables after their batch
+    /// in progress.
+    Critical,
 }
 
-/// Databases archived at the same time.
-pub const DATABASES_IN_PARALLEL: usize = 4;
 /// Tables of one database archived at the same time, each on its own two connections.
 pub const TABLES_IN_PARALLEL: usize = 2;
 
@@ -218,6 +219,17 @@ async fn run_table(
         Err(error) => {
             crate::metrics::error(error.kind());
             tracing::error!(database = db.name, table, kind = error.kind(), error = %error, "Table failed; the other tables go on.");
+            if target.critical {
+                tracing::error!(
+                    database = db.name,
+                    table,
+                    "A critical table failed: the run stops after the batches in progress."
+                );
+                if let Some(stop) = &options.stop {
+                    stop.cancel();
+                }
+                return Outcome::Critical;
+            }
             match error {
                 Error::Verify { .. } => Outcome::Verification,
                 _ => Outcome::Partial,
@@ -243,7 +255,7 @@ pub async fn run_all(
         .filter(|(db, _)| targets.iter().any(|t| t.database == db.name));
     let outcomes: Vec<Outcome> = futures::stream::iter(databases)
         .map(|(db, password)| run_database(db, password.as_ref(), targets, store, options, command))
-        .buffer_unordered(DATABASES_IN_PARALLEL)
+        .buffer_unordered(config.defaults.databases_in_parallel())
         .collect()
         .await;
     outcomes.into_iter().max().unwrap_or(Outcome::Done)

@@ -144,3 +144,130 @@ fn select_filters_and_rejects_unknown_names() {
     );
     assert_eq!(c.select(None, Some("nope")).unwrap_err().field, "--table");
 }
+
+/// An upstream v2.0 config's run settings work; `defaults` as upstream writes them.
+#[test]
+fn upstream_run_settings_work() {
+    let yaml = SEED
+        .replace(
+            "  batch_size: 10000\n",
+            "  batch_size: 10000\n  compression_level: 6\n  parallel_databases: false\n  max_parallel_databases: 3\n  sleep_between_batches: 2\n  lock_type: postgresql\n",
+        )
+        .replace("        retention_days: 90", "        retention_days: 90\n        critical: true");
+    let c = load(&yaml).unwrap();
+    assert_eq!(c.defaults.compression_level, Some(6));
+    assert_eq!(c.defaults.databases_in_parallel(), 1);
+    assert_eq!(
+        c.defaults.sleep_between_batches.0,
+        std::time::Duration::from_secs(2)
+    );
+    assert!(c.databases[0].tables[0].critical);
+    assert!(c.select(None, None).unwrap()[0].critical);
+    let c = load(
+        &yaml
+            .replace("sleep_between_batches: 2", "sleep_between_batches: 500ms")
+            .replace("parallel_databases: false", "parallel_databases: true"),
+    )
+    .unwrap();
+    assert_eq!(
+        c.defaults.sleep_between_batches.0,
+        std::time::Duration::from_millis(500)
+    );
+    assert_eq!(c.defaults.databases_in_parallel(), 3);
+    // Without the keys: ours.
+    let c = load(SEED).unwrap();
+    assert_eq!(c.defaults.databases_in_parallel(), 4);
+    assert_eq!(c.defaults.compression_level, None);
+    bad(
+        "  batch_size: 10000\n",
+        "  batch_size: 10000\n  compression_level: 10\n",
+        "field `defaults.compression_level`: must be between 0 and 9",
+    );
+    bad(
+        "  batch_size: 10000\n",
+        "  batch_size: 10000\n  lock_type: redis\n",
+        "field `defaults.lock_type`: only postgresql",
+    );
+    bad(
+        "  batch_size: 10000\n",
+        "  batch_size: 10000\n  sleep_between_batches: -1\n",
+        "not a number of seconds",
+    );
+}
+
+/// Every upstream key we do not implement is refused naming it and saying why, never
+/// silently ignored.
+#[test]
+fn upstream_keys_we_do_not_implement_are_refused_with_the_reason() {
+    for (from, to, field, why) in [
+        (
+            "defaults:\n",
+            "legal_holds:\n  enabled: true\n  check_table: legal_holds\ndefaults:\n",
+            "legal_holds",
+            "rows under a legal hold would be archived",
+        ),
+        (
+            "defaults:\n",
+            "monitoring:\n  metrics_enabled: true\n  metrics_port: 8000\ndefaults:\n",
+            "monitoring",
+            "health.listen",
+        ),
+        (
+            "defaults:\n",
+            "notifications:\n  email: {}\ndefaults:\n",
+            "notifications",
+            "Prometheus",
+        ),
+        (
+            "  region: us-east-1\n",
+            "  region: us-east-1\n  aws_secret_access_key: x\n",
+            "s3.aws_secret_access_key",
+            "credentials in the config file are refused",
+        ),
+        (
+            "  region: us-east-1\n",
+            "  region: us-east-1\n  multipart_threshold_mb: 10\n",
+            "s3.multipart_threshold_mb",
+            "8 MiB parts",
+        ),
+        (
+            "  batch_size: 10000\n",
+            "  batch_size: 10000\n  vacuum_after: true\n",
+            "defaults.vacuum_after",
+            "never runs it",
+        ),
+        (
+            "  batch_size: 10000\n",
+            "  batch_size: 10000\n  connection_pool_size: 5\n",
+            "defaults.connection_pool_size",
+            "two connections",
+        ),
+        (
+            "  batch_size: 10000\n",
+            "  batch_size: 10000\n  fail_on_schema_drift: true\n",
+            "defaults.fail_on_schema_drift",
+            "not implemented yet",
+        ),
+        (
+            "    user: archiver\n",
+            "    user: archiver\n    read_replica: replica.example.com\n",
+            "databases[0].read_replica",
+            "same snapshot",
+        ),
+        (
+            "    user: archiver\n",
+            "    user: archiver\n    password: hunter2\n",
+            "databases[0].password",
+            "password_env",
+        ),
+    ] {
+        let e = load(&SEED.replacen(from, to, 1)).unwrap_err();
+        assert!(
+            e.contains(&format!("field `{field}`"))
+                && e.contains("upstream's key is not supported")
+                && e.contains(why),
+            "{field}: {e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+}

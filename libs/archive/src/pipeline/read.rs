@@ -163,11 +163,13 @@ pub(super) async fn read_batch(
     layout: &Layout,
     cap: u64,
     part_size: usize,
+    compression_level: Option<u32>,
 ) -> Result<Batch, Error> {
     let started = Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let compressor = tokio::task::spawn_blocking(move || {
-        let mut gz = GzEncoder::new(Spill::new(part_size), Compression::fast());
+        let level = compression_level.map_or(Compression::fast(), Compression::new);
+        let mut gz = GzEncoder::new(Spill::new(part_size), level);
         while let Some(chunk) = rx.blocking_recv() {
             gz.write_all(&chunk)?;
         }

@@ -111,6 +111,7 @@ async fn setup(batch_size: u32) -> Setup {
             primary_key: "id".to_owned(),
             retention_days: 90,
             batch_size,
+            critical: false,
         },
         options: Options {
             prefix: "audit-archive".to_owned(),
@@ -120,6 +121,8 @@ async fn setup(batch_size: u32) -> Setup {
             progress: Some(progress),
             max_batch_bytes: 0,
             part_size: 0,
+            compression_level: None,
+            pause: std::time::Duration::ZERO,
         },
     }
 }
@@ -614,6 +617,8 @@ async fn large_batches_go_in_parts_and_crashed_uploads_are_replaced() {
     .unwrap();
     let options = Options {
         part_size: pipeline::MIN_PART_SIZE,
+        compression_level: None,
+        pause: std::time::Duration::ZERO,
         max_batch_bytes: 256 * 1024 * 1024,
         ..s.options.clone()
     };
@@ -840,6 +845,9 @@ async fn a_failing_table_does_not_stop_the_others() {
         user: "postgres".to_owned(),
         password_env: None,
         tables: Vec::new(),
+        read_replica: None,
+        connection_pool_size: None,
+        password: None,
     };
     let missing = Target {
         table: "no_such_table".to_owned(),
@@ -849,10 +857,31 @@ async fn a_failing_table_does_not_stop_the_others() {
         table: "second_log".to_owned(),
         ..s.target.clone()
     };
-    let targets = [missing, s.target.clone(), second];
+    let targets = [missing.clone(), s.target.clone(), second];
     let code =
         run::run_database(&db, None, &targets, &*s.store, &s.options, Command::Archive).await;
     assert_eq!(code, run::Outcome::Partial);
+    // Marked critical, the same failure stops the run: the others stop after their batch.
+    let critical = Target {
+        critical: true,
+        ..missing
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let options = Options {
+        stop: Some(stop.clone()),
+        ..s.options.clone()
+    };
+    let code = run::run_database(
+        &db,
+        None,
+        &[critical],
+        &*s.store,
+        &options,
+        Command::Archive,
+    )
+    .await;
+    assert_eq!(code, run::Outcome::Critical);
+    assert!(stop.is_cancelled());
     assert_eq!(count(&mut conn).await, 20);
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM second_log")
         .fetch_one(&mut conn)

@@ -12,6 +12,7 @@ fn target() -> Target {
         primary_key: "id".to_owned(),
         retention_days: 90,
         batch_size: 1000,
+        critical: false,
     }
 }
 

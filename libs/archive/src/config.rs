@@ -439,6 +439,9 @@ impl Config {
 }
 
 impl Validate for Config {
+    /// `${VAR}` in values, as upstream's config allows.
+    const SUBSTITUTES_ENV: bool = true;
+
     fn validate(&self) -> Result<(), Violation> {
         if self.version != "2.0" {
             return Err(Violation::new(

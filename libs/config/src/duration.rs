@@ -128,8 +128,21 @@ impl fmt::Display for Duration {
 
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
+        // A bare number (`30`, as a YAML integer or from an already parsed tree) is read as
+        // text, so that it gets the same message as `"30"`: it needs a unit.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Integer(i64),
+            Float(f64),
+        }
+        let text = match Raw::deserialize(deserializer)? {
+            Raw::Text(s) => s,
+            Raw::Integer(n) => n.to_string(),
+            Raw::Float(f) => f.to_string(),
+        };
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -86,6 +86,14 @@ impl Violation {
 pub trait Validate {
     /// Returns the first violation found.
     fn validate(&self) -> std::result::Result<(), Violation>;
+
+    /// Whether `${VAR}` in the file's string values is replaced by the variable's value (the
+    /// archiver's, as upstream's config does it); off for every other config. A value that is
+    /// exactly `${VAR}` becomes the variable's value read as a YAML scalar (so `port:
+    /// ${DB_PORT}` is a number); within a longer string it is spliced in as text. A variable
+    /// that is not set is an error naming it and the field. Substitution works on the parsed
+    /// values, never on the file's text, so a variable cannot add keys.
+    const SUBSTITUTES_ENV: bool = false;
 }
 
 /// Loads configs of one binary: YAML from a file, overridden by `<PREFIX><FIELD>` variables.
@@ -134,13 +142,16 @@ impl<'a> Loader<'a> {
     pub fn load_str<T: DeserializeOwned + Validate>(&self, text: &str, origin: &str) -> Result<T> {
         let text = if text.trim().is_empty() { "{}" } else { text };
         let overrides = self.overrides()?;
-        let value: T = if overrides.is_empty() {
+        let value: T = if overrides.is_empty() && !T::SUBSTITUTES_ENV {
             from_yaml(text, origin)?
         } else {
             // Parse once to report syntax errors with their line, then merge the overrides.
             let mut tree: serde_json::Value = from_yaml(text, origin)?;
             if tree.is_null() {
                 tree = serde_json::Value::Object(Default::default());
+            }
+            if T::SUBSTITUTES_ENV {
+                substitute(&mut tree, self.source, &mut Vec::new())?;
             }
             for o in &overrides {
                 set_path(&mut tree, &o.path, o.value.clone()).map_err(|e| Error::Env {
@@ -218,6 +229,101 @@ impl<'a> Loader<'a> {
             })
             .collect()
     }
+}
+
+/// Replaces `${VAR}` in the string values of `tree` (see [`Validate::SUBSTITUTES_ENV`]);
+/// `path` is where `tree` is, for errors.
+fn substitute(
+    tree: &mut serde_json::Value,
+    source: &dyn Source,
+    path: &mut Vec<String>,
+) -> Result<()> {
+    let field = |path: &[String]| {
+        path.iter().fold(String::new(), |mut out, seg| {
+            if seg.parse::<usize>().is_ok() {
+                out.push_str(&format!("[{seg}]"));
+            } else {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(seg);
+            }
+            out
+        })
+    };
+    match tree {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                path.push(key.clone());
+                substitute(value, source, path)?;
+                path.pop();
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, value) in items.iter_mut().enumerate() {
+                path.push(i.to_string());
+                substitute(value, source, path)?;
+                path.pop();
+            }
+        }
+        serde_json::Value::String(text) if text.contains("${") => {
+            let lookup = |name: &str| match source.get(name) {
+                Ok(Some(value)) => Ok(value),
+                Ok(None) => Err(Error::Env {
+                    var: name.to_owned(),
+                    field: field(path),
+                    message: format!("is not set, and the file refers to it as ${{{name}}}"),
+                }),
+                Err(_) => Err(Error::Env {
+                    var: name.to_owned(),
+                    field: field(path),
+                    message: "is not valid UTF-8".to_owned(),
+                }),
+            };
+            let whole = text
+                .strip_prefix("${")
+                .and_then(|rest| rest.strip_suffix('}'))
+                .filter(|name| is_var_name(name));
+            if let Some(name) = whole {
+                let raw = lookup(name)?;
+                *tree = serde_saphyr::from_str::<serde_json::Value>(&raw)
+                    .ok()
+                    .filter(|v| !v.is_object() && !v.is_array())
+                    .unwrap_or(serde_json::Value::String(raw));
+                return Ok(());
+            }
+            let mut out = String::with_capacity(text.len());
+            let mut rest = text.as_str();
+            while let Some(start) = rest.find("${") {
+                out.push_str(&rest[..start]);
+                let after = &rest[start + 2..];
+                match after
+                    .find('}')
+                    .map(|end| (&after[..end], &after[end + 1..]))
+                {
+                    Some((name, tail)) if is_var_name(name) => {
+                        out.push_str(&lookup(name)?);
+                        rest = tail;
+                    }
+                    _ => {
+                        out.push_str("${");
+                        rest = after;
+                    }
+                }
+            }
+            out.push_str(rest);
+            *text = out;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Whether `name` can be a variable in `${...}`.
+fn is_var_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 struct Override {

@@ -271,3 +271,43 @@ fn upstream_keys_we_do_not_implement_are_refused_with_the_reason() {
         assert!(!e.contains("hunter2"), "{e}");
     }
 }
+
+/// `${VAR}` as upstream writes it: a whole value keeps the variable's type, a part is text,
+/// an unset variable names itself and the field; the file's text is never rewritten.
+#[test]
+fn env_references_are_substituted_in_values() {
+    let env: HashMap<String, String> = [
+        ("DB_HOST", "db.internal"),
+        ("DB_PORT", "6543"),
+        ("STAGE", "prod"),
+        ("EVIL", "x\nversion: \"9.9\""),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let load_with = |yaml: &str| {
+        Loader::new(&env, "BULWARK_ARCHIVER_")
+            .load_str::<Config>(yaml, "config.yaml")
+            .map_err(|e| e.to_string())
+    };
+    let yaml = SEED
+        .replace("host: db.example.com", "host: ${DB_HOST}")
+        .replace("port: 5432", "port: ${DB_PORT}")
+        .replace("prefix: archives/", "prefix: archives/${STAGE}/")
+        .replace("user: archiver", "user: \"${EVIL}\"");
+    let c = load_with(&yaml).unwrap();
+    assert_eq!(c.databases[0].host, "db.internal");
+    assert_eq!(c.databases[0].port, 6543);
+    assert_eq!(c.s3.prefix, "archives/prod/");
+    // A value cannot add keys: the variable's text stays one string.
+    assert_eq!(c.databases[0].user, "x\nversion: \"9.9\"");
+    assert_eq!(c.version, "2.0");
+    let e = load_with(&SEED.replace("host: db.example.com", "host: ${NOPE}")).unwrap_err();
+    assert!(
+        e.contains("NOPE") && e.contains("databases[0].host") && e.contains("is not set"),
+        "{e}"
+    );
+    // Not a reference: kept as it is.
+    let c = load_with(&SEED.replace("prefix: archives/", "prefix: \"a${b-c}\"")).unwrap();
+    assert_eq!(c.s3.prefix, "a${b-c}");
+}

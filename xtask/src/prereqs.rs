@@ -22,6 +22,8 @@ const PYTHON_PACKAGES: &[(&str, &str)] = &[
     ),
     // Offline schema validation of the rendered manifests (`cargo xtask kustomize`).
     ("kubernetes-validate==1.37.0", "kubernetes_validate"),
+    // An independent reader of the archiver's objects, as a query engine reads them.
+    ("duckdb==1.4.2", "duckdb"),
 ];
 
 /// Where the Python venv lives; `shell` puts its `bin` first on the children's `PATH`.

@@ -328,3 +328,42 @@ fn errors_name_the_database_table_and_column() {
     assert!(out.contains("relation"), "{out}");
     assert!(!out.contains(" at line "), "{out}");
 }
+
+/// A query engine reads the table's folder as a table: DuckDB (its JSON reader, Hive
+/// partitions from `year=/month=/day=`) over the objects as S3 lists them, copied to a
+/// directory as they are named in the bucket, `_manifests/` included.
+#[test]
+fn duckdb_reads_the_archive_as_a_table() {
+    let w = world(100);
+    let (code, out) = archiver(&w, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let moto = MotoServer::shared().unwrap();
+    let prefix = "archives/audit/public.audit_log/";
+    let dir = tempfile::tempdir().unwrap();
+    for key in moto.list_keys(&w.bucket, prefix).unwrap() {
+        let path = dir.path().join(&key[prefix.len()..]);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, moto.get_object(&w.bucket, &key).unwrap()).unwrap();
+    }
+    let query = format!(
+        "import duckdb, sys\n\
+         t = \"read_json('{}/**/*.jsonl.gz', format='newline_delimited', hive_partitioning=true)\"\n\
+         print(duckdb.sql(f'SELECT count(*), count(DISTINCT id), min(id), max(id) FROM {{t}}').fetchall())\n\
+         print(duckdb.sql(f\"SELECT actor, details.i, year, month FROM {{t}} WHERE id = 42\").fetchall())\n",
+        dir.path().display()
+    );
+    let output = Command::new("python3")
+        .args(["-c", &query])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "duckdb failed (cargo xtask prereqs installs it): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut lines = printed.lines();
+    assert_eq!(lines.next(), Some("[(600, 600, 1, 600)]"), "{printed}");
+    let row = lines.next().unwrap();
+    assert!(row.starts_with("[('user-42', 42, "), "{row}");
+}

@@ -18,6 +18,12 @@ use crate::error::Error;
 use crate::object::read_checked;
 use crate::pipeline::Options;
 
+/// The version of the archive format that manifests record: 1 wrote every type but numbers,
+/// booleans and JSON as its PostgreSQL text and SQL NULL as `null` everywhere; 2 writes typed
+/// JSON (timestamps RFC 3339, numerics as exact strings, bytea base64, arrays JSON arrays) and
+/// leaves SQL NULL `json`/`jsonb`/array columns out of the line. Restore reads both.
+pub const FORMAT: u32 = 2;
+
 /// The record of one archived batch, written before its rows are deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {

@@ -54,6 +54,7 @@ mod store;
 
 pub use crate::object::{MIN_PART_SIZE, PART_SIZE};
 use delete::Deletes;
+pub(crate) use read::{Column, columns};
 use read::{Layout, batch_query, hand_over, read_batch};
 use recover::recover;
 pub use sizing::MAX_BATCH_BYTES;
@@ -197,7 +198,7 @@ async fn archive_batches(
     let mut limit =
         (first_limit(reader, target, options, &cutoff).await? / FIRST_BATCH_SHARE).max(1);
     let (cap, part_size) = (options.batch_bytes(), options.part_size());
-    let first = batch_query(target, &cutoff, None, limit);
+    let first = batch_query(target, &layout.select, &cutoff, None, limit);
     let level = options.compression_level;
     let mut batch = read_batch(reader, &first, &layout, cap, part_size, level).await?;
     hand_over(reader, deleter, &batch).await?;
@@ -207,8 +208,8 @@ async fn archive_batches(
         let full = batch.cut || rows >= u64::from(limit);
         limit = next_limit(target, options, rows, batch.json_bytes);
         let stopping = options.stop.as_ref().is_some_and(|s| s.is_cancelled());
-        let next =
-            (full && !stopping).then(|| batch_query(target, &cutoff, Some(&batch.last), limit));
+        let next = (full && !stopping)
+            .then(|| batch_query(target, &layout.select, &cutoff, Some(&batch.last), limit));
         let number = report.batches + 1;
         let finish = async {
             let manifest = store_batch(store, options, target, &cutoff, batch, number).await?;
@@ -298,7 +299,7 @@ async fn archive_batches(
 const SESSION: &str = "SET statement_timeout = '15min'; SET lock_timeout = '30s'; \
     SET idle_in_transaction_session_timeout = 0; SET client_min_messages = error; \
     SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'; \
-    SET extra_float_digits = 1";
+    SET extra_float_digits = 1; SET TimeZone = 'UTC'";
 
 /// Stops the run with an error right after `step` of batch `batch`, when the options ask for
 /// it (crash-recovery tests).

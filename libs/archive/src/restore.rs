@@ -56,6 +56,27 @@ fn copy_line(copy: &mut Vec<u8>, line: &[u8]) {
     }
 }
 
+/// How each column of a line of format `version` becomes its value: through
+/// `json_populate_record` (`r`), except, from format 2 on, `json` and `jsonb` (taken from the
+/// line, where an absent key is SQL NULL and `null` the JSON value null, which
+/// `json_populate_record` would both make SQL NULL) and `bytea` (base64).
+fn select_list(columns: &[crate::pipeline::Column], version: u32) -> String {
+    columns
+        .iter()
+        .map(|c| {
+            let key = literal(&c.name);
+            match (version >= 2, c.category.as_str(), c.typname.as_str()) {
+                (true, "A", _) | (false, _, _) => format!("(r).{}", ident(&c.name)),
+                (true, _, "json") => format!("doc -> {key}"),
+                (true, _, "jsonb") => format!("(doc -> {key})::jsonb"),
+                (true, _, "bytea") => format!("decode(doc ->> {key}, 'base64')"),
+                (true, _, _) => format!("(r).{}", ident(&c.name)),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Restores every archive of `target`; returns the number of rows inserted.
 pub async fn restore_table(
     conn: &mut PgConnection,
@@ -66,27 +87,7 @@ pub async fn restore_table(
 ) -> Result<u64, Error> {
     let table = format!("{}.{}", ident(&target.schema), ident(&target.table));
     let pk = ident(&target.primary_key);
-    // `json_populate_record` makes a JSON `null` SQL NULL for every type; `json` and `jsonb`
-    // columns are taken from the line itself instead, where a present `null` is the JSON
-    // value null and an absent key (how the archive writes SQL NULL there) is SQL NULL.
-    let columns: Vec<(String, String)> = sqlx::query_as(
-        "SELECT a.attname::text, t.typname::text FROM pg_attribute a \
-         JOIN pg_type t ON t.oid = a.atttypid \
-         WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped \
-         ORDER BY a.attnum",
-    )
-    .bind(&table)
-    .fetch_all(&mut *conn)
-    .await?;
-    let select = columns
-        .iter()
-        .map(|(name, typname)| match typname.as_str() {
-            "json" => format!("doc -> {}", literal(name)),
-            "jsonb" => format!("(doc -> {})::jsonb", literal(name)),
-            _ => format!("(r).{}", ident(name)),
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns = crate::pipeline::columns(conn, &table).await?;
     let mut inserted = 0;
     for manifest in manifests(store, options, target).await? {
         // One pass over the object: its lines go into COPY as they are inflated, and the
@@ -127,6 +128,7 @@ pub async fn restore_table(
                 return Err(e);
             }
         }
+        let select = select_list(&columns, manifest.version);
         let rows = format!(
             "SELECT {select} FROM (SELECT doc, json_populate_record(NULL::{table}, doc) AS r FROM bulwark_restore) AS lines"
         );
@@ -156,4 +158,39 @@ pub async fn restore_table(
         inserted += done;
     }
     Ok(inserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::select_list;
+    use crate::pipeline::Column;
+
+    fn column(name: &str, typname: &str, category: &str) -> Column {
+        Column {
+            name: name.to_owned(),
+            typname: typname.to_owned(),
+            category: category.to_owned(),
+            element: String::new(),
+            format: typname.to_owned(),
+        }
+    }
+
+    #[test]
+    fn older_archives_are_read_as_they_were_written() {
+        let columns = [
+            column("doc", "jsonb", "U"),
+            column("raw", "bytea", "U"),
+            column("tags", "_text", "A"),
+            column("it's", "int4", "N"),
+        ];
+        assert_eq!(
+            select_list(&columns, 2),
+            r#"(doc -> 'doc')::jsonb, decode(doc ->> 'raw', 'base64'), (r)."tags", (r)."it's""#
+        );
+        // Format 1 wrote bytea as hex text and SQL NULL as null: all through the record.
+        assert_eq!(
+            select_list(&columns, 1),
+            r#"(r)."doc", (r)."raw", (r)."tags", (r)."it's""#
+        );
+    }
 }

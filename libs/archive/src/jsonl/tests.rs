@@ -4,12 +4,12 @@ use super::{Columns, FieldCount, Fields, Kind};
 
 fn columns() -> Columns {
     Columns::new(&[
-        ("id".to_owned(), Kind::of("int8")),
-        ("ok".to_owned(), Kind::of("bool")),
-        ("doc".to_owned(), Kind::of("jsonb")),
-        ("amount".to_owned(), Kind::of("numeric")),
-        ("note \"q\"".to_owned(), Kind::of("text")),
-        ("at".to_owned(), Kind::of("timestamptz")),
+        ("id".to_owned(), Kind::of("int8", "")),
+        ("ok".to_owned(), Kind::of("bool", "")),
+        ("doc".to_owned(), Kind::of("jsonb", "")),
+        ("amount".to_owned(), Kind::of("numeric", "")),
+        ("note \"q\"".to_owned(), Kind::of("text", "")),
+        ("at".to_owned(), Kind::of("timestamptz", "")),
     ])
 }
 
@@ -26,10 +26,10 @@ fn values_keep_their_json_types() {
     let v = line(b"42\tt\t{\"a\": [1, 2]}\t12.50\tplain\t2026-01-02 03:04:05.5+00");
     assert_eq!(
         v,
-        serde_json::json!({"id": 42, "ok": true, "doc": {"a": [1, 2]}, "amount": 12.50,
-            "note \"q\"": "plain", "at": "2026-01-02 03:04:05.5+00"})
+        serde_json::json!({"id": 42, "ok": true, "doc": {"a": [1, 2]}, "amount": "12.50",
+            "note \"q\"": "plain", "at": "2026-01-02T03:04:05.5+00:00"})
     );
-    // Numerics keep every digit: the number is the database's own text.
+    // Numerics keep every digit: a string of the database's own text.
     let mut out = Vec::new();
     columns()
         .row(
@@ -41,7 +41,7 @@ fn values_keep_their_json_types() {
     assert!(
         String::from_utf8(out)
             .unwrap()
-            .contains("\"amount\":12345678901234567890.0123456789,")
+            .contains("\"amount\":\"12345678901234567890.0123456789\",")
     );
 }
 
@@ -114,11 +114,48 @@ fn sql_null_and_json_null_stay_apart_in_json_columns() {
     assert!(v.as_object().unwrap().contains_key("doc"));
     // The first column left out: the line is still one valid object.
     let only = Columns::new(&[
-        ("doc".to_owned(), Kind::of("json")),
-        ("id".to_owned(), Kind::of("int4")),
+        ("doc".to_owned(), Kind::of("json", "")),
+        ("id".to_owned(), Kind::of("int4", "")),
     ]);
     let mut out = Vec::new();
     only.row(b"\\N\t7", &mut out, &mut Fields::default())
         .unwrap();
     assert_eq!(out, b"{\"id\":7}\n");
+}
+
+#[test]
+fn timestamps_are_rfc_3339_where_it_can_say_them() {
+    let mut out = Vec::new();
+    for (pg, json) in [
+        (
+            "2026-06-07 23:18:09.170185+00",
+            "\"2026-06-07T23:18:09.170185+00:00\"",
+        ),
+        ("2026-06-07 23:18:09+05:30", "\"2026-06-07T23:18:09+05:30\""),
+        ("2026-06-07 23:18:09-03", "\"2026-06-07T23:18:09-03:00\""),
+        ("2026-06-07 23:18:09.5", "\"2026-06-07T23:18:09.5\""),
+        ("infinity", "\"infinity\""),
+        ("0044-03-15 12:00:00+00 BC", "\"0044-03-15 12:00:00+00 BC\""),
+        (
+            "1850-01-01 00:00:00+00:53:28",
+            "\"1850-01-01 00:00:00+00:53:28\"",
+        ),
+    ] {
+        out.clear();
+        super::timestamp(pg.as_bytes(), &mut out);
+        assert_eq!(String::from_utf8_lossy(&out), json, "{pg}");
+    }
+}
+
+#[test]
+fn bytea_is_base64() {
+    let mut out = Vec::new();
+    super::bytea(b"\\x00ff10", &mut out);
+    assert_eq!(out, b"\"AP8Q\"");
+    out.clear();
+    super::bytea(b"\\x", &mut out);
+    assert_eq!(out, b"\"\"");
+    out.clear();
+    super::bytea(b"not hex", &mut out);
+    assert_eq!(out, b"\"not hex\"");
 }

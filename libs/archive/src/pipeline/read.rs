@@ -16,31 +16,82 @@ use crate::jsonl::{Columns, Fields, Kind};
 use crate::object::{Body, Spill};
 use crate::sql::{ident, literal};
 
-/// A table's columns as COPY sends them, where its key and timestamp are among them, and
-/// the key's type.
+/// A table's columns as COPY sends them, where its key and timestamp are among them, the
+/// key's type, and the select list of the batch query.
 pub(super) struct Layout {
     columns: Columns,
     pk: usize,
     ts: usize,
     /// As `format_type` prints it, such as `bigint` or `character varying(64)`.
     pub(super) pk_type: String,
+    /// The COPY query's output columns: the table's, with arrays made JSON arrays.
+    pub(super) select: String,
+}
+
+/// A column: its name, and the name and category of its type (of a domain's base type).
+pub(crate) struct Column {
+    pub(crate) name: String,
+    pub(crate) typname: String,
+    pub(crate) category: String,
+    /// For an array, its element type's name.
+    pub(crate) element: String,
+    pub(crate) format: String,
+}
+
+/// The columns of `table` (quoted), in order.
+pub(crate) async fn columns(conn: &mut PgConnection, table: &str) -> Result<Vec<Column>, Error> {
+    let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT a.attname::text, b.typname::text, b.typcategory::text, \
+                COALESCE(e.typname::text, ''), format_type(a.atttypid, a.atttypmod) \
+         FROM pg_attribute a \
+         JOIN pg_type t ON t.oid = a.atttypid \
+         JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
+         LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A' \
+         WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped \
+         ORDER BY a.attnum",
+    )
+    .bind(table)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, typname, category, element, format)| Column {
+            name,
+            typname,
+            category,
+            element,
+            format,
+        })
+        .collect())
+}
+
+impl Column {
+    /// The column in the batch query's select list. An array becomes a JSON array in
+    /// PostgreSQL (`array_to_json`, nested to any depth; elements as `to_json` writes them,
+    /// with `numeric`, `money` and `bytea` elements as their exact text); one whose bounds do
+    /// not start at 1 (`'[0:1]={a,b}'`) stays its text, the only form that keeps them.
+    fn select(&self) -> String {
+        let c = format!("t.{}", ident(&self.name));
+        if self.category != "A" {
+            return c;
+        }
+        let elements = match self.element.as_str() {
+            "numeric" | "money" | "bytea" => format!("{c}::text[]"),
+            _ => c.clone(),
+        };
+        format!(
+            "CASE WHEN array_dims({c}) !~ '^(\\[1:[0-9]+\\])+$' THEN to_json({c}::text) \
+             ELSE array_to_json({elements}) END"
+        )
+    }
 }
 
 impl Layout {
     pub(super) async fn read(conn: &mut PgConnection, target: &Target) -> Result<Self, Error> {
         let table = format!("{}.{}", ident(&target.schema), ident(&target.table));
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT a.attname::text, t.typname::text, format_type(a.atttypid, a.atttypmod) \
-             FROM pg_attribute a \
-             JOIN pg_type t ON t.oid = a.atttypid \
-             WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped \
-             ORDER BY a.attnum",
-        )
-        .bind(&table)
-        .fetch_all(&mut *conn)
-        .await?;
+        let rows = columns(conn, &table).await?;
         let find = |name: &str, key: &str| {
-            rows.iter().position(|(n, _, _)| n == name).ok_or_else(|| {
+            rows.iter().position(|c| c.name == name).ok_or_else(|| {
                 Error::Schema(format!(
                     "database {}: {}.{} has no column {name:?} ({key} in the config)",
                     target.database, target.schema, target.table
@@ -53,13 +104,18 @@ impl Layout {
         );
         let columns: Vec<(String, Kind)> = rows
             .iter()
-            .map(|(name, typname, _)| (name.clone(), Kind::of(typname)))
+            .map(|c| (c.name.clone(), Kind::of(&c.typname, &c.category)))
             .collect();
         Ok(Self {
             columns: Columns::new(&columns),
             pk,
             ts,
-            pk_type: rows[pk].2.clone(),
+            pk_type: rows[pk].format.clone(),
+            select: rows
+                .iter()
+                .map(Column::select)
+                .collect::<Vec<_>>()
+                .join(", "),
         })
     }
 }
@@ -86,6 +142,7 @@ pub(super) async fn hand_over(
 /// The COPY statement of the batch after `after` (the first batch for `None`).
 pub(super) fn batch_query(
     target: &Target,
+    select: &str,
     cutoff: &str,
     after: Option<&[String; 2]>,
     limit: u32,
@@ -107,7 +164,7 @@ pub(super) fn batch_query(
     // The ORDER BY names the table's columns (`t.`): with an output column of the same name
     // and another type (as `pk::text` once was), a bare name would sort by the output.
     format!(
-        "COPY (SELECT * FROM {table} t \
+        "COPY (SELECT {select} FROM {table} t \
          WHERE {ts} < {}::timestamptz{keyset} ORDER BY t.{ts}, t.{pk} LIMIT {}) TO STDOUT",
         literal(cutoff),
         limit

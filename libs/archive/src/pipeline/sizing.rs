@@ -26,8 +26,9 @@ pub(super) async fn first_limit(
     cutoff: &str,
 ) -> Result<u32, Error> {
     let sql = format!(
-        "SELECT count(*), coalesce(sum(octet_length(row_to_json(t)::text)), 0)::bigint FROM \
-         (SELECT * FROM {}.{} t WHERE {ts} < $1::timestamptz ORDER BY t.{ts}, t.{pk} LIMIT {SAMPLE_ROWS}) t",
+        // `sample.*`, not `sample`: a column of that name would be taken for the row.
+        "SELECT count(*), coalesce(sum(octet_length(row_to_json(sample.*)::text)), 0)::bigint FROM \
+         (SELECT * FROM {}.{} t WHERE {ts} < $1::timestamptz ORDER BY t.{ts}, t.{pk} LIMIT {SAMPLE_ROWS}) sample",
         ident(&target.schema),
         ident(&target.table),
         ts = ident(&target.timestamp_column),

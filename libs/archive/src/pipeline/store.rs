@@ -47,7 +47,7 @@ pub(super) async fn store_batch(
     verify_object(store, &object, &sha256, rows).await?;
     crate::metrics::phase("verify", verifying.elapsed());
     let manifest = Manifest {
-        version: 1,
+        version: crate::manifest::FORMAT,
         database: target.database.clone(),
         schema: target.schema.clone(),
         table: target.table.clone(),

@@ -238,19 +238,7 @@ fn substitute(
     source: &dyn Source,
     path: &mut Vec<String>,
 ) -> Result<()> {
-    let field = |path: &[String]| {
-        path.iter().fold(String::new(), |mut out, seg| {
-            if seg.parse::<usize>().is_ok() {
-                out.push_str(&format!("[{seg}]"));
-            } else {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(seg);
-            }
-            out
-        })
-    };
+    let field = |path: &[String]| field_of(path);
     match tree {
         serde_json::Value::Object(map) => {
             for (key, value) in map.iter_mut() {
@@ -334,19 +322,24 @@ struct Override {
 
 impl Override {
     fn field(&self) -> String {
-        let mut out = String::new();
-        for seg in &self.path {
-            if seg.parse::<usize>().is_ok() {
-                out.push_str(&format!("[{seg}]"));
-            } else {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(seg);
-            }
-        }
-        out
+        field_of(&self.path)
     }
+}
+
+/// A config path as errors name it: `databases[0].port`.
+fn field_of(path: &[String]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        if seg.parse::<usize>().is_ok() {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(seg);
+        }
+    }
+    out
 }
 
 /// Why an override cannot be set at its path.

@@ -24,6 +24,10 @@ pub(crate) struct Cli {
     /// Print the plan and change nothing.
     #[arg(long, global = true)]
     pub(crate) dry_run: bool,
+    /// Stop starting batches after this long (`45m`, `2h`): the batches in progress complete,
+    /// so the run ends cleanly, with exit 0, inside a maintenance window.
+    #[arg(long, value_name = "DURATION", global = true)]
+    pub(crate) max_runtime: Option<bulwark_config::Duration>,
     /// Write the final metrics here (Prometheus text, for the node exporter's textfile
     /// collector), as a Job cannot be scraped after it ends.
     #[arg(long, value_name = "FILE", global = true)]

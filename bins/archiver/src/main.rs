@@ -78,6 +78,14 @@ async fn run(
     // Health and metrics are for watching a run, not a condition of it: a port another run
     // (or anything else) holds is a warning, and the run lock decides whether this one works.
     let stop = bulwark_health::Shutdown::on_signals()?;
+    if let Some(limit) = cli.max_runtime {
+        let token = stop.token();
+        tokio::spawn(async move {
+            tokio::time::sleep(limit.get()).await;
+            tracing::warn!(max_runtime = %limit, "Reached --max-runtime: stopping after the batches in progress.");
+            token.cancel();
+        });
+    }
     let health = match bulwark_app::serve_health(&config.health, METRICS_PORT, metrics.clone())
         .await
     {

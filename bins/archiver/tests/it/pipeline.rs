@@ -367,3 +367,22 @@ fn duckdb_reads_the_archive_as_a_table() {
     let row = lines.next().unwrap();
     assert!(row.starts_with("[('user-42', 42, "), "{row}");
 }
+
+/// `--max-runtime` stops starting batches: the batch in progress completes, the run exits 0,
+/// and the rest waits for the next run.
+#[test]
+fn max_runtime_ends_the_run_cleanly_after_the_batch_in_progress() {
+    let w = world(100);
+    let (code, out) = archiver(&w, &["--max-runtime", "1ms"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Reached --max-runtime"), "{out}");
+    let left: u32 = psql(&w.pg, "SELECT count(*) FROM audit_log")
+        .parse()
+        .unwrap();
+    assert!(left > 10 && left < 610, "{left} rows left: {out}");
+    let (code, out) = archiver(&w, &["verify"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = archiver(&w, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(psql(&w.pg, "SELECT count(*) FROM audit_log"), "10");
+}

@@ -123,6 +123,7 @@ async fn run(
             part_size: PART_SIZE,
             compression_level: config.defaults.compression_level,
             pause: config.defaults.sleep_between_batches.0,
+            fail_on_schema_drift: config.defaults.fail_on_schema_drift,
         };
         outcome = run::run_all(config, targets, passwords, &*store, &options, command).await;
     }

@@ -151,7 +151,9 @@ pub struct Defaults {
     pub vacuum_after: Option<Refused>,
     pub vacuum_strategy: Option<Refused>,
     pub connection_pool_size: Option<Refused>,
-    pub fail_on_schema_drift: Option<Refused>,
+    /// Refuse a table whose columns differ from its last archive's (upstream's key); off:
+    /// the difference is a warning and `archiver_schema_drift_total`.
+    pub fail_on_schema_drift: bool,
     pub watermark_storage_type: Option<Refused>,
     pub checkpoint_storage_type: Option<Refused>,
     pub audit_trail_storage_type: Option<Refused>,
@@ -171,7 +173,7 @@ impl Default for Defaults {
             vacuum_after: None,
             vacuum_strategy: None,
             connection_pool_size: None,
-            fail_on_schema_drift: None,
+            fail_on_schema_drift: false,
             watermark_storage_type: None,
             checkpoint_storage_type: None,
             audit_trail_storage_type: None,
@@ -248,10 +250,6 @@ pub const REFUSED: &[(&str, &str)] = &[
     (
         "defaults.connection_pool_size",
         "each table uses two connections and each database one more for the run lock; remove the key",
-    ),
-    (
-        "defaults.fail_on_schema_drift",
-        "not implemented yet: archives do not record their columns yet",
     ),
     (
         "defaults.watermark_storage_type",
@@ -603,7 +601,6 @@ impl Config {
             ("defaults.vacuum_after", d.vacuum_after),
             ("defaults.vacuum_strategy", d.vacuum_strategy),
             ("defaults.connection_pool_size", d.connection_pool_size),
-            ("defaults.fail_on_schema_drift", d.fail_on_schema_drift),
             ("defaults.watermark_storage_type", d.watermark_storage_type),
             (
                 "defaults.checkpoint_storage_type",

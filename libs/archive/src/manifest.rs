@@ -41,6 +41,10 @@ pub struct Manifest {
     pub last: [String; 2],
     /// Every primary key in the batch, as text: exactly what is deleted.
     pub keys: Vec<String>,
+    /// The table's columns when the batch was read: `[name, type]`, the type as
+    /// `format_type` prints it (empty in archives of older versions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<[String; 2]>,
 }
 
 /// The key prefix of a table's archives.
@@ -108,6 +112,13 @@ impl Listing {
         listing.manifests.sort();
         listing.objects.sort();
         Ok(listing)
+    }
+
+    /// The manifest of the table's most recent batch: the last by object name (which starts
+    /// with the batch's first timestamp), whichever layout it is in.
+    pub(crate) fn latest_manifest(&self) -> Option<&String> {
+        let relative = |name: &String| name.replacen(&format!("/{STATE_DIR}/"), "/", 1);
+        self.manifests.iter().max_by_key(|name| relative(name))
     }
 
     /// The data objects that no manifest records, in either layout: uploads of runs that

@@ -10,6 +10,7 @@ pub const BATCHES: &str = "archiver_batches_total";
 pub const PHASE: &str = "archiver_phase_duration_seconds";
 pub const ERRORS: &str = "archiver_errors_total";
 pub const LAST_SUCCESS: &str = "archiver_last_success_timestamp_seconds";
+pub const SCHEMA_DRIFT: &str = "archiver_schema_drift_total";
 
 /// Describes the metrics on the installed recorder.
 pub fn describe() {
@@ -22,6 +23,10 @@ pub fn describe() {
         "Time of each phase of a batch: copy, upload, verify, delete."
     );
     metrics::describe_counter!(ERRORS, "Tables that failed, by kind of error.");
+    metrics::describe_counter!(
+        SCHEMA_DRIFT,
+        "Runs that found a table's columns changed since its last archive."
+    );
     metrics::describe_gauge!(
         LAST_SUCCESS,
         metrics::Unit::Seconds,
@@ -54,4 +59,9 @@ pub(crate) fn table_done(database: &str, table: &str) {
 
 pub(crate) fn error(kind: &'static str) {
     metrics::counter!(ERRORS, "kind" => kind).increment(1);
+}
+
+pub(crate) fn schema_drift(database: &str, table: &str) {
+    metrics::counter!(SCHEMA_DRIFT, "database" => database.to_owned(), "table" => table.to_owned())
+        .increment(1);
 }

@@ -86,6 +86,9 @@ pub struct Options {
     pub compression_level: Option<u32>,
     /// A pause after each batch (`defaults.sleep_between_batches`).
     pub pause: std::time::Duration,
+    /// Refuse to archive a table whose columns differ from its last archive's
+    /// (`defaults.fail_on_schema_drift`); otherwise the difference is a warning and a metric.
+    pub fail_on_schema_drift: bool,
 }
 
 impl Options {
@@ -169,8 +172,9 @@ async fn archive_batches(
     for conn in [&mut *reader, &mut *deleter] {
         sqlx::raw_sql(SESSION).execute(&mut *conn).await?;
     }
+    let recovered = recover(deleter, store, options, target).await?;
     let mut report = Report {
-        recovered: recover(deleter, store, options, target).await?,
+        recovered: recovered.batches,
         ..Report::default()
     };
     let cutoff: String = sqlx::query_scalar("SELECT (now() - make_interval(days => $1))::text")
@@ -192,6 +196,9 @@ async fn archive_batches(
         None
     };
     let layout = Layout::read(reader, target).await?;
+    if let Some(latest) = &recovered.latest {
+        schema_drift(store, options, target, latest, &layout.described).await?;
+    }
     let deletes = Deletes::new(target, &layout.pk_type);
     // The first batch is a quarter of the others: nothing overlaps its read, and the batches
     // after it overlap their reads with the uploads and deletes before them.
@@ -212,7 +219,16 @@ async fn archive_batches(
             .then(|| batch_query(target, &layout.select, &cutoff, Some(&batch.last), limit));
         let number = report.batches + 1;
         let finish = async {
-            let manifest = store_batch(store, options, target, &cutoff, batch, number).await?;
+            let manifest = store_batch(
+                store,
+                options,
+                target,
+                &cutoff,
+                batch,
+                number,
+                &layout.described,
+            )
+            .await?;
             let deleting = Instant::now();
             deletes.run_in_snapshot(&mut *deleter, &manifest).await?;
             crate::metrics::phase("delete", deleting.elapsed());
@@ -300,6 +316,51 @@ const SESSION: &str = "SET statement_timeout = '15min'; SET lock_timeout = '30s'
     SET idle_in_transaction_session_timeout = 0; SET client_min_messages = error; \
     SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'; \
     SET extra_float_digits = 1; SET TimeZone = 'UTC'";
+
+/// Compares the table's columns with those the manifest `latest` recorded: a difference is
+/// logged and counted, and with `fail_on_schema_drift` refuses the table (nothing is read or
+/// deleted). Archives of older versions record no columns and are not compared.
+async fn schema_drift(
+    store: &dyn ObjectStore,
+    options: &Options,
+    target: &Target,
+    latest: &str,
+    now: &[[String; 2]],
+) -> Result<(), Error> {
+    let before = crate::manifest::read_manifest(store, latest).await?.columns;
+    if before.is_empty() || before == now {
+        return Ok(());
+    }
+    let names =
+        |cols: &[[String; 2]]| -> Vec<String> { cols.iter().map(|c| c[0].clone()).collect() };
+    let (was, is) = (names(&before), names(now));
+    let added: Vec<&String> = is.iter().filter(|n| !was.contains(n)).collect();
+    let removed: Vec<&String> = was.iter().filter(|n| !is.contains(n)).collect();
+    let changed: Vec<String> = now
+        .iter()
+        .filter_map(|[name, ty]| {
+            let old = before.iter().find(|c| &c[0] == name)?;
+            (&old[1] != ty).then(|| format!("{name} {} -> {ty}", old[1]))
+        })
+        .collect();
+    let table = format!("{}.{}", target.schema, target.table);
+    let what = format!(
+        "database {}: {table}'s columns differ from its last archive ({latest}): added {added:?}, removed {removed:?}, retyped {changed:?}",
+        target.database
+    );
+    crate::metrics::schema_drift(&target.database, &table);
+    if options.fail_on_schema_drift {
+        return Err(Error::Schema(format!(
+            "{what}; fail_on_schema_drift is set, so nothing was archived"
+        )));
+    }
+    tracing::warn!(
+        database = target.database,
+        table,
+        "{what}; archiving with the new columns."
+    );
+    Ok(())
+}
 
 /// Stops the run with an error right after `step` of batch `batch`, when the options ask for
 /// it (crash-recovery tests).

@@ -156,6 +156,7 @@ fn upstream_run_settings_work() {
         .replace("        retention_days: 90", "        retention_days: 90\n        critical: true");
     let c = load(&yaml).unwrap();
     assert_eq!(c.defaults.compression_level, Some(6));
+    assert!(!c.defaults.fail_on_schema_drift);
     assert_eq!(c.defaults.databases_in_parallel(), 1);
     assert_eq!(
         c.defaults.sleep_between_batches.0,
@@ -241,12 +242,6 @@ fn upstream_keys_we_do_not_implement_are_refused_with_the_reason() {
             "  batch_size: 10000\n  connection_pool_size: 5\n",
             "defaults.connection_pool_size",
             "two connections",
-        ),
-        (
-            "  batch_size: 10000\n",
-            "  batch_size: 10000\n  fail_on_schema_drift: true\n",
-            "defaults.fail_on_schema_drift",
-            "not implemented yet",
         ),
         (
             "    user: archiver\n",

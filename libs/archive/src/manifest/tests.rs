@@ -74,6 +74,7 @@ fn manifests_are_json_with_every_key() {
         first: key("2025-12-01 00:00:00+00", "1"),
         last: key("2025-12-02 00:00:00+00", "2"),
         keys: vec!["1".to_owned(), "2".to_owned()],
+        columns: Vec::new(),
     };
     let json = serde_json::to_value(&manifest).unwrap();
     assert_eq!(json["sha256"], "ab01");

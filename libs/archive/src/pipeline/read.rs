@@ -26,6 +26,8 @@ pub(super) struct Layout {
     pub(super) pk_type: String,
     /// The COPY query's output columns: the table's, with arrays made JSON arrays.
     pub(super) select: String,
+    /// `[name, type]` of every column, as manifests record them.
+    pub(super) described: Vec<[String; 2]>,
 }
 
 /// A column: its name, and the name and category of its type (of a domain's base type).
@@ -116,6 +118,10 @@ impl Layout {
                 .map(Column::select)
                 .collect::<Vec<_>>()
                 .join(", "),
+            described: rows
+                .iter()
+                .map(|c| [c.name.clone(), c.format.clone()])
+                .collect(),
         })
     }
 }

@@ -15,13 +15,20 @@ use crate::config::Target;
 use crate::error::Error;
 use crate::manifest::{Listing, marker_key, read_manifest, table_prefix, verify_object};
 
-/// Puts right what interrupted runs left; returns how many batches it completed.
+/// What recovery found: how many batches it completed, and the manifest of the table's most
+/// recent batch (for the schema check).
+pub(super) struct Recovered {
+    pub(super) batches: u64,
+    pub(super) latest: Option<String>,
+}
+
+/// Puts right what interrupted runs left.
 pub(super) async fn recover(
     conn: &mut PgConnection,
     store: &dyn ObjectStore,
     options: &Options,
     target: &Target,
-) -> Result<u64, Error> {
+) -> Result<Recovered, Error> {
     let prefix = table_prefix(&options.prefix, target);
     let listing = Listing::of(store, &prefix).await?;
     for object in listing.unrecorded(&prefix) {
@@ -39,8 +46,9 @@ pub(super) async fn recover(
         .iter()
         .filter(|name| !listing.all.contains(&marker_key(name)))
         .collect();
+    let latest = listing.latest_manifest().cloned();
     if pending.is_empty() {
-        return Ok(0);
+        return Ok(Recovered { batches: 0, latest });
     }
     let deletes = Deletes::new(target, &Layout::read(conn, target).await?.pk_type);
     let mut recovered = 0;
@@ -61,5 +69,8 @@ pub(super) async fn recover(
         );
         recovered += 1;
     }
-    Ok(recovered)
+    Ok(Recovered {
+        batches: recovered,
+        latest,
+    })
 }

@@ -21,6 +21,7 @@ pub(super) async fn store_batch(
     cutoff: &str,
     batch: Batch,
     number: u64,
+    columns: &[[String; 2]],
 ) -> Result<Manifest, Error> {
     let table = table_prefix(&options.prefix, target);
     let object = object_key(&table, &batch.first, &batch.last);
@@ -59,6 +60,7 @@ pub(super) async fn store_batch(
         first: batch.first,
         last: batch.last,
         keys: batch.keys,
+        columns: columns.to_vec(),
     };
     let json = serde_json::to_vec(&manifest).map_err(|e| Error::Copy(e.to_string()))?;
     store

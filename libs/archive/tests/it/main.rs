@@ -123,6 +123,7 @@ async fn setup(batch_size: u32) -> Setup {
             part_size: 0,
             compression_level: None,
             pause: std::time::Duration::ZERO,
+            fail_on_schema_drift: false,
         },
     }
 }
@@ -619,6 +620,7 @@ async fn large_batches_go_in_parts_and_crashed_uploads_are_replaced() {
         part_size: pipeline::MIN_PART_SIZE,
         compression_level: None,
         pause: std::time::Duration::ZERO,
+        fail_on_schema_drift: false,
         max_batch_bytes: 256 * 1024 * 1024,
         ..s.options.clone()
     };
@@ -1005,4 +1007,50 @@ async fn every_type_round_trips_through_typed_json() {
         .await
         .unwrap();
     assert_eq!(nulls, (true, true));
+}
+
+/// Manifests record the table's columns; a run that finds them changed since the last
+/// archive says what changed, and with `fail_on_schema_drift` archives nothing.
+#[tokio::test]
+async fn a_changed_table_is_reported_and_refused_on_request() {
+    let mut s = setup(1000).await;
+    let mut conn = PgConnection::connect(&s.url).await.unwrap();
+    let report = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
+    assert_eq!(report.rows, 500);
+    let manifests = manifest::manifests(&*s.store, &s.options, &s.target)
+        .await
+        .unwrap();
+    assert!(
+        manifests[0]
+            .columns
+            .contains(&["amount".to_owned(), "numeric(30,10)".to_owned()])
+    );
+    sqlx::raw_sql(
+        "ALTER TABLE audit_log ADD COLUMN region text; ALTER TABLE audit_log ALTER COLUMN actor TYPE varchar(200); \
+         INSERT INTO audit_log (id, created_at, actor) VALUES (9001, now() - interval '300 days', 'late');",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    s.options.fail_on_schema_drift = true;
+    let error = archive(&s, &mut conn, &*s.store, &s.options)
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains(r#"added ["region"]"#)
+            && message.contains("actor text -> character varying(200)")
+            && message.contains("fail_on_schema_drift"),
+        "{message}"
+    );
+    assert_eq!(error.kind(), "schema");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE id = 9001")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, 1, "nothing is archived when refused");
+    // Without the setting, a warning: the row goes.
+    s.options.fail_on_schema_drift = false;
+    let report = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
+    assert_eq!(report.rows, 1);
 }

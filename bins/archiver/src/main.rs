@@ -124,6 +124,10 @@ async fn run(
             compression_level: config.defaults.compression_level,
             pause: config.defaults.sleep_between_batches.0,
             fail_on_schema_drift: config.defaults.fail_on_schema_drift,
+            vacuum_min_rows: config
+                .defaults
+                .vacuum_after
+                .then_some(config.defaults.vacuum_min_rows),
         };
         outcome = run::run_all(config, targets, passwords, &*store, &options, command).await;
     }

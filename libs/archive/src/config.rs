@@ -148,7 +148,11 @@ pub struct Defaults {
     pub sleep_between_batches: Pause,
     /// `postgresql` only: the run lock is a PostgreSQL advisory lock.
     pub lock_type: Option<String>,
-    pub vacuum_after: Option<Refused>,
+    /// Run `VACUUM (ANALYZE)` on a table after a run that deleted at least
+    /// `vacuum_min_rows` of its rows (upstream's key; upstream declares it and never runs it).
+    pub vacuum_after: bool,
+    /// The fewest deleted rows that make a table worth vacuuming (default 10000).
+    pub vacuum_min_rows: u64,
     pub vacuum_strategy: Option<Refused>,
     pub connection_pool_size: Option<Refused>,
     /// Refuse a table whose columns differ from its last archive's (upstream's key); off:
@@ -170,7 +174,8 @@ impl Default for Defaults {
             max_parallel_databases: 4,
             sleep_between_batches: Pause::default(),
             lock_type: None,
-            vacuum_after: None,
+            vacuum_after: false,
+            vacuum_min_rows: 10_000,
             vacuum_strategy: None,
             connection_pool_size: None,
             fail_on_schema_drift: false,
@@ -240,12 +245,8 @@ pub const REFUSED: &[(&str, &str)] = &[
         "credentials in the config file are refused: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from a Secret, or use IRSA",
     ),
     (
-        "defaults.vacuum_after",
-        "not implemented yet (upstream declares it and never runs it); run VACUUM (ANALYZE) from your own schedule",
-    ),
-    (
         "defaults.vacuum_strategy",
-        "not implemented yet (upstream declares it and never runs it)",
+        "only VACUUM (ANALYZE) is run (vacuum_after): VACUUM FULL would lock the table against the application's writes",
     ),
     (
         "defaults.connection_pool_size",
@@ -598,7 +599,6 @@ impl Config {
             ),
             ("s3.aws_access_key_id", s3.aws_access_key_id),
             ("s3.aws_secret_access_key", s3.aws_secret_access_key),
-            ("defaults.vacuum_after", d.vacuum_after),
             ("defaults.vacuum_strategy", d.vacuum_strategy),
             ("defaults.connection_pool_size", d.connection_pool_size),
             ("defaults.watermark_storage_type", d.watermark_storage_type),

@@ -89,6 +89,9 @@ pub struct Options {
     /// Refuse to archive a table whose columns differ from its last archive's
     /// (`defaults.fail_on_schema_drift`); otherwise the difference is a warning and a metric.
     pub fail_on_schema_drift: bool,
+    /// `VACUUM (ANALYZE)` a table after a run that deleted at least this many of its rows
+    /// (`defaults.vacuum_after`, `vacuum_min_rows`); `None`: never.
+    pub vacuum_min_rows: Option<u64>,
 }
 
 impl Options {

@@ -180,7 +180,15 @@ async fn run_table(
         Ok(mut conn) => match command {
             Command::Archive => match connect(db, password).await {
                 Ok(mut deleter) => {
-                    pipeline::archive_table(&mut conn, &mut deleter, store, options, target).await
+                    let report =
+                        pipeline::archive_table(&mut conn, &mut deleter, store, options, target)
+                            .await;
+                    match report {
+                        Ok(report) => vacuum(&mut conn, options, target, &report)
+                            .await
+                            .map(|()| report),
+                        Err(error) => Err(error),
+                    }
                 }
                 Err(error) => Err(error.into()),
             },
@@ -236,6 +244,44 @@ async fn run_table(
             }
         }
     }
+}
+
+/// `VACUUM (ANALYZE)` of `target` when the run deleted enough of its rows to leave dead
+/// tuples and stale statistics worth the work (`options.vacuum_min_rows`).
+async fn vacuum(
+    conn: &mut PgConnection,
+    options: &Options,
+    target: &Target,
+    report: &Report,
+) -> Result<(), Error> {
+    let Some(min) = options.vacuum_min_rows else {
+        return Ok(());
+    };
+    if report.rows < min {
+        return Ok(());
+    }
+    let table = format!(
+        "{}.{}",
+        crate::sql::ident(&target.schema),
+        crate::sql::ident(&target.table)
+    );
+    let started = std::time::Instant::now();
+    // VACUUM runs alone (not in a transaction or with other statements), on the table only,
+    // without the run's statement timeout.
+    sqlx::raw_sql("SET statement_timeout = 0")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("VACUUM (ANALYZE) {table}")))
+        .execute(&mut *conn)
+        .await?;
+    tracing::info!(
+        database = target.database,
+        table = format!("{}.{}", target.schema, target.table),
+        deleted = report.rows,
+        duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "Vacuumed and analyzed the table after the run's deletes."
+    );
+    Ok(())
 }
 
 /// Runs `command` over every database `targets` touch, a few at a time; returns the worst

@@ -386,3 +386,40 @@ fn max_runtime_ends_the_run_cleanly_after_the_batch_in_progress() {
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(psql(&w.pg, "SELECT count(*) FROM audit_log"), "10");
 }
+
+/// `vacuum_after`: a run that deleted at least `vacuum_min_rows` rows vacuums and analyzes
+/// the table; below the threshold it does not.
+#[test]
+fn vacuum_after_runs_when_enough_rows_were_deleted() {
+    let w = world(1000);
+    let config = std::fs::read_to_string(w.config.path()).unwrap();
+    let with = |min: u32| {
+        config.replace(
+            "  batch_size: 1000\n",
+            &format!("  batch_size: 1000\n  vacuum_after: true\n  vacuum_min_rows: {min}\n"),
+        )
+    };
+    std::fs::write(w.config.path(), with(100_000)).unwrap();
+    let (code, out) = archiver(&w, &["--log-level", "info"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("Vacuumed"), "{out}");
+    add_old_rows_without_original(&w.pg);
+    std::fs::write(w.config.path(), with(100)).unwrap();
+    let (code, out) = archiver(&w, &["--log-level", "info"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Vacuumed and analyzed the table"), "{out}");
+    assert_eq!(
+        psql(
+            &w.pg,
+            "SELECT last_vacuum IS NOT NULL AND last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'audit_log'"
+        ),
+        "t"
+    );
+}
+
+fn add_old_rows_without_original(pg: &TestPostgres) {
+    psql(
+        pg,
+        "INSERT INTO audit_log SELECT i, now() - make_interval(days => 100, secs => i), 'user-' || i, NULL, NULL, NULL FROM generate_series(5000, 5299) i",
+    );
+}

@@ -233,9 +233,9 @@ fn upstream_keys_we_do_not_implement_are_refused_with_the_reason() {
         ),
         (
             "  batch_size: 10000\n",
-            "  batch_size: 10000\n  vacuum_after: true\n",
-            "defaults.vacuum_after",
-            "never runs it",
+            "  batch_size: 10000\n  vacuum_strategy: full\n",
+            "defaults.vacuum_strategy",
+            "VACUUM FULL would lock the table",
         ),
         (
             "  batch_size: 10000\n",

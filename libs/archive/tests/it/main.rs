@@ -124,6 +124,7 @@ async fn setup(batch_size: u32) -> Setup {
             compression_level: None,
             pause: std::time::Duration::ZERO,
             fail_on_schema_drift: false,
+            vacuum_min_rows: None,
         },
     }
 }
@@ -621,6 +622,7 @@ async fn large_batches_go_in_parts_and_crashed_uploads_are_replaced() {
         compression_level: None,
         pause: std::time::Duration::ZERO,
         fail_on_schema_drift: false,
+        vacuum_min_rows: None,
         max_batch_bytes: 256 * 1024 * 1024,
         ..s.options.clone()
     };

@@ -100,11 +100,15 @@ async fn run(
     };
     let mut outcome = Outcome::Done;
     if cli.dry_run {
-        for t in targets {
+        let plans = run::plan(config, targets, passwords).await;
+        for plan in &plans {
             #[allow(clippy::print_stdout)] // The plan is this command's output.
             {
-                println!("{}", serde_json::to_string(t)?);
+                println!("{}", serde_json::to_string(plan)?);
             }
+        }
+        if plans.iter().any(|p| p.error.is_some()) {
+            outcome = Outcome::Partial;
         }
         tracing::info!(
             tables = targets.len(),

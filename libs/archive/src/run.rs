@@ -246,6 +246,105 @@ async fn run_table(
     }
 }
 
+/// What a run would do to one table, for `--dry-run`: the table's settings, and, when its
+/// database answers, the cutoff, the planner's estimate of the rows due and the batches.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Plan {
+    #[serde(flatten)]
+    pub target: Target,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cutoff: Option<String>,
+    /// The planner's estimate (no scan of the table): run `ANALYZE` for a better one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_due_estimate: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batches_estimate: Option<u64>,
+    /// Why the database could not be asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The plan of every table in `targets`, asking each database (read only) for the cutoff
+/// and the planner's estimate of the rows due; a database that cannot be asked leaves its
+/// tables' plans without estimates, with the error.
+pub async fn plan(config: &Config, targets: &[Target], passwords: &[Option<Secret>]) -> Vec<Plan> {
+    let mut plans = Vec::new();
+    for (db, password) in config.databases.iter().zip(passwords) {
+        let tables: Vec<&Target> = targets.iter().filter(|t| t.database == db.name).collect();
+        if tables.is_empty() {
+            continue;
+        }
+        let mut conn = match connect(db, password.as_ref()).await {
+            Ok(conn) => Some(conn),
+            Err(error) => {
+                let error = Error::Db(error);
+                tracing::error!(database = db.name, error = %error, "Cannot connect; the plan has no estimates.");
+                for target in tables.iter().copied() {
+                    plans.push(Plan {
+                        target: target.clone(),
+                        cutoff: None,
+                        rows_due_estimate: None,
+                        batches_estimate: None,
+                        error: Some(error.to_string()),
+                    });
+                }
+                None
+            }
+        };
+        let Some(conn) = conn.as_mut() else { continue };
+        for target in tables {
+            plans.push(match estimate(conn, target).await {
+                Ok((cutoff, rows)) => Plan {
+                    target: target.clone(),
+                    cutoff: Some(cutoff),
+                    rows_due_estimate: Some(rows),
+                    batches_estimate: Some(rows.div_ceil(u64::from(target.batch_size.max(1)))),
+                    error: None,
+                },
+                Err(error) => Plan {
+                    target: target.clone(),
+                    cutoff: None,
+                    rows_due_estimate: None,
+                    batches_estimate: None,
+                    error: Some(error.to_string()),
+                },
+            });
+        }
+    }
+    plans
+}
+
+/// The cutoff of `target` and the planner's estimate of its rows older than it.
+async fn estimate(conn: &mut PgConnection, target: &Target) -> Result<(String, u64), Error> {
+    let days = i32::try_from(target.retention_days).unwrap_or(i32::MAX);
+    // The cutoff as the run prints it.
+    sqlx::raw_sql("SET TimeZone = 'UTC'")
+        .execute(&mut *conn)
+        .await?;
+    let cutoff: String = sqlx::query_scalar("SELECT (now() - make_interval(days => $1))::text")
+        .bind(days)
+        .fetch_one(&mut *conn)
+        .await?;
+    let sql = format!(
+        "EXPLAIN SELECT 1 FROM {}.{} WHERE {} < {}::timestamptz",
+        crate::sql::ident(&target.schema),
+        crate::sql::ident(&target.table),
+        crate::sql::ident(&target.timestamp_column),
+        crate::sql::literal(&cutoff),
+    );
+    // The top plan node's line: `Seq Scan on audit_log  (cost=0.00..13.75 rows=600 width=4)`.
+    let top: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(&mut *conn)
+        .await?;
+    let rows = top
+        .split(" rows=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    Ok((cutoff, rows.max(0.0) as u64))
+}
+
 /// `VACUUM (ANALYZE)` of `target` when the run deleted enough of its rows to leave dead
 /// tuples and stale statistics worth the work (`options.vacuum_min_rows`).
 async fn vacuum(

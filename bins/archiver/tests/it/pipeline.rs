@@ -423,3 +423,28 @@ fn add_old_rows_without_original(pg: &TestPostgres) {
         "INSERT INTO audit_log SELECT i, now() - make_interval(days => 100, secs => i), 'user-' || i, NULL, NULL, NULL FROM generate_series(5000, 5299) i",
     );
 }
+
+/// `--dry-run` asks the database, without scanning the table or changing anything, for the
+/// cutoff and the planner's estimate of the rows due, and prints the batches they make.
+#[test]
+fn dry_run_estimates_rows_and_batches_without_changing_anything() {
+    let w = world(100);
+    psql(&w.pg, "ANALYZE audit_log");
+    let (code, out) = archiver(&w, &["--dry-run"]);
+    assert_eq!(code, Some(0), "{out}");
+    let plan: serde_json::Value = serde_json::from_str(
+        out.lines()
+            .find(|l| l.starts_with("{\"database\""))
+            .unwrap(),
+    )
+    .unwrap();
+    let rows = plan["rows_due_estimate"].as_u64().unwrap();
+    assert!((500..=700).contains(&rows), "{plan}");
+    assert_eq!(
+        plan["batches_estimate"].as_u64().unwrap(),
+        rows.div_ceil(100),
+        "{plan}"
+    );
+    assert!(plan["cutoff"].as_str().unwrap().ends_with("+00"), "{plan}");
+    assert_eq!(psql(&w.pg, "SELECT count(*) FROM audit_log"), "610");
+}

@@ -279,9 +279,9 @@ pub async fn plan(config: &Config, targets: &[Target], passwords: &[Option<Secre
             Err(error) => {
                 let error = Error::Db(error);
                 tracing::error!(database = db.name, error = %error, "Cannot connect; the plan has no estimates.");
-                for target in tables.iter().copied() {
+                for target in &tables {
                     plans.push(Plan {
-                        target: target.clone(),
+                        target: (*target).clone(),
                         cutoff: None,
                         rows_due_estimate: None,
                         batches_estimate: None,

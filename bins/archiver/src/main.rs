@@ -132,6 +132,7 @@ async fn run(
                 .defaults
                 .vacuum_after
                 .then_some(config.defaults.vacuum_min_rows),
+            hold_table: config.legal_holds.as_ref().and_then(|h| h.table()),
         };
         outcome = run::run_all(config, targets, passwords, &*store, &options, command).await;
     }

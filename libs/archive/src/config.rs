@@ -55,9 +55,10 @@ pub struct Config {
     /// Where `/health`, `/ready` and `/metrics` are served during a run.
     #[serde(default)]
     pub health: bulwark_config::Health,
-    /// Upstream's keys we refuse, each with its reason (see [`REFUSED`]).
+    /// Rows and tables under legal hold, never archived or deleted.
     #[serde(default)]
-    pub legal_holds: Option<Refused>,
+    pub legal_holds: Option<LegalHolds>,
+    /// Upstream's keys we refuse, each with its reason (see [`REFUSED`]).
     #[serde(default)]
     pub compliance: Option<Refused>,
     #[serde(default)]
@@ -116,6 +117,30 @@ pub struct S3 {
     pub aws_access_key_id: Option<Refused>,
     #[serde(default)]
     pub aws_secret_access_key: Option<Refused>,
+}
+
+/// `legal_holds`: a table, in each archived database, naming what is held. Its columns:
+/// `table_name` (`schema.table`, or `table` for `public`), `record_id` (the primary key as
+/// text; NULL holds the whole table) and `expires_at` (NULL: until removed). A batch reads
+/// the holds in its own snapshot, so a row held when the batch is read is neither archived
+/// nor deleted.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalHolds {
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    /// The hold table, `name` or `schema.name`, in each archived database.
+    pub check_table: String,
+    /// Upstream's: the database of the hold table; refused, since a hold must be read in the
+    /// batch's own snapshot, in the archived database.
+    #[serde(default)]
+    pub check_database: Option<Refused>,
+    #[serde(default)]
+    pub api_endpoint: Option<Refused>,
+}
+
+fn enabled() -> bool {
+    true
 }
 
 /// `s3.encryption`.
@@ -187,6 +212,19 @@ impl Default for Defaults {
     }
 }
 
+impl LegalHolds {
+    /// The hold table as SQL (quoted), when holds are enabled.
+    pub fn table(&self) -> Option<String> {
+        self.enabled.then(|| {
+            self.check_table
+                .split('.')
+                .map(crate::sql::ident)
+                .collect::<Vec<_>>()
+                .join(".")
+        })
+    }
+}
+
 impl Defaults {
     /// How many databases a run archives at the same time.
     pub fn databases_in_parallel(&self) -> usize {
@@ -201,8 +239,12 @@ impl Defaults {
 /// Upstream's keys that we refuse, and why (the config's path, with `[]` for any index).
 pub const REFUSED: &[(&str, &str)] = &[
     (
-        "legal_holds",
-        "not implemented yet: rows under a legal hold would be archived and deleted like any other; keep the upstream archiver for held tables",
+        "legal_holds.check_database",
+        "the hold table must be in the archived database: a hold is read in the batch's own snapshot, which another database cannot share",
+    ),
+    (
+        "legal_holds.api_endpoint",
+        "not implemented: holds come from legal_holds.check_table, read in each batch's snapshot",
     ),
     (
         "compliance",
@@ -479,6 +521,19 @@ impl Validate for Config {
             }
         }
         self.refused()?;
+        if let Some(holds) = &self.legal_holds {
+            let parts: Vec<&str> = holds.check_table.split('.').collect();
+            if parts.len() > 2
+                || parts
+                    .iter()
+                    .any(|p| p.trim().is_empty() || p.contains('\0'))
+            {
+                return Err(Violation::new(
+                    "legal_holds.check_table",
+                    "must be a table name, `name` or `schema.name`",
+                ));
+            }
+        }
         let d = &self.defaults;
         if d.compression_level.is_some_and(|level| level > 9) {
             return Err(Violation::new(
@@ -582,7 +637,6 @@ impl Config {
         let d = &self.defaults;
         let s3 = &self.s3;
         let mut set: Vec<String> = [
-            ("legal_holds", self.legal_holds),
             ("compliance", self.compliance),
             ("monitoring", self.monitoring),
             ("notifications", self.notifications),
@@ -616,6 +670,16 @@ impl Config {
         .filter(|(_, value)| value.is_some())
         .map(|(path, _)| path.to_owned())
         .collect();
+        if let Some(holds) = &self.legal_holds {
+            for (key, value) in [
+                ("legal_holds.check_database", holds.check_database),
+                ("legal_holds.api_endpoint", holds.api_endpoint),
+            ] {
+                if value.is_some() {
+                    set.insert(0, key.to_owned());
+                }
+            }
+        }
         for (i, db) in self.databases.iter().enumerate() {
             for (key, value) in [
                 ("read_replica", db.read_replica),

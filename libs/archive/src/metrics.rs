@@ -11,6 +11,7 @@ pub const PHASE: &str = "archiver_phase_duration_seconds";
 pub const ERRORS: &str = "archiver_errors_total";
 pub const LAST_SUCCESS: &str = "archiver_last_success_timestamp_seconds";
 pub const SCHEMA_DRIFT: &str = "archiver_schema_drift_total";
+pub const HELD: &str = "archiver_rows_held";
 
 /// Describes the metrics on the installed recorder.
 pub fn describe() {
@@ -23,6 +24,10 @@ pub fn describe() {
         "Time of each phase of a batch: copy, upload, verify, delete."
     );
     metrics::describe_counter!(ERRORS, "Tables that failed, by kind of error.");
+    metrics::describe_gauge!(
+        HELD,
+        "Rows due for archiving that a legal hold keeps, at the start of the table's last run."
+    );
     metrics::describe_counter!(
         SCHEMA_DRIFT,
         "Runs that found a table's columns changed since its last archive."
@@ -64,4 +69,9 @@ pub(crate) fn error(kind: &'static str) {
 pub(crate) fn schema_drift(database: &str, table: &str) {
     metrics::counter!(SCHEMA_DRIFT, "database" => database.to_owned(), "table" => table.to_owned())
         .increment(1);
+}
+
+pub(crate) fn held(database: &str, table: &str, rows: u64) {
+    metrics::gauge!(HELD, "database" => database.to_owned(), "table" => table.to_owned())
+        .set(rows as f64);
 }

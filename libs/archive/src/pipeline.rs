@@ -54,7 +54,7 @@ mod store;
 
 pub use crate::object::{MIN_PART_SIZE, PART_SIZE};
 use delete::Deletes;
-pub(crate) use read::{Column, columns};
+pub(crate) use read::{Column, columns, held};
 use read::{Layout, batch_query, hand_over, read_batch};
 use recover::recover;
 pub use sizing::MAX_BATCH_BYTES;
@@ -92,6 +92,8 @@ pub struct Options {
     /// `VACUUM (ANALYZE)` a table after a run that deleted at least this many of its rows
     /// (`defaults.vacuum_after`, `vacuum_min_rows`); `None`: never.
     pub vacuum_min_rows: Option<u64>,
+    /// The legal hold table (quoted SQL), when `legal_holds` is configured and enabled.
+    pub hold_table: Option<String>,
 }
 
 impl Options {
@@ -202,13 +204,30 @@ async fn archive_batches(
     if let Some(latest) = &recovered.latest {
         schema_drift(store, options, target, latest, &layout.described).await?;
     }
+    if let Some(hold) = &options.hold_table {
+        let held = read::held(reader, target, hold, &cutoff).await?;
+        crate::metrics::held(
+            &target.database,
+            &format!("{}.{}", target.schema, target.table),
+            held,
+        );
+        if held > 0 {
+            tracing::warn!(
+                database = target.database,
+                table = format!("{}.{}", target.schema, target.table),
+                held,
+                "Rows under legal hold are due but kept: they are neither archived nor deleted."
+            );
+        }
+    }
     let deletes = Deletes::new(target, &layout.pk_type);
     // The first batch is a quarter of the others: nothing overlaps its read, and the batches
     // after it overlap their reads with the uploads and deletes before them.
     let mut limit =
         (first_limit(reader, target, options, &cutoff).await? / FIRST_BATCH_SHARE).max(1);
     let (cap, part_size) = (options.batch_bytes(), options.part_size());
-    let first = batch_query(target, &layout.select, &cutoff, None, limit);
+    let hold = options.hold_table.as_deref();
+    let first = batch_query(target, &layout.select, hold, &cutoff, None, limit);
     let level = options.compression_level;
     let mut batch = read_batch(reader, &first, &layout, cap, part_size, level).await?;
     hand_over(reader, deleter, &batch).await?;
@@ -218,8 +237,16 @@ async fn archive_batches(
         let full = batch.cut || rows >= u64::from(limit);
         limit = next_limit(target, options, rows, batch.json_bytes);
         let stopping = options.stop.as_ref().is_some_and(|s| s.is_cancelled());
-        let next = (full && !stopping)
-            .then(|| batch_query(target, &layout.select, &cutoff, Some(&batch.last), limit));
+        let next = (full && !stopping).then(|| {
+            batch_query(
+                target,
+                &layout.select,
+                hold,
+                &cutoff,
+                Some(&batch.last),
+                limit,
+            )
+        });
         let number = report.batches + 1;
         let finish = async {
             let manifest = store_batch(

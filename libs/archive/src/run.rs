@@ -259,6 +259,9 @@ pub struct Plan {
     pub rows_due_estimate: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batches_estimate: Option<u64>,
+    /// Rows due that a legal hold keeps (counted), when `legal_holds` is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_held: Option<u64>,
     /// Why the database could not be asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -285,6 +288,7 @@ pub async fn plan(config: &Config, targets: &[Target], passwords: &[Option<Secre
                         cutoff: None,
                         rows_due_estimate: None,
                         batches_estimate: None,
+                        rows_held: None,
                         error: Some(error.to_string()),
                     });
                 }
@@ -292,13 +296,24 @@ pub async fn plan(config: &Config, targets: &[Target], passwords: &[Option<Secre
             }
         };
         let Some(conn) = conn.as_mut() else { continue };
+        let hold = config.legal_holds.as_ref().and_then(|h| h.table());
         for target in tables {
-            plans.push(match estimate(conn, target).await {
-                Ok((cutoff, rows)) => Plan {
+            let estimated = async {
+                let (cutoff, rows) = estimate(conn, target).await?;
+                let held = match &hold {
+                    Some(hold) => Some(crate::pipeline::held(conn, target, hold, &cutoff).await?),
+                    None => None,
+                };
+                Ok::<_, Error>((cutoff, rows, held))
+            }
+            .await;
+            plans.push(match estimated {
+                Ok((cutoff, rows, held)) => Plan {
                     target: target.clone(),
                     cutoff: Some(cutoff),
                     rows_due_estimate: Some(rows),
                     batches_estimate: Some(rows.div_ceil(u64::from(target.batch_size.max(1)))),
+                    rows_held: held,
                     error: None,
                 },
                 Err(error) => Plan {
@@ -306,6 +321,7 @@ pub async fn plan(config: &Config, targets: &[Target], passwords: &[Option<Secre
                     cutoff: None,
                     rows_due_estimate: None,
                     batches_estimate: None,
+                    rows_held: None,
                     error: Some(error.to_string()),
                 },
             });

@@ -157,6 +157,15 @@ fn upstream_run_settings_work() {
     let c = load(&yaml).unwrap();
     assert_eq!(c.defaults.compression_level, Some(6));
     assert!(!c.defaults.fail_on_schema_drift);
+    let held = load(&SEED.replace(
+        "defaults:\n",
+        "legal_holds:\n  check_table: compliance.holds\ndefaults:\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        held.legal_holds.unwrap().table().as_deref(),
+        Some("\"compliance\".\"holds\"")
+    );
     assert_eq!(c.defaults.databases_in_parallel(), 1);
     assert_eq!(
         c.defaults.sleep_between_batches.0,
@@ -203,9 +212,9 @@ fn upstream_keys_we_do_not_implement_are_refused_with_the_reason() {
     for (from, to, field, why) in [
         (
             "defaults:\n",
-            "legal_holds:\n  enabled: true\n  check_table: legal_holds\ndefaults:\n",
-            "legal_holds",
-            "rows under a legal hold would be archived",
+            "legal_holds:\n  enabled: true\n  check_table: legal_holds\n  check_database: compliance\ndefaults:\n",
+            "legal_holds.check_database",
+            "batch's own snapshot",
         ),
         (
             "defaults:\n",

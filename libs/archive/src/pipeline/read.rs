@@ -149,6 +149,7 @@ pub(super) async fn hand_over(
 pub(super) fn batch_query(
     target: &Target,
     select: &str,
+    hold: Option<&str>,
     cutoff: &str,
     after: Option<&[String; 2]>,
     limit: u32,
@@ -167,14 +168,68 @@ pub(super) fn batch_query(
             )
         })
         .unwrap_or_default();
+    let held = hold
+        .map(|h| format!(" AND NOT {}", held_condition(target, h)))
+        .unwrap_or_default();
     // The ORDER BY names the table's columns (`t.`): with an output column of the same name
     // and another type (as `pk::text` once was), a bare name would sort by the output.
     format!(
         "COPY (SELECT {select} FROM {table} t \
-         WHERE {ts} < {}::timestamptz{keyset} ORDER BY t.{ts}, t.{pk} LIMIT {}) TO STDOUT",
+         WHERE {ts} < {}::timestamptz{keyset}{held} ORDER BY t.{ts}, t.{pk} LIMIT {}) TO STDOUT",
         literal(cutoff),
         limit
     )
+}
+
+/// Whether row `t` of `target` is under a legal hold in the table `hold` (quoted SQL): the
+/// whole table, or its key, by a hold that has not expired.
+pub(crate) fn held_condition(target: &Target, hold: &str) -> String {
+    let names = format!(
+        "{}, {}",
+        literal(&format!("{}.{}", target.schema, target.table)),
+        if target.schema == "public" {
+            literal(&target.table)
+        } else {
+            "NULL".to_owned()
+        }
+    );
+    format!(
+        "EXISTS (SELECT 1 FROM {hold} h WHERE h.table_name IN ({names}) \
+         AND (h.expires_at IS NULL OR h.expires_at > now()) \
+         AND (h.record_id IS NULL OR h.record_id = t.{}::text))",
+        ident(&target.primary_key)
+    )
+}
+
+/// How many rows of `target` older than `cutoff` are under a legal hold in `hold`.
+pub(crate) async fn held(
+    conn: &mut PgConnection,
+    target: &Target,
+    hold: &str,
+    cutoff: &str,
+) -> Result<u64, Error> {
+    let sql = format!(
+        "SELECT count(*) FROM {}.{} t WHERE t.{} < $1::timestamptz AND {}",
+        ident(&target.schema),
+        ident(&target.table),
+        ident(&target.timestamp_column),
+        held_condition(target, hold)
+    );
+    let count: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(cutoff)
+        .fetch_one(conn)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") || db.code().as_deref() == Some("42703") => {
+                Error::Schema(format!(
+                    "database {}: the legal hold table {hold} cannot be read ({}): it needs the columns table_name text, record_id text and expires_at timestamptz",
+                    target.database,
+                    db.message()
+                ))
+            }
+            _ => Error::Db(e),
+        })?;
+    Ok(u64::try_from(count).unwrap_or(0))
 }
 
 /// Why the compressor of a batch stopped taking JSON.

@@ -125,6 +125,7 @@ async fn run(
                 .then(|| Arc::new(progress::Bars::default()) as _),
             max_batch_bytes: MAX_BATCH_BYTES,
             part_size: PART_SIZE,
+            codec: config.defaults.compression,
             compression_level: config.defaults.compression_level,
             pause: config.defaults.sleep_between_batches.0,
             fail_on_schema_drift: config.defaults.fail_on_schema_drift,

@@ -160,8 +160,10 @@ pub enum Encryption {
 pub struct Defaults {
     pub retention_days: u32,
     pub batch_size: u32,
-    /// The gzip level, 0 to 9 (upstream's key). Unset: 1, which writes objects about a tenth
-    /// larger than upstream's 6 at a third of its CPU time.
+    /// `gzip` (default: every tool reads it) or `zstd`.
+    pub compression: crate::object::Codec,
+    /// The level (upstream's key): gzip 0 to 9, unset 1, which writes objects about a tenth
+    /// larger than upstream's 6 at a third of its CPU time; zstd 1 to 19, unset 3.
     pub compression_level: Option<u32>,
     /// Whether databases are archived at the same time (upstream's key; upstream defaults to
     /// `false`, we to `true`: databases are independent, each under its own lock).
@@ -194,6 +196,7 @@ impl Default for Defaults {
         Self {
             retention_days: 90,
             batch_size: 10_000,
+            compression: crate::object::Codec::Gzip,
             compression_level: None,
             parallel_databases: true,
             max_parallel_databases: 4,
@@ -535,10 +538,18 @@ impl Validate for Config {
             }
         }
         let d = &self.defaults;
-        if d.compression_level.is_some_and(|level| level > 9) {
+        let (levels, _) = d.compression.levels();
+        if d.compression_level
+            .is_some_and(|level| !levels.contains(&level))
+        {
             return Err(Violation::new(
                 "defaults.compression_level",
-                "must be between 0 and 9 (gzip's levels)",
+                format!(
+                    "must be between {} and {} ({}'s levels)",
+                    levels.start(),
+                    levels.end(),
+                    d.compression.encoding()
+                ),
             ));
         }
         if !(1..=64).contains(&d.max_parallel_databases) {

@@ -87,7 +87,7 @@ fn state_key(table_prefix: &str, object: &str) -> String {
 /// What a listing of a table's prefix holds.
 #[derive(Debug, Default)]
 pub(crate) struct Listing {
-    /// Data objects (`.jsonl.gz` outside the state folder).
+    /// Data objects (`.jsonl.gz` or `.jsonl.zst` outside the state folder).
     pub(crate) objects: Vec<String>,
     /// Manifests, in either layout.
     pub(crate) manifests: Vec<String>,
@@ -104,7 +104,9 @@ impl Listing {
             let name = meta?.location.to_string();
             if name.ends_with(".manifest.json") {
                 listing.manifests.push(name.clone());
-            } else if name.ends_with(".jsonl.gz") && !name.contains(&format!("/{STATE_DIR}/")) {
+            } else if (name.ends_with(".jsonl.gz") || name.ends_with(".jsonl.zst"))
+                && !name.contains(&format!("/{STATE_DIR}/"))
+            {
                 listing.objects.push(name.clone());
             }
             listing.all.insert(name);
@@ -135,7 +137,12 @@ impl Listing {
 }
 
 /// The key of the archive of the batch from `first` to `last` (`[timestamp, primary key]`).
-pub(crate) fn object_key(table_prefix: &str, first: &[String; 2], last: &[String; 2]) -> String {
+pub(crate) fn object_key(
+    table_prefix: &str,
+    first: &[String; 2],
+    last: &[String; 2],
+    codec: crate::object::Codec,
+) -> String {
     // `2026-01-31 12:00:00.123+00` -> year, month, day, and a compact time for the name.
     let date = first[0].get(..10).unwrap_or("0000-00-00");
     let (year, month, day) = (
@@ -158,11 +165,12 @@ pub(crate) fn object_key(table_prefix: &str, first: &[String; 2], last: &[String
     // The key range makes the name unique; a hash of it keeps odd keys from colliding.
     let range = hex(&Sha256::digest(format!("{first:?}{last:?}").as_bytes()));
     format!(
-        "{table_prefix}/year={year}/month={month}/day={day}/{}_{}-{}_{}.jsonl.gz",
+        "{table_prefix}/year={year}/month={month}/day={day}/{}_{}-{}_{}.{}",
         clean(&first[0]),
         clean(&first[1]),
         clean(&last[1]),
-        &range[..12]
+        &range[..12],
+        codec.extension()
     )
 }
 

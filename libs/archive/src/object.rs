@@ -212,26 +212,153 @@ async fn send_parts(
     }
 }
 
+/// How archives are compressed (`defaults.compression`): gzip, which every tool reads, or
+/// zstd, smaller and faster. Readers tell them apart by their magic bytes, not by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    #[default]
+    Gzip,
+    Zstd,
+}
+
+impl Codec {
+    /// The extension of its objects.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Codec::Gzip => "jsonl.gz",
+            Codec::Zstd => "jsonl.zst",
+        }
+    }
+
+    /// Its `Content-Encoding`.
+    pub fn encoding(self) -> &'static str {
+        match self {
+            Codec::Gzip => "gzip",
+            Codec::Zstd => "zstd",
+        }
+    }
+
+    /// The levels it takes, and the level used when the config sets none: gzip's 1 (about a
+    /// tenth larger than 6 at a third of the CPU), zstd's 3 (its own default).
+    pub fn levels(self) -> (std::ops::RangeInclusive<u32>, u32) {
+        match self {
+            Codec::Gzip => (0..=9, 1),
+            Codec::Zstd => (1..=19, 3),
+        }
+    }
+}
+
+/// A batch's JSON lines being compressed into a [`Spill`].
+pub(crate) enum Compressor {
+    Gzip(flate2::write::GzEncoder<Spill>),
+    Zstd(zstd::stream::write::Encoder<'static, Spill>),
+}
+
+impl Compressor {
+    pub(crate) fn new(codec: Codec, level: Option<u32>, spill: Spill) -> std::io::Result<Self> {
+        let level = level.unwrap_or(codec.levels().1);
+        Ok(match codec {
+            Codec::Gzip => Compressor::Gzip(flate2::write::GzEncoder::new(
+                spill,
+                flate2::Compression::new(level),
+            )),
+            Codec::Zstd => Compressor::Zstd(zstd::stream::write::Encoder::new(
+                spill,
+                i32::try_from(level).unwrap_or(3),
+            )?),
+        })
+    }
+
+    pub(crate) fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Compressor::Gzip(gz) => gz.write_all(data),
+            Compressor::Zstd(zst) => zst.write_all(data),
+        }
+    }
+
+    pub(crate) fn finish(self) -> std::io::Result<Spill> {
+        match self {
+            Compressor::Gzip(gz) => gz.finish(),
+            Compressor::Zstd(zst) => zst.finish(),
+        }
+    }
+}
+
 fn io_error(e: std::io::Error) -> Error {
     Error::Compress(format!("the spilled batch: {e}"))
 }
 
-/// A gzip'd object read back as a stream: its SHA-256, and its lines as they are inflated.
+/// A compressed object read back as a stream: its SHA-256, and its lines as they are
+/// inflated. Gzip or zstd, told apart by the first bytes (archives of either setting, and
+/// of versions before zstd, are read alike).
 ///
 /// Bytes that do not inflate stop the lines but not the hash, so that a replaced object is
-/// reported by its checksum rather than by where its gzip broke.
+/// reported by its checksum rather than by where its compression broke.
 pub(crate) struct Unzip {
-    inflate: flate2::write::GzDecoder<Vec<u8>>,
+    inflate: Inflate,
     sha: Sha256,
     lines: u64,
     bytes: u64,
     broken: Option<std::io::Error>,
 }
 
+enum Inflate {
+    /// The first bytes, until there are enough to tell the format.
+    Start(Vec<u8>),
+    Gzip(flate2::write::GzDecoder<Vec<u8>>),
+    Zstd(zstd::stream::write::Decoder<'static, Vec<u8>>),
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+impl Inflate {
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if let Inflate::Start(head) = self {
+            head.extend_from_slice(data);
+            if head.len() < ZSTD_MAGIC.len() {
+                return Ok(());
+            }
+            let head = std::mem::take(head);
+            *self = if head.starts_with(&GZIP_MAGIC) {
+                Inflate::Gzip(flate2::write::GzDecoder::new(Vec::new()))
+            } else if head.starts_with(&ZSTD_MAGIC) {
+                Inflate::Zstd(zstd::stream::write::Decoder::new(Vec::new())?)
+            } else {
+                return Err(std::io::Error::other("neither gzip nor zstd"));
+            };
+            return self.write_all(&head);
+        }
+        match self {
+            Inflate::Gzip(gz) => gz.write_all(data),
+            Inflate::Zstd(zst) => zst.write_all(data),
+            Inflate::Start(_) => Ok(()),
+        }
+    }
+
+    fn out(&mut self) -> &mut Vec<u8> {
+        match self {
+            Inflate::Start(head) => head,
+            Inflate::Gzip(gz) => gz.get_mut(),
+            Inflate::Zstd(zst) => zst.get_mut(),
+        }
+    }
+
+    /// Ends the stream: every byte inflated, or why not.
+    fn finish(&mut self) -> std::io::Result<()> {
+        match self {
+            Inflate::Start(_) => Err(std::io::Error::other("too short to be gzip or zstd")),
+            Inflate::Gzip(gz) => gz.try_finish(),
+            Inflate::Zstd(zst) => zst.flush(),
+        }
+    }
+}
+
 impl Unzip {
     pub(crate) fn new() -> Self {
         Self {
-            inflate: flate2::write::GzDecoder::new(Vec::new()),
+            inflate: Inflate::Start(Vec::new()),
             sha: Sha256::new(),
             lines: 0,
             bytes: 0,
@@ -253,7 +380,10 @@ impl Unzip {
     }
 
     fn take_lines(&mut self, each: &mut impl FnMut(&[u8])) {
-        let out = self.inflate.get_mut();
+        if matches!(self.inflate, Inflate::Start(_)) {
+            return;
+        }
+        let out = self.inflate.out();
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', out) {
             each(&out[start..end]);
@@ -272,9 +402,9 @@ impl Unzip {
     ) -> (String, u64, std::io::Result<u64>) {
         let lines = match self.broken.take() {
             Some(e) => Err(e),
-            None => self.inflate.try_finish().map(|()| {
+            None => self.inflate.finish().map(|()| {
                 self.take_lines(each);
-                let rest = std::mem::take(self.inflate.get_mut());
+                let rest = std::mem::take(self.inflate.out());
                 if !rest.is_empty() {
                     each(&rest);
                     self.lines += 1;
@@ -300,7 +430,7 @@ impl Unzip {
             return Err(verify(format!("SHA-256 is {actual}, expected {sha256}")));
         }
         match lines {
-            Err(e) => Err(verify(format!("not gzip: {e}"))),
+            Err(e) => Err(verify(format!("does not decompress: {e}"))),
             Ok(lines) if lines != rows => Err(verify(format!("{lines} rows, expected {rows}"))),
             Ok(_) => Ok(()),
         }
@@ -401,7 +531,40 @@ mod tests {
         let mut unzip = Unzip::new();
         unzip.push(data, &mut |_| {});
         let err = Unzip::check("k", unzip.finish(&mut |_| {}), &sha, 1).unwrap_err();
-        assert!(err.to_string().contains("not gzip"), "{err}");
+        assert!(err.to_string().contains("neither gzip nor zstd"), "{err}");
+    }
+
+    #[test]
+    fn zstd_objects_read_back_as_gzip_ones_do() {
+        let lines = b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n";
+        let mut compressor = Compressor::new(Codec::Zstd, None, Spill::new(MIN_PART_SIZE)).unwrap();
+        compressor.write_all(lines).unwrap();
+        let (body, sha, len) = compressor.finish().unwrap().finish().unwrap();
+        let Body::Memory(bytes) = body else {
+            panic!("a small batch stays in memory")
+        };
+        assert_eq!(len, bytes.len() as u64);
+        assert!(bytes.starts_with(&ZSTD_MAGIC));
+        let mut unzip = Unzip::new();
+        let mut seen = Vec::new();
+        for piece in bytes.chunks(3) {
+            unzip.push(piece, &mut |line| seen.push(line.to_vec()));
+        }
+        Unzip::check(
+            "k",
+            unzip.finish(&mut |line| seen.push(line.to_vec())),
+            &sha,
+            3,
+        )
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                b"{\"a\":1}".to_vec(),
+                b"{\"b\":2}".to_vec(),
+                b"{\"c\":3}".to_vec()
+            ]
+        );
     }
 
     #[test]
@@ -416,7 +579,7 @@ mod tests {
             &hex(&Sha256::digest(cut)),
             2,
         );
-        assert!(err.unwrap_err().to_string().contains("not gzip"));
+        assert!(err.unwrap_err().to_string().contains("does not decompress"));
         let sha = hex(&Sha256::digest(&compressed));
         let mut unzip = Unzip::new();
         unzip.push(&compressed, &mut |_| {});

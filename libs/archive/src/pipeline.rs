@@ -82,7 +82,9 @@ pub struct Options {
     /// The size of one part of a multipart upload, and the most of a batch's compressed
     /// bytes kept in memory. `0` means [`PART_SIZE`]; S3 wants at least 5 MiB.
     pub part_size: usize,
-    /// The gzip level (0-9); `None` is 1, the fastest.
+    /// How archives are compressed.
+    pub codec: crate::object::Codec,
+    /// The compression level; `None` is the codec's default (see `Codec::levels`).
     pub compression_level: Option<u32>,
     /// A pause after each batch (`defaults.sleep_between_batches`).
     pub pause: std::time::Duration,
@@ -228,7 +230,7 @@ async fn archive_batches(
     let (cap, part_size) = (options.batch_bytes(), options.part_size());
     let hold = options.hold_table.as_deref();
     let first = batch_query(target, &layout.select, hold, &cutoff, None, limit);
-    let level = options.compression_level;
+    let level = (options.codec, options.compression_level);
     let mut batch = read_batch(reader, &first, &layout, cap, part_size, level).await?;
     hand_over(reader, deleter, &batch).await?;
     while !batch.keys.is_empty() {

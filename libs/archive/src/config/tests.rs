@@ -157,6 +157,22 @@ fn upstream_run_settings_work() {
     let c = load(&yaml).unwrap();
     assert_eq!(c.defaults.compression_level, Some(6));
     assert!(!c.defaults.fail_on_schema_drift);
+    let zstd = load(&SEED.replace(
+        "  batch_size: 10000\n",
+        "  batch_size: 10000\n  compression: zstd\n  compression_level: 19\n",
+    ))
+    .unwrap();
+    assert_eq!(zstd.defaults.compression, crate::object::Codec::Zstd);
+    bad(
+        "  batch_size: 10000\n",
+        "  batch_size: 10000\n  compression: zstd\n  compression_level: 0\n",
+        "must be between 1 and 19 (zstd's levels)",
+    );
+    bad(
+        "  batch_size: 10000\n",
+        "  batch_size: 10000\n  compression: lz4\n",
+        "unknown variant `lz4`",
+    );
     let held = load(&SEED.replace(
         "defaults:\n",
         "legal_holds:\n  check_table: compliance.holds\ndefaults:\n",

@@ -26,7 +26,12 @@ fn a_table_s_prefix_is_the_bucket_prefix_then_database_and_table() {
 fn object_keys_are_partitioned_by_the_first_row_s_day() {
     let first = key("2026-01-31 23:59:58.123+00", "17");
     let last = key("2026-02-01 00:00:01+00", "942");
-    let object = object_key("p/audit/public.audit_log", &first, &last);
+    let object = object_key(
+        "p/audit/public.audit_log",
+        &first,
+        &last,
+        crate::object::Codec::Gzip,
+    );
     let (folder, name) = object.rsplit_once('/').unwrap();
     assert_eq!(folder, "p/audit/public.audit_log/year=2026/month=01/day=31");
     assert!(
@@ -37,14 +42,20 @@ fn object_keys_are_partitioned_by_the_first_row_s_day() {
     // The same range gives the same key; another range another.
     assert_eq!(
         object,
-        object_key("p/audit/public.audit_log", &first, &last)
+        object_key(
+            "p/audit/public.audit_log",
+            &first,
+            &last,
+            crate::object::Codec::Gzip
+        )
     );
     assert_ne!(
         object,
         object_key(
             "p/audit/public.audit_log",
             &first,
-            &key("2026-02-01 00:00:01+00", "943")
+            &key("2026-02-01 00:00:01+00", "943"),
+            crate::object::Codec::Gzip
         )
     );
 }
@@ -52,11 +63,11 @@ fn object_keys_are_partitioned_by_the_first_row_s_day() {
 #[test]
 fn odd_keys_stay_in_one_path_segment() {
     let first = key("2026-03-01 00:00:00+00", "a/../b c\u{e9}");
-    let object = object_key("p", &first, &first);
+    let object = object_key("p", &first, &first, crate::object::Codec::Gzip);
     assert_eq!(object.matches('/').count(), 4, "{object}");
     assert!(object.split('/').all(|s| s != ".." && s != "."), "{object}");
     let long = key("2026-03-01 00:00:00+00", &"x".repeat(500));
-    assert!(object_key("p", &long, &long).len() < 250);
+    assert!(object_key("p", &long, &long, crate::object::Codec::Gzip).len() < 250);
 }
 
 #[test]

@@ -2,18 +2,15 @@
 //! deleting connection takes over, turned into JSON lines and gzip'd on a blocking thread while
 //! the rows arrive.
 
-use std::io::Write;
 use std::time::Instant;
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use futures::StreamExt;
 use sqlx::{AssertSqlSafe, PgConnection};
 
 use crate::config::Target;
 use crate::error::Error;
 use crate::jsonl::{Columns, Fields, Kind};
-use crate::object::{Body, Spill};
+use crate::object::{Body, Codec, Compressor, Spill};
 use crate::sql::{ident, literal};
 
 /// A table's columns as COPY sends them, where its key and timestamp are among them, the
@@ -281,17 +278,16 @@ pub(super) async fn read_batch(
     layout: &Layout,
     cap: u64,
     part_size: usize,
-    compression_level: Option<u32>,
+    (codec, level): (Codec, Option<u32>),
 ) -> Result<Batch, Error> {
     let started = Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let compressor = tokio::task::spawn_blocking(move || {
-        let level = compression_level.map_or(Compression::fast(), Compression::new);
-        let mut gz = GzEncoder::new(Spill::new(part_size), level);
+        let mut compressor = Compressor::new(codec, level, Spill::new(part_size))?;
         while let Some(chunk) = rx.blocking_recv() {
-            gz.write_all(&chunk)?;
+            compressor.write_all(&chunk)?;
         }
-        gz.finish()?.finish()
+        compressor.finish()?.finish()
     });
     // The batch is read in a snapshot that the deleter takes over (see `hand_over`).
     let snapshot: String = sqlx::raw_sql(

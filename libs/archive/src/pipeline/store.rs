@@ -24,12 +24,12 @@ pub(super) async fn store_batch(
     columns: &[[String; 2]],
 ) -> Result<Manifest, Error> {
     let table = table_prefix(&options.prefix, target);
-    let object = object_key(&table, &batch.first, &batch.last);
+    let object = object_key(&table, &batch.first, &batch.last, options.codec);
     let (sha256, bytes) = (batch.sha256, batch.bytes);
     let path = Path::from(object.clone());
     let mut attributes = Attributes::new();
     attributes.insert(Attribute::ContentType, "application/x-ndjson".into());
-    attributes.insert(Attribute::ContentEncoding, "gzip".into());
+    attributes.insert(Attribute::ContentEncoding, options.codec.encoding().into());
     if let Some(class) = &options.storage_class {
         attributes.insert(Attribute::StorageClass, class.clone().into());
     }

@@ -121,6 +121,7 @@ async fn setup(batch_size: u32) -> Setup {
             progress: Some(progress),
             max_batch_bytes: 0,
             part_size: 0,
+            codec: bulwark_archive::object::Codec::Gzip,
             compression_level: None,
             pause: std::time::Duration::ZERO,
             fail_on_schema_drift: false,
@@ -620,6 +621,7 @@ async fn large_batches_go_in_parts_and_crashed_uploads_are_replaced() {
     .unwrap();
     let options = Options {
         part_size: pipeline::MIN_PART_SIZE,
+        codec: bulwark_archive::object::Codec::Gzip,
         compression_level: None,
         pause: std::time::Duration::ZERO,
         fail_on_schema_drift: false,
@@ -1112,4 +1114,27 @@ async fn rows_under_legal_hold_are_kept_out_of_archives_and_deletes() {
             .contains("the legal hold table \"no_holds\" cannot be read"),
         "{error}"
     );
+}
+
+/// `compression: zstd`: objects are `.jsonl.zst`, verified and restored as gzip ones are, and
+/// a table may hold archives of both.
+#[tokio::test]
+async fn zstd_archives_verify_and_restore_beside_gzip_ones() {
+    let mut s = setup(200).await;
+    let mut conn = PgConnection::connect(&s.url).await.unwrap();
+    let original = checksum(&mut conn).await;
+    crash_at(&s, &mut conn, &s.options, "deleted@2").await;
+    s.options.codec = bulwark_archive::object::Codec::Zstd;
+    s.options.compression_level = Some(19);
+    let report = archive(&s, &mut conn, &*s.store, &s.options).await.unwrap();
+    assert!(report.rows > 0, "{report:?}");
+    let names: Vec<String> = manifest::manifests(&*s.store, &s.options, &s.target)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.object)
+        .collect();
+    assert!(names.iter().any(|n| n.ends_with(".jsonl.zst")), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with(".jsonl.gz")), "{names:?}");
+    assert_restores_to(&s, &mut conn, &original).await;
 }

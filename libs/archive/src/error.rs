@@ -44,10 +44,13 @@ fn database_message(error: &sqlx::Error) -> String {
     };
     let mut text = db.message().to_owned();
     if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        // An integrity violation's detail quotes the row ("Failing row contains (...)"):
+        // audit rows are not for logs.
+        let detail = pg.detail().filter(|_| !pg.code().starts_with("23"));
         for (label, value) in [
             ("table", pg.table()),
             ("column", pg.column()),
-            ("detail", pg.detail()),
+            ("detail", detail),
             ("hint", pg.hint()),
         ] {
             if let Some(value) = value {

@@ -47,15 +47,18 @@ pub struct Manifest {
     pub columns: Vec<[String; 2]>,
 }
 
-/// The key prefix of a table's archives.
+/// The key prefix of a table's archives, as the object store names it (empty segments
+/// dropped and unusual characters percent-encoded, as `object_store::Path` does), so that
+/// keys derived from it match the names a listing returns.
 pub fn table_prefix(prefix: &str, target: &Target) -> String {
     let prefix = prefix.trim_matches('/');
     let base = format!("{}/{}.{}", target.database, target.schema, target.table);
-    if prefix.is_empty() {
+    let full = if prefix.is_empty() {
         base
     } else {
         format!("{prefix}/{base}")
-    }
+    };
+    Path::from(full.as_str()).to_string()
 }
 
 /// The folder of a table's manifests and completion markers, under its prefix.

@@ -54,7 +54,7 @@ mod store;
 
 pub use crate::object::{MIN_PART_SIZE, PART_SIZE};
 use delete::Deletes;
-pub(crate) use read::{Column, columns, held};
+pub(crate) use read::{Column, columns, held_condition};
 use read::{Layout, batch_query, hand_over, read_batch};
 use recover::recover;
 pub use sizing::MAX_BATCH_BYTES;
@@ -261,6 +261,18 @@ async fn archive_batches(
                 &layout.described,
             )
             .await?;
+            // The object is still there, now that its manifest is: only then are rows deleted.
+            if let Err(object_store::Error::NotFound { .. }) =
+                store.head(&Path::from(manifest.object.as_str())).await
+            {
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *deleter).await;
+                return Err(Error::Verify {
+                    key: manifest.object.clone(),
+                    message:
+                        "the archive is gone although its manifest was written; nothing was deleted"
+                            .to_owned(),
+                });
+            }
             let deleting = Instant::now();
             deletes.run_in_snapshot(&mut *deleter, &manifest).await?;
             crate::metrics::phase("delete", deleting.elapsed());

@@ -77,6 +77,22 @@ fn select_list(columns: &[crate::pipeline::Column], version: u32) -> String {
         .join(", ")
 }
 
+/// What `json_populate_record` is given: the line, without (from format 2 on) the `json`,
+/// `jsonb` and `bytea` columns taken from the line itself, so that their values never pass
+/// through the record's types (a domain's check would see base64 text, a NOT NULL domain a
+/// JSON null).
+fn record_input(columns: &[crate::pipeline::Column], version: u32) -> String {
+    let own: Vec<String> = columns
+        .iter()
+        .filter(|c| c.category != "A" && matches!(c.typname.as_str(), "json" | "jsonb" | "bytea"))
+        .map(|c| literal(&c.name))
+        .collect();
+    if version < 2 || own.is_empty() {
+        return "doc".to_owned();
+    }
+    format!("(doc::jsonb - ARRAY[{}]::text[])::json", own.join(", "))
+}
+
 /// Restores every archive of `target`; returns the number of rows inserted.
 pub async fn restore_table(
     conn: &mut PgConnection,
@@ -129,8 +145,9 @@ pub async fn restore_table(
             }
         }
         let select = select_list(&columns, manifest.version);
+        let record = record_input(&columns, manifest.version);
         let rows = format!(
-            "SELECT {select} FROM (SELECT doc, json_populate_record(NULL::{table}, doc) AS r FROM bulwark_restore) AS lines"
+            "SELECT {select} FROM (SELECT doc, json_populate_record(NULL::{table}, {record}) AS r FROM bulwark_restore) AS lines"
         );
         if conflict == Conflict::Overwrite {
             let sql = format!(

@@ -176,6 +176,14 @@ async fn run_table(
     command: Command,
 ) -> Outcome {
     let table = format!("{}.{}", target.schema, target.table);
+    if command == Command::Archive && options.stop.as_ref().is_some_and(|s| s.is_cancelled()) {
+        tracing::warn!(
+            database = db.name,
+            table,
+            "Not started: the run is stopping."
+        );
+        return Outcome::Done;
+    }
     let outcome = match connect(db, password).await {
         Ok(mut conn) => match command {
             Command::Archive => match connect(db, password).await {
@@ -259,7 +267,8 @@ pub struct Plan {
     pub rows_due_estimate: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batches_estimate: Option<u64>,
-    /// Rows due that a legal hold keeps (counted), when `legal_holds` is configured.
+    /// The planner's estimate of the rows due that a legal hold keeps, when `legal_holds` is
+    /// configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows_held: Option<u64>,
     /// Why the database could not be asked.
@@ -301,7 +310,7 @@ pub async fn plan(config: &Config, targets: &[Target], passwords: &[Option<Secre
             let estimated = async {
                 let (cutoff, rows) = estimate(conn, target).await?;
                 let held = match &hold {
-                    Some(hold) => Some(crate::pipeline::held(conn, target, hold, &cutoff).await?),
+                    Some(hold) => Some(held_estimate(conn, target, hold, &cutoff).await?),
                     None => None,
                 };
                 Ok::<_, Error>((cutoff, rows, held))
@@ -330,6 +339,38 @@ pub async fn plan(config: &Config, targets: &[Target], passwords: &[Option<Secre
     plans
 }
 
+/// The planner's estimate of `target`'s rows due that a legal hold in `hold` keeps (a dry run
+/// scans nothing).
+async fn held_estimate(
+    conn: &mut PgConnection,
+    target: &Target,
+    hold: &str,
+    cutoff: &str,
+) -> Result<u64, Error> {
+    let sql = format!(
+        "EXPLAIN SELECT 1 FROM {}.{} t WHERE t.{} < {}::timestamptz AND {}",
+        crate::sql::ident(&target.schema),
+        crate::sql::ident(&target.table),
+        crate::sql::ident(&target.timestamp_column),
+        crate::sql::literal(cutoff),
+        crate::pipeline::held_condition(target, hold)
+    );
+    let top: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(plan_rows(&top))
+}
+
+/// `rows=N` of an `EXPLAIN` line.
+fn plan_rows(line: &str) -> u64 {
+    line.split(" rows=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        .max(0.0) as u64
+}
+
 /// The cutoff of `target` and the planner's estimate of its rows older than it.
 async fn estimate(conn: &mut PgConnection, target: &Target) -> Result<(String, u64), Error> {
     let days = i32::try_from(target.retention_days).unwrap_or(i32::MAX);
@@ -352,13 +393,8 @@ async fn estimate(conn: &mut PgConnection, target: &Target) -> Result<(String, u
     let top: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .fetch_one(&mut *conn)
         .await?;
-    let rows = top
-        .split(" rows=")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse::<f64>().ok())
-        .unwrap_or(0.0);
-    Ok((cutoff, rows.max(0.0) as u64))
+    let rows = plan_rows(&top);
+    Ok((cutoff, rows))
 }
 
 /// `VACUUM (ANALYZE)` of `target` when the run deleted enough of its rows to leave dead
@@ -372,7 +408,24 @@ async fn vacuum(
     let Some(min) = options.vacuum_min_rows else {
         return Ok(());
     };
-    if report.rows < min {
+    let stopping = options.stop.as_ref().is_some_and(|s| s.is_cancelled());
+    if report.rows < min || stopping {
+        return Ok(());
+    }
+    let table_name = format!("{}.{}", target.schema, target.table);
+    // VACUUM skips, with only a warning, a table its user does not own.
+    let owner: bool = sqlx::query_scalar(
+        "SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = $1::regclass",
+    )
+    .bind(format!("{}.{}", crate::sql::ident(&target.schema), crate::sql::ident(&target.table)))
+    .fetch_one(&mut *conn)
+    .await?;
+    if !owner {
+        tracing::warn!(
+            database = target.database,
+            table = table_name,
+            "vacuum_after: the archiver's user does not own the table, so it cannot vacuum it."
+        );
         return Ok(());
     }
     let table = format!(
@@ -386,9 +439,15 @@ async fn vacuum(
     sqlx::raw_sql("SET statement_timeout = 0")
         .execute(&mut *conn)
         .await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("VACUUM (ANALYZE) {table}")))
+    // A VACUUM that fails (a lock it waited too long for) leaves an archived table archived:
+    // a warning, not a failed table.
+    if let Err(error) = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("VACUUM (ANALYZE) {table}")))
         .execute(&mut *conn)
-        .await?;
+        .await
+    {
+        tracing::warn!(database = target.database, table = table_name, error = %Error::Db(error), "vacuum_after: VACUUM (ANALYZE) failed; the table is archived.");
+        return Ok(());
+    }
     tracing::info!(
         database = target.database,
         table = format!("{}.{}", target.schema, target.table),

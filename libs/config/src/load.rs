@@ -89,8 +89,9 @@ pub trait Validate {
 
     /// Whether `${VAR}` in the file's string values is replaced by the variable's value (the
     /// archiver's, as upstream's config does it); off for every other config. A value that is
-    /// exactly `${VAR}` becomes the variable's value read as a YAML scalar (so `port:
-    /// ${DB_PORT}` is a number); within a longer string it is spliced in as text. A variable
+    /// exactly `${VAR}` keeps a plain integer's or a boolean's type (so `port: ${DB_PORT}` is a
+    /// number) and is otherwise its exact text; within a longer string it is spliced in as
+    /// text. A variable
     /// that is not set is an error naming it and the field. Substitution works on the parsed
     /// values, never on the file's text, so a variable cannot add keys.
     const SUBSTITUTES_ENV: bool = false;
@@ -274,10 +275,7 @@ fn substitute(
                 .filter(|name| is_var_name(name));
             if let Some(name) = whole {
                 let raw = lookup(name)?;
-                *tree = serde_saphyr::from_str::<serde_json::Value>(&raw)
-                    .ok()
-                    .filter(|v| !v.is_object() && !v.is_array())
-                    .unwrap_or(serde_json::Value::String(raw));
+                *tree = typed(raw);
                 return Ok(());
             }
             let mut out = String::with_capacity(text.len());
@@ -305,6 +303,25 @@ fn substitute(
         _ => {}
     }
     Ok(())
+}
+
+/// A variable's value standing for a whole config value: an integer written the plain way
+/// (`5432`, `-1`) or `true`/`false` keeps that type, so `port: ${DB_PORT}` is a number;
+/// anything else (`012345`, `1.10`, `#x`, `'q'`) stays the exact text, never reinterpreted.
+fn typed(raw: String) -> serde_json::Value {
+    let digits = raw.strip_prefix('-').unwrap_or(&raw);
+    let plain_integer = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    match raw.as_str() {
+        "true" => serde_json::Value::Bool(true),
+        "false" => serde_json::Value::Bool(false),
+        _ if plain_integer => raw
+            .parse::<i64>()
+            .map(serde_json::Value::from)
+            .unwrap_or(serde_json::Value::String(raw)),
+        _ => serde_json::Value::String(raw),
+    }
 }
 
 /// Whether `name` can be a variable in `${...}`.

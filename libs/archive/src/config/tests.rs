@@ -300,6 +300,7 @@ fn env_references_are_substituted_in_values() {
         ("DB_HOST", "db.internal"),
         ("DB_PORT", "6543"),
         ("STAGE", "prod"),
+        ("DB_USER", "012345"),
         ("EVIL", "x\nversion: \"9.9\""),
     ]
     .into_iter()
@@ -322,6 +323,9 @@ fn env_references_are_substituted_in_values() {
     // A value cannot add keys: the variable's text stays one string.
     assert_eq!(c.databases[0].user, "x\nversion: \"9.9\"");
     assert_eq!(c.version, "2.0");
+    // A whole value that only looks like a number keeps its exact text.
+    let c = load_with(&SEED.replace("user: archiver", "user: ${DB_USER}")).unwrap();
+    assert_eq!(c.databases[0].user, "012345");
     let e = load_with(&SEED.replace("host: db.example.com", "host: ${NOPE}")).unwrap_err();
     assert!(
         e.contains("NOPE") && e.contains("databases[0].host") && e.contains("is not set"),

@@ -33,7 +33,9 @@ impl<'de> Deserialize<'de> for Pause {
         }
         match Raw::deserialize(deserializer)? {
             Raw::Seconds(s) if s.is_finite() && s >= 0.0 => {
-                Ok(Pause(std::time::Duration::from_secs_f64(s)))
+                std::time::Duration::try_from_secs_f64(s)
+                    .map(Pause)
+                    .map_err(|_| serde::de::Error::custom(format!("{s} seconds is too long")))
             }
             Raw::Seconds(s) => Err(serde::de::Error::custom(format!(
                 "{s} is not a number of seconds"

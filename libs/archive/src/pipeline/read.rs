@@ -67,15 +67,17 @@ pub(crate) async fn columns(conn: &mut PgConnection, table: &str) -> Result<Vec<
 impl Column {
     /// The column in the batch query's select list. An array becomes a JSON array in
     /// PostgreSQL (`array_to_json`, nested to any depth; elements as `to_json` writes them,
-    /// with `numeric`, `money` and `bytea` elements as their exact text); one whose bounds do
+    /// with `numeric`, `money`, `bytea`, `json` and `jsonb` elements as their exact text); one whose bounds do
     /// not start at 1 (`'[0:1]={a,b}'`) stays its text, the only form that keeps them.
     fn select(&self) -> String {
         let c = format!("t.{}", ident(&self.name));
         if self.category != "A" {
             return c;
         }
+        // `json`/`jsonb` elements as their text too: restore's `json_populate_record` would
+        // read a JSON array element as another dimension of the array.
         let elements = match self.element.as_str() {
-            "numeric" | "money" | "bytea" => format!("{c}::text[]"),
+            "numeric" | "money" | "bytea" | "json" | "jsonb" => format!("{c}::text[]"),
             _ => c.clone(),
         };
         format!(

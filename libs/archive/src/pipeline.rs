@@ -54,7 +54,7 @@ mod store;
 
 pub use crate::object::{MIN_PART_SIZE, PART_SIZE};
 use delete::Deletes;
-pub(crate) use read::{Column, columns, held_condition};
+pub(crate) use read::{Column, columns, held_rows};
 use read::{Layout, batch_query, hand_over, read_batch};
 use recover::recover;
 pub use sizing::MAX_BATCH_BYTES;

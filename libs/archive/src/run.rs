@@ -348,12 +348,8 @@ async fn held_estimate(
     cutoff: &str,
 ) -> Result<u64, Error> {
     let sql = format!(
-        "EXPLAIN SELECT 1 FROM {}.{} t WHERE t.{} < {}::timestamptz AND {}",
-        crate::sql::ident(&target.schema),
-        crate::sql::ident(&target.table),
-        crate::sql::ident(&target.timestamp_column),
-        crate::sql::literal(cutoff),
-        crate::pipeline::held_condition(target, hold)
+        "EXPLAIN SELECT 1 {}",
+        crate::pipeline::held_rows(target, hold, &crate::sql::literal(cutoff))
     );
     let top: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .fetch_one(&mut *conn)

@@ -200,6 +200,18 @@ pub(crate) fn held_condition(target: &Target, hold: &str) -> String {
     )
 }
 
+/// `FROM ... WHERE ...` of `target`'s rows older than `cutoff` (SQL: a parameter or a
+/// literal) that a legal hold in `hold` keeps.
+pub(crate) fn held_rows(target: &Target, hold: &str, cutoff: &str) -> String {
+    format!(
+        "FROM {}.{} t WHERE t.{} < {cutoff}::timestamptz AND {}",
+        ident(&target.schema),
+        ident(&target.table),
+        ident(&target.timestamp_column),
+        held_condition(target, hold)
+    )
+}
+
 /// How many rows of `target` older than `cutoff` are under a legal hold in `hold`.
 pub(crate) async fn held(
     conn: &mut PgConnection,
@@ -207,13 +219,7 @@ pub(crate) async fn held(
     hold: &str,
     cutoff: &str,
 ) -> Result<u64, Error> {
-    let sql = format!(
-        "SELECT count(*) FROM {}.{} t WHERE t.{} < $1::timestamptz AND {}",
-        ident(&target.schema),
-        ident(&target.table),
-        ident(&target.timestamp_column),
-        held_condition(target, hold)
-    );
+    let sql = format!("SELECT count(*) {}", held_rows(target, hold, "$1"));
     let count: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
         .bind(cutoff)
         .fetch_one(conn)

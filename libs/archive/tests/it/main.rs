@@ -199,6 +199,15 @@ async fn assert_restores_to(s: &Setup, conn: &mut PgConnection, original: &str) 
     assert_eq!(checksum(conn).await, original);
 }
 
+/// Every object's name in `store`.
+async fn names(store: &dyn ObjectStore) -> Vec<String> {
+    store
+        .list(None)
+        .map(|m| m.unwrap().location.to_string())
+        .collect()
+        .await
+}
+
 async fn checksum(conn: &mut PgConnection) -> String {
     sqlx::query_scalar(CHECKSUM).fetch_one(conn).await.unwrap()
 }
@@ -354,12 +363,7 @@ async fn an_unrecorded_upload_is_removed_before_the_next_cut() {
     assert_eq!(report.rows, 500, "{report:?}");
     let after = objects(s.store.clone()).await;
     assert!(!after.contains(&orphan[0]), "{after:?}");
-    let everything: Vec<String> = s
-        .store
-        .list(None)
-        .map(|m| m.unwrap().location.to_string())
-        .collect()
-        .await;
+    let everything = names(&*s.store).await;
     assert!(
         everything
             .iter()
@@ -1183,12 +1187,10 @@ async fn an_unrecorded_upload_whose_rows_are_gone_is_kept() {
             .contains("holds 3 row(s) that are no longer in the table: kept"),
         "{error}"
     );
-    let objects: Vec<String> = s
-        .store
-        .list(None)
-        .map(|m| m.unwrap().location.to_string())
-        .filter(|n| std::future::ready(n.ends_with(".jsonl.gz")))
-        .collect()
-        .await;
+    let objects: Vec<String> = names(&*s.store)
+        .await
+        .into_iter()
+        .filter(|n| n.ends_with(".jsonl.gz"))
+        .collect();
     assert_eq!(objects.len(), 1, "the object is kept: {objects:?}");
 }

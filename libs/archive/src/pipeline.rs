@@ -23,7 +23,9 @@
 //!
 //! Only a manifest makes an object an archive. A crash before 4 leaves the rows in the table
 //! and perhaps an object no manifest records; before it archives anything, the next run (under
-//! the lock) removes every such object of the table, whatever range the crashed run had cut,
+//! the lock) removes every such object of the table whose rows are all still in the table
+//! (one holding a row that is gone is kept, and the table fails), whatever range the crashed
+//! run had cut,
 //! so the next cut cannot leave a copy of the same rows beside it. A crash between 4 and 6
 //! leaves a manifest without a marker, which the next run completes first (verify the object
 //! again, delete the listed keys, which is idempotent, write the marker). So no row is lost,

@@ -10,6 +10,7 @@
     reason = "xtask is a terminal tool: its progress lines are its interface"
 )]
 
+mod build;
 mod ci;
 mod demo;
 mod prereqs;
@@ -29,6 +30,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  build [--arch A]...  release builds of the four binaries for static musl (x86_64, aarch64;
+                       both by default), each checked to be static, with its size
   demo                 the local end-to-end run of every binary on embedded defaults
   ci [--skip-prereqs]  everything CI runs: prereqs, tidy, fmt, lint, templates, test,
                        fuzz, kustomize
@@ -67,6 +70,10 @@ fn run() -> anyhow::Result<()> {
         ["ci"] => ci::run(&shell()?, ci::Prereqs::Install),
         ["ci", "--skip-prereqs"] => ci::run(&shell()?, ci::Prereqs::Skip),
         ["demo"] => demo::run(&shell()?),
+        ["build", rest @ ..] => {
+            let arches = build_arches(rest)?;
+            build::run(&shell()?, &arches)
+        }
         ["prereqs"] => prereqs::install(&shell()?),
         ["tidy"] => tidy::run(project_root()),
         ["graph"] => tidy::print_graph(project_root()),
@@ -86,6 +93,25 @@ fn run() -> anyhow::Result<()> {
 }
 
 /// The workspace root: xtask always lives directly in it.
+/// `--arch A` (repeatable) of `cargo xtask build`; both architectures without it.
+fn build_arches(args: &[&str]) -> anyhow::Result<Vec<build::Arch>> {
+    let mut arches = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match *arg {
+            "--arch" => {
+                let name = rest.next().context("--arch needs x86_64 or aarch64")?;
+                arches.push(build::Arch::parse(name)?);
+            }
+            other => anyhow::bail!("unknown argument `{other}` for build\n\n{USAGE}"),
+        }
+    }
+    if arches.is_empty() {
+        arches = vec![build::Arch::X86_64, build::Arch::Aarch64];
+    }
+    Ok(arches)
+}
+
 pub(crate) fn project_root() -> &'static Path {
     let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
     xtask.parent().unwrap_or(xtask)

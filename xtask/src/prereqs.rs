@@ -142,7 +142,7 @@ fn postgres_bin_dir() -> Option<PathBuf> {
         .map(|(_, bin)| bin)
 }
 
-fn apt_install(sh: &Shell, packages: &[&str]) -> anyhow::Result<()> {
+pub(crate) fn apt_install(sh: &Shell, packages: &[&str]) -> anyhow::Result<()> {
     if packages.is_empty() {
         return Ok(());
     }

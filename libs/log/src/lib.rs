@@ -18,11 +18,14 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 pub use json::JsonLayer;
 
-/// The crate version and git commit of this build, e.g. `0.1.0 (3f2a9c1d0b7e)`.
+/// The crate version, git commit and commit date of this build, e.g.
+/// `0.1.0 (3f2a9c1d0b7e, 2026-12-05)`.
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (",
     env!("BULWARK_GIT_SHA"),
+    ", ",
+    env!("BULWARK_BUILD_DATE"),
     ")"
 );
 

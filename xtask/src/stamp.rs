@@ -84,6 +84,15 @@ impl Stamp {
         Ok(at.to_string())
     }
 
+    /// The commit as `--version` shows it: 12 hex digits, and `-dirty`.
+    pub(crate) fn short_revision(&self) -> String {
+        let (commit, dirty) = match self.revision.strip_suffix("-dirty") {
+            Some(commit) => (commit, "-dirty"),
+            None => (self.revision.as_str(), ""),
+        };
+        format!("{}{dirty}", &commit[..commit.len().min(12)])
+    }
+
     /// The image name of `binary`, without tag or digest.
     pub(crate) fn repository(&self, binary: &str) -> String {
         format!("{}/{binary}", self.registry)

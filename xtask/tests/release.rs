@@ -282,16 +282,30 @@ fn the_image_runs_as_nonroot_in_an_empty_root() {
 #[ignore = "needs the release binaries: run by `cargo xtask ci` after `cargo xtask release`"]
 fn images_rebuild_to_the_same_digests() {
     let again = tempfile::tempdir().unwrap();
-    run(xtask().args([
-        "image",
-        "--arch",
-        "x86_64",
-        "--out",
-        again.path().to_str().unwrap(),
-    ]));
     let version = version();
+    // The architectures the release made, from its index.
+    let layout = out().join("sentinel");
+    let index: Value = serde_json::from_slice(&blob(
+        &layout,
+        entry(&layout, &version)["digest"].as_str().unwrap(),
+    ))
+    .unwrap();
+    let arches: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap().to_owned())
+        .collect();
+    let mut image = xtask();
+    image.args(["image", "--out", again.path().to_str().unwrap()]);
+    for arch in &arches {
+        image.args(["--arch", arch]);
+    }
+    run(&mut image);
     for binary in BINARIES {
-        for tag in [version.clone(), format!("{version}-amd64")] {
+        let tags = std::iter::once(version.clone())
+            .chain(arches.iter().map(|arch| format!("{version}-{arch}")));
+        for tag in tags {
             let first = entry(&out().join(binary), &tag);
             let second = entry(&again.path().join(binary), &tag);
             assert_eq!(first["digest"], second["digest"], "{binary}:{tag}");
@@ -554,4 +568,92 @@ fn signatures_verify_and_tampering_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "a changed signature verified");
     assert!(stderr.contains("does not verify"), "{stderr}");
+}
+
+/// Kills `child` when dropped.
+struct Reaper(std::process::Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs the release binaries: run by `cargo xtask ci` after `cargo xtask release`"]
+fn push_keeps_every_digest() {
+    // Debian's docker-registry (the CNCF distribution registry) on loopback, in a temp folder.
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let registry = Reaper(
+        Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the registry did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let repository = format!("127.0.0.1:{port}/bulwark");
+    run(xtask()
+        .args(["push", "--bin", "sentinel", "--with-signatures", "--out"])
+        .arg(out())
+        .env("BULWARK_REGISTRY", &repository));
+
+    // What the registry serves, read back by skopeo, is byte for byte what was signed.
+    let layout = out().join("sentinel");
+    let version = version();
+    let index = entry(&layout, &version);
+    let image = entry(&layout, &format!("{version}-amd64"));
+    let digest_hex = |d: &Value| d["digest"].as_str().unwrap()[7..].to_owned();
+    for (tag, expected) in [
+        (version.clone(), index["digest"].clone()),
+        (
+            format!("sha256-{}.sig", digest_hex(&index)),
+            entry(&layout, &format!("sha256-{}.sig", digest_hex(&index)))["digest"].clone(),
+        ),
+        (
+            format!("sha256-{}.sbom", digest_hex(&image)),
+            entry(&layout, &format!("sha256-{}.sbom", digest_hex(&image)))["digest"].clone(),
+        ),
+    ] {
+        let raw = Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{repository}/sentinel:{tag}"))
+            .output()
+            .unwrap();
+        assert!(
+            raw.status.success(),
+            "{tag}: {}",
+            String::from_utf8_lossy(&raw.stderr)
+        );
+        assert_eq!(Value::from(sha256(&raw.stdout)), expected, "{tag}");
+    }
+    // The platform image came along with the index, under its own digest.
+    let pulled = run(Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
+        .arg(format!(
+            "docker://{repository}/sentinel@{}",
+            image["digest"].as_str().unwrap()
+        )));
+    assert_eq!(pulled.trim(), image["digest"].as_str().unwrap());
+    drop(registry);
 }

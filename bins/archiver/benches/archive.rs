@@ -6,7 +6,9 @@
 //! Run with `cargo bench -p archiver --bench archive` (about two minutes). Targets (issue 5):
 //! at least 0.5 of raw COPY's rows per second; peak RSS under 64 MiB.
 //! Set `BENCH_ROWS` to change the row count, and `BENCH_UPSTREAM_ARCHIVER` to compare with the
-//! upstream Python archiver on the same rows (see [`upstream`]).
+//! upstream Python archiver on the same rows (see [`upstream`]). `BENCH_ARCHIVER_EXE` runs
+//! another build of the archiver instead of the bench's own, such as the static musl binary of
+//! `cargo xtask build` (`<target>/x86_64-unknown-linux-musl/release/archiver`), as it ships.
 
 #![allow(
     clippy::unwrap_used,
@@ -204,7 +206,8 @@ fn archiver_command(
         moto.endpoint(), moto::REGION, pg.socket_dir().display()
     )).unwrap();
     let metrics = dir.join("metrics.prom");
-    let mut archiver = Command::new(EXE);
+    let exe = std::env::var("BENCH_ARCHIVER_EXE").unwrap_or_else(|_| EXE.to_owned());
+    let mut archiver = Command::new(exe);
     archiver
         .args([
             "--config",

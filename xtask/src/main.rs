@@ -159,9 +159,18 @@ fn run() -> anyhow::Result<()> {
 }
 
 /// The workspace root: xtask always lives directly in it.
+///
+/// `cargo run` gives xtask its manifest directory at run time; the compile-time value is only
+/// the fallback, because clones at different paths sharing one target directory reuse each
+/// other's xtask binary (cargo's fingerprints are relative to the workspace), which would then
+/// work in a clone that may no longer exist.
 pub(crate) fn project_root() -> &'static Path {
-    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
-    xtask.parent().unwrap_or(xtask)
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let xtask = env_var("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+        xtask.parent().map_or(xtask.clone(), Path::to_path_buf)
+    })
 }
 
 /// A shell for the child processes, in the workspace root.

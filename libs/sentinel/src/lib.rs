@@ -1,4 +1,12 @@
-//! Sentinel's domain: what to poll from Loki, where to serve, and the limits remediation must
-//! respect. Pure: no IO, no async runtime.
+//! Sentinel's domain: the config, the rules and the one-pass matcher, message extraction, the
+//! versioned normaliser, workloads and fingerprints, and the store's records. Pure: no IO, no
+//! async runtime.
 
 pub mod config;
+pub mod detect;
+pub mod extract;
+pub mod fingerprint;
+pub mod model;
+pub mod normalize;
+pub mod rules;
+pub mod store;

@@ -1,0 +1,114 @@
+//! One log line in, one detection out: the message, the first rule that matches, and the
+//! fingerprint. Everything a line costs on the hot path is here; the benchmark
+//! (`cargo bench -p sentinel`) runs exactly this.
+
+use std::borrow::Cow;
+
+use crate::extract;
+use crate::fingerprint::{Fingerprint, workload};
+use crate::model::{Labels, Source};
+use crate::normalize::{Normalized, Normalizer};
+use crate::rules::{DEFAULT_RULE, Priority, Rule, RuleSet, Scratch, Subject};
+
+/// The rules and the normaliser; share one per process, and give each thread a [`Workspace`].
+#[derive(Debug, Clone)]
+pub struct Detector {
+    rules: RuleSet,
+    normalizer: Normalizer,
+}
+
+/// A thread's reusable buffers.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    scratch: Scratch,
+    normalized: Normalized,
+}
+
+/// What one line is.
+#[derive(Debug)]
+pub struct Detection<'a> {
+    pub source: Source<'a>,
+    pub workload: &'a str,
+    /// The rule that matched; `None` is [`DEFAULT_RULE`].
+    pub rule: Option<&'a Rule>,
+    pub message: Cow<'a, str>,
+    pub normalized: &'a Normalized,
+    pub fingerprint: Fingerprint,
+}
+
+impl Detection<'_> {
+    /// The matched rule's name, or `default`.
+    pub fn rule_name(&self) -> &str {
+        self.rule.map_or(DEFAULT_RULE, |r| r.name.as_str())
+    }
+
+    /// The matched rule's priority, or `P4`.
+    pub fn priority(&self) -> Priority {
+        self.rule.map_or(Priority::P4, |r| r.priority)
+    }
+
+    /// The replaced values of this line's message (see [`Normalized::values`]).
+    pub fn values(&self) -> Box<[u8]> {
+        self.normalized.values(&self.message)
+    }
+}
+
+impl Detector {
+    /// A detector over `rules`.
+    pub fn new(rules: RuleSet) -> Self {
+        Self {
+            rules,
+            normalizer: Normalizer::new(),
+        }
+    }
+
+    /// The rules in use.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Buffers for one thread.
+    pub fn workspace(&self) -> Workspace {
+        Workspace {
+            scratch: self.rules.matcher().scratch(),
+            normalized: Normalized::default(),
+        }
+    }
+
+    /// Detects what `line`, from the stream with `labels`, is. `ws` must come from
+    /// [`Detector::workspace`] of this detector.
+    pub fn detect<'a>(
+        &'a self,
+        ws: &'a mut Workspace,
+        labels: &'a Labels,
+        line: &'a str,
+    ) -> Detection<'a> {
+        let source = labels.source();
+        let message = extract::message(line);
+        let rule = self.rules.first_match(
+            &Subject {
+                namespace: source.namespace,
+                labels,
+                message: &message,
+                line,
+            },
+            &mut ws.scratch,
+        );
+        self.normalizer.normalize_into(&message, &mut ws.normalized);
+        let workload = workload(source.pod);
+        let fingerprint = Fingerprint::new(
+            source.namespace,
+            workload,
+            source.container,
+            &ws.normalized.text,
+        );
+        Detection {
+            source,
+            workload,
+            rule,
+            message,
+            normalized: &ws.normalized,
+            fingerprint,
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! The message of a log line: what the application said, without the timestamp, level and
+//! other fields around it. Upstream finds JSON fields with a regex that stops at the first
+//! escaped quote; here JSON goes through serde_json and quoted logfmt values through the same
+//! unescaping, so `"msg":"say \"hi\""` gives `say "hi"`.
+//!
+//! In order, the first that applies:
+//! 1. A JSON object: `msg` or `message`, then `error` or `err` after `: ` (zap, logrus, slog,
+//!    bunyan and Pino all log this way); a non-string value is taken as its JSON text. With
+//!    none of these fields, the whole line.
+//! 2. klog (`E1205 06:28:43.123456   12345 file.go:123] ...`): the header goes; structured
+//!    klog (`"Reconciler error" err="..."`) is read like logfmt's `msg` and `err`.
+//! 3. logfmt with a `msg` or `message` key, and `err` or `error` as in JSON.
+//! 4. Text: a leading timestamp and level (`2024-01-02T03:04:05Z ERROR`, `[error]`) go.
+//!
+//! The result is cut to [`MAX_MESSAGE`] bytes on a character boundary.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// Longest message kept, in bytes (upstream's 500).
+pub const MAX_MESSAGE: usize = 500;
+
+/// The message of `line`.
+pub fn message(line: &str) -> Cow<'_, str> {
+    let trimmed = line.trim();
+    let found = if trimmed.starts_with('{') {
+        json(trimmed)
+    } else {
+        None
+    };
+    let message = match found {
+        Some(m) => m,
+        None => {
+            let rest = strip_klog_header(trimmed);
+            logfmt(rest).unwrap_or_else(|| Cow::Borrowed(strip_text_header(rest)))
+        }
+    };
+    cut(message)
+}
+
+fn cut(m: Cow<'_, str>) -> Cow<'_, str> {
+    if m.len() <= MAX_MESSAGE {
+        return m;
+    }
+    let mut end = MAX_MESSAGE;
+    while !m.is_char_boundary(end) {
+        end -= 1;
+    }
+    match m {
+        Cow::Borrowed(s) => Cow::Borrowed(&s[..end]),
+        Cow::Owned(mut s) => {
+            s.truncate(end);
+            Cow::Owned(s)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct JsonFields<'a> {
+    #[serde(borrow, default)]
+    msg: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    message: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    err: Option<&'a RawValue>,
+}
+
+fn json(line: &str) -> Option<Cow<'_, str>> {
+    let fields: JsonFields<'_> = serde_json::from_str(line).ok()?;
+    let msg = text(fields.msg).or_else(|| text(fields.message));
+    let err = text(fields.error).or_else(|| text(fields.err));
+    Some(join(msg, err).unwrap_or(Cow::Borrowed(line)))
+}
+
+/// A JSON field's text: a string unescaped, `null` as none, anything else as its JSON.
+fn text(value: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    let raw = value?.get();
+    if raw.starts_with('"') {
+        unquote(raw)
+    } else if raw == "null" {
+        None
+    } else {
+        Some(Cow::Borrowed(raw))
+    }
+    .filter(|s| !s.is_empty())
+}
+
+fn join<'a>(msg: Option<Cow<'a, str>>, err: Option<Cow<'a, str>>) -> Option<Cow<'a, str>> {
+    match (msg, err) {
+        (Some(m), Some(e)) => Some(Cow::Owned(format!("{m}: {e}"))),
+        (m, e) => m.or(e),
+    }
+}
+
+/// klog's header: `Lmmdd hh:mm:ss.uuuuuu threadid file:line] `.
+fn strip_klog_header(line: &str) -> &str {
+    let b = line.as_bytes();
+    let is_klog = b.len() > 22
+        && matches!(b[0], b'I' | b'W' | b'E' | b'F')
+        && b[1..5].iter().all(u8::is_ascii_digit)
+        && b[5] == b' '
+        && b[8] == b':'
+        && b[11] == b':';
+    if !is_klog {
+        return line;
+    }
+    match line.find("] ") {
+        Some(end) => &line[end + 2..],
+        None => line,
+    }
+}
+
+/// A `msg`/`message` (and `err`/`error`) from logfmt, or from structured klog, whose message
+/// is a leading quoted string.
+fn logfmt(text: &str) -> Option<Cow<'_, str>> {
+    let mut msg = None;
+    let mut err = None;
+    let mut rest = text;
+    if text.starts_with('"') {
+        let (value, after) = quoted(text)?;
+        msg = Some(value);
+        rest = after;
+    }
+    for (key, value) in Pairs(rest) {
+        match key {
+            "msg" | "message" if msg.is_none() => msg = Some(value),
+            "err" | "error" if err.is_none() => err = Some(value),
+            _ => {}
+        }
+    }
+    msg.as_ref()?;
+    join(msg.filter(|m| !m.is_empty()), err.filter(|e| !e.is_empty()))
+}
+
+/// logfmt's `key=value key="quoted value"` pairs; anything else ends the scan.
+struct Pairs<'a>(&'a str);
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = (&'a str, Cow<'a, str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let s = self.0.trim_start();
+        let eq = s.find(|c: char| c == '=' || c.is_whitespace())?;
+        if s.as_bytes()[eq] != b'=' || eq == 0 {
+            return None;
+        }
+        let key = &s[..eq];
+        let after = &s[eq + 1..];
+        if after.starts_with('"') {
+            let (value, rest) = quoted(after)?;
+            self.0 = rest;
+            Some((key, value))
+        } else {
+            let end = after.find(char::is_whitespace).unwrap_or(after.len());
+            self.0 = &after[end..];
+            Some((key, Cow::Borrowed(&after[..end])))
+        }
+    }
+}
+
+/// A double-quoted string at the start of `s` (Go's and logfmt's escapes, which JSON's cover
+/// for everything these loggers write), and what follows it.
+fn quoted(s: &str) -> Option<(Cow<'_, str>, &str)> {
+    let b = s.as_bytes();
+    let mut i = 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => {
+                let literal = &s[..=i];
+                let value = unquote(literal).unwrap_or(Cow::Borrowed(&s[1..i]));
+                return Some((value, &s[i + 1..]));
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// A JSON string literal's value: borrowed when it has no escapes (serde gives `Cow` only
+/// owned at the top level, hence the two tries).
+fn unquote(literal: &str) -> Option<Cow<'_, str>> {
+    match serde_json::from_str::<&str>(literal) {
+        Ok(s) => Some(Cow::Borrowed(s)),
+        Err(_) => serde_json::from_str::<String>(literal).ok().map(Cow::Owned),
+    }
+}
+
+/// A leading timestamp (`2024-01-02T03:04:05.123Z`, `2024/01/02 03:04:05`) and level word
+/// (not `panic:`, which is Go's own wording of the error).
+fn strip_text_header(line: &str) -> &str {
+    let mut rest = line;
+    let b = rest.as_bytes();
+    let dated = b.len() >= 19
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && matches!(b[4], b'-' | b'/')
+        && matches!(b[10], b'T' | b' ')
+        && b[13] == b':';
+    if dated {
+        // `2024-01-02T03:04:05Z` is one word; in `2024-01-02 03:04:05` the time is the next.
+        let from = if b[10] == b' ' { 11 } else { 0 };
+        let end = rest[from..].find(' ').map_or(rest.len(), |e| from + e);
+        rest = rest[end..].trim_start();
+    }
+    let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    let word = rest[..word_end].trim_matches(|c| matches!(c, '[' | ']' | ':'));
+    let is_level = [
+        "TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "ERR", "FATAL", "CRITICAL", "CRIT",
+        "SEVERE", "ALERT", "EMERG", "NOTICE",
+    ]
+    .iter()
+    .any(|l| word.eq_ignore_ascii_case(l));
+    if is_level && word_end < rest.len() {
+        rest = rest[word_end..].trim_start();
+    }
+    if rest.is_empty() { line } else { rest }
+}
+
+#[cfg(test)]
+mod tests;

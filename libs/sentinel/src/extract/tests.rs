@@ -1,0 +1,91 @@
+//! Tests: messages from JSON (escapes included), klog, logfmt and text lines.
+
+use super::{MAX_MESSAGE, message};
+
+#[test]
+fn json_message_and_error_with_escapes() {
+    for (line, want) in [
+        (
+            r#"{"level":"error","msg":"say \"hi\"","ts":1}"#,
+            r#"say "hi""#,
+        ),
+        (r#"{"message":"tab\there \u00e9"}"#, "tab\there é"),
+        (
+            r#"{"level":"error","msg":"Reconciler error","error":"dial tcp: refused"}"#,
+            "Reconciler error: dial tcp: refused",
+        ),
+        (r#"{"err":"boom"}"#, "boom"),
+        (r#"{"msg":"","error":"only the error"}"#, "only the error"),
+        (
+            r#"{"msg":"code","error":{"code":5}}"#,
+            r#"code: {"code":5}"#,
+        ),
+        (
+            r#"{"msg":null,"err":null,"x":1}"#,
+            r#"{"msg":null,"err":null,"x":1}"#,
+        ),
+        (
+            r#"  {"level":"error","text":"no message field"}"#,
+            r#"{"level":"error","text":"no message field"}"#,
+        ),
+    ] {
+        assert_eq!(message(line), want, "{line}");
+    }
+}
+
+#[test]
+fn broken_json_is_read_as_text() {
+    assert_eq!(message(r#"{"msg":"cut off"#), r#"{"msg":"cut off"#);
+}
+
+#[test]
+fn klog_plain_and_structured() {
+    assert_eq!(
+        message("E1205 06:28:43.123456       1 controller.go:114] failed to sync: boom"),
+        "failed to sync: boom"
+    );
+    assert_eq!(
+        message(
+            r#"E1205 06:28:43.123456       1 controller.go:324] "Reconciler error" err="Operation cannot be fulfilled: \"x\"" controller="deployment""#
+        ),
+        r#"Reconciler error: Operation cannot be fulfilled: "x""#
+    );
+}
+
+#[test]
+fn logfmt_with_quoted_values() {
+    assert_eq!(
+        message(r#"time="2024-01-02T03:04:05Z" level=error msg="failed to \"open\" db" err=EOF"#),
+        r#"failed to "open" db: EOF"#
+    );
+    assert_eq!(message("level=error message=plain"), "plain");
+    // Without a msg key it is text.
+    assert_eq!(message("level=error code=5"), "level=error code=5");
+}
+
+#[test]
+fn text_lines_lose_their_timestamp_and_level() {
+    for (line, want) in [
+        (
+            "2024-01-02T03:04:05.123Z ERROR connection refused",
+            "connection refused",
+        ),
+        ("2024-01-02 03:04:05,123 [error] disk full", "disk full"),
+        ("2024/01/02 03:04:05 panic: boom", "panic: boom"),
+        ("ERROR: something", "something"),
+        ("plain words", "plain words"),
+        ("ERROR", "ERROR"),
+    ] {
+        assert_eq!(message(line), want, "{line}");
+    }
+}
+
+#[test]
+fn long_messages_are_cut_on_a_character_boundary() {
+    let line = "é".repeat(400);
+    let m = message(&line);
+    assert!(m.len() <= MAX_MESSAGE && m.len() >= MAX_MESSAGE - 1);
+    assert!(line.starts_with(&*m));
+    let json = format!(r#"{{"msg":"{}"}}"#, "\\u00e9".repeat(400));
+    assert_eq!(message(&json).chars().count(), MAX_MESSAGE / 2);
+}

@@ -1,0 +1,297 @@
+//! The normaliser: a message with its volatile parts replaced by placeholders, so that the
+//! same error with a different request id, address or duration gets the same fingerprint.
+//!
+//! **Version 1** ([`VERSION`], part of every fingerprint: a change here must bump it, which
+//! starts new fingerprints rather than merging old ones wrongly). One scan, leftmost token
+//! first; where two kinds start at the same byte, the earlier in this list wins:
+//!
+//! | kind | example | becomes |
+//! |---|---|---|
+//! | timestamp, with fraction and offset | `2024-01-02T03:04:05.123+02:00`, `03:04:05` | `<TS>` |
+//! | UUID, any case | `3F2504E0-4F89-11D3-9A0C-0305E82C3301` | `<UUID>` |
+//! | email address | `ops@example.com` | `<EMAIL>` |
+//! | IPv6, bracketed with a port or bare | `[fe80::1]:8443`, `2001:db8::7` | `<IP>` |
+//! | IPv4, with a port | `10.0.0.12:5432` | `<IP>` |
+//! | generated pod name | `api-7d9f8b6c5-x2k4q` | `api-<POD>` |
+//! | generated ReplicaSet name (the hash has a digit) | `api-7d9f8b6c5` | `api-<RS>` |
+//! | duration | `35ms`, `1m30s`, `2.5s` | `<DUR>` |
+//! | number (but 100-599: HTTP statuses tell errors apart) | `42`, `1.5`, `12345` | `<N>` |
+//! | hex id with a digit and a letter, 7+ long, or `0x...` | `deadbeef12`, `0x1f` | `<HEX>` |
+//! | double-quoted value; single-quoted without spaces | `"my-secret"`, `'x'` | `"<Q>"`, `'<Q>'` |
+//!
+//! Everything else is kept as it is, whitespace included, so that the message can be rebuilt
+//! exactly from its normal form and the replaced values (an error keeps one normal form and
+//! only the values per sample). Word boundaries are ASCII (`(?-u:\b)`), so the scan stays on
+//! the lazy DFA for any input.
+
+use regex_automata::meta::Regex;
+
+/// The normaliser's version, part of every fingerprint.
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Timestamp,
+    Uuid,
+    Email,
+    Ip,
+    Ipv6,
+    Pod,
+    ReplicaSet,
+    Duration,
+    Number,
+    Hex,
+    Quoted,
+}
+
+const B: &str = r"(?-u:\b)";
+/// Kubernetes' `rand.SafeEncodeString` alphabet: generated name suffixes use only these.
+const SAFE: &str = "[bcdfghjklmnpqrstvwxz2456789]";
+
+fn patterns() -> Vec<(Kind, String)> {
+    let hex4 = "[0-9a-fA-F]{1,4}";
+    vec![
+        (
+            Kind::Timestamp,
+            r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
+                .to_owned(),
+        ),
+        (
+            Kind::Timestamp,
+            format!(r"{B}\d{{2}}:\d{{2}}:\d{{2}}(?:[.,]\d+)?{B}"),
+        ),
+        (
+            Kind::Uuid,
+            format!(
+                "{B}[0-9a-fA-F]{{8}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{12}}{B}"
+            ),
+        ),
+        (
+            Kind::Email,
+            r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}".to_owned(),
+        ),
+        (
+            Kind::Ip,
+            r"\[[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(?:%[A-Za-z0-9_.-]+)?\](?::\d{1,5})?".to_owned(),
+        ),
+        (Kind::Ipv6, format!("{B}(?:{hex4}:){{7}}{hex4}{B}")),
+        (
+            Kind::Ipv6,
+            format!("(?:{B}{hex4}(?::{hex4}){{0,6}})?::(?:{hex4}(?::{hex4}){{0,6}}{B})?"),
+        ),
+        (
+            Kind::Ip,
+            format!(r"{B}\d{{1,3}}(?:\.\d{{1,3}}){{3}}(?::\d{{1,5}})?{B}"),
+        ),
+        (
+            Kind::Pod,
+            format!("{B}[a-z0-9](?:[-a-z0-9]*[a-z0-9])?-{SAFE}{{6,10}}-{SAFE}{{5}}{B}"),
+        ),
+        (
+            Kind::ReplicaSet,
+            format!("{B}[a-z0-9](?:[-a-z0-9]*[a-z0-9])?-{SAFE}{{6,10}}{B}"),
+        ),
+        (
+            Kind::Duration,
+            format!(
+                r"{B}\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))*{B}"
+            ),
+        ),
+        (Kind::Number, format!(r"{B}\d+(?:\.\d+)?{B}")),
+        (
+            Kind::Hex,
+            format!("{B}(?:0x[0-9a-fA-F]+|[0-9a-fA-F]{{7,}}){B}"),
+        ),
+        (
+            Kind::Quoted,
+            r#""(?:[^"\\]|\\.)*"|'(?:[^'\\\s]|\\.)*'"#.to_owned(),
+        ),
+    ]
+}
+
+/// The compiled normaliser; build once, use from any thread.
+#[derive(Debug, Clone)]
+pub struct Normalizer {
+    re: Regex,
+    kinds: Vec<Kind>,
+}
+
+impl Default for Normalizer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Normalizer {
+    /// Compiles the version-1 patterns.
+    pub fn new() -> Self {
+        let (kinds, pats): (Vec<Kind>, Vec<String>) = patterns().into_iter().unzip();
+        let re = Regex::new_many(&pats)
+            .unwrap_or_else(|e| unreachable!("the normaliser's patterns are tested: {e}"));
+        Self { re, kinds }
+    }
+
+    /// Writes the normal form of `message` into `out` (cleared first), with where each
+    /// placeholder stands and what it replaced, so that the message can be rebuilt from the
+    /// normal form ([`Normalized::values`], [`rebuild`]).
+    pub fn normalize_into(&self, message: &str, out: &mut Normalized) {
+        out.text.clear();
+        out.tokens.clear();
+        let mut last = 0;
+        for m in self.re.find_iter(message) {
+            let text = &message[m.range()];
+            let Some((kept, placeholder)) =
+                self.replacement(self.kinds[m.pattern().as_usize()], text)
+            else {
+                continue;
+            };
+            out.text.push_str(&message[last..m.start() + kept.len()]);
+            out.tokens.push(Token {
+                at: out.text.len(),
+                len: placeholder.len(),
+                original: m.start() + kept.len()..m.end(),
+            });
+            out.text.push_str(placeholder);
+            last = m.end();
+        }
+        out.text.push_str(&message[last..]);
+    }
+
+    /// The normal form of `message`.
+    pub fn normalize(&self, message: &str) -> String {
+        let mut out = Normalized::default();
+        self.normalize_into(message, &mut out);
+        out.text
+    }
+
+    /// What replaces `text`, as a kept prefix of `text` and a placeholder; `None` keeps the
+    /// text as it is.
+    fn replacement<'t>(&self, kind: Kind, text: &'t str) -> Option<(&'t str, &'static str)> {
+        let digit = || text.bytes().any(|b| b.is_ascii_digit());
+        Some(match kind {
+            Kind::Timestamp => ("", "<TS>"),
+            Kind::Uuid => ("", "<UUID>"),
+            Kind::Email => ("", "<EMAIL>"),
+            Kind::Ip => ("", "<IP>"),
+            Kind::Ipv6 if digit() && text != "::" => ("", "<IP>"),
+            Kind::Pod => (strip_suffixes(text, 2), "-<POD>"),
+            Kind::ReplicaSet if digit_in_last(text) => (strip_suffixes(text, 1), "-<RS>"),
+            Kind::Duration => ("", "<DUR>"),
+            Kind::Number => {
+                let status = text.len() == 3
+                    && matches!(text.as_bytes()[0], b'1'..=b'5')
+                    && text.bytes().all(|b| b.is_ascii_digit());
+                if status {
+                    return None;
+                }
+                ("", "<N>")
+            }
+            Kind::Hex => {
+                let letter = text.bytes().any(|b| b.is_ascii_alphabetic());
+                if !(text.starts_with("0x") || digit() && letter) {
+                    return None;
+                }
+                ("", "<HEX>")
+            }
+            Kind::Quoted if text.starts_with('"') => ("", "\"<Q>\""),
+            Kind::Quoted => ("", "'<Q>'"),
+            Kind::Ipv6 | Kind::ReplicaSet => return None,
+        })
+    }
+}
+
+/// `text` without its last `n` `-segments`.
+fn strip_suffixes(text: &str, n: usize) -> &str {
+    let mut end = text.len();
+    for _ in 0..n {
+        end = text[..end].rfind('-').unwrap_or(0);
+    }
+    &text[..end]
+}
+
+fn digit_in_last(text: &str) -> bool {
+    let last = text.rsplit('-').next().unwrap_or_default();
+    last.bytes().any(|b| b.is_ascii_digit())
+}
+
+/// A normal form and where its placeholders stand.
+#[derive(Debug, Clone, Default)]
+pub struct Normalized {
+    pub text: String,
+    tokens: Vec<Token>,
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    /// Where the placeholder starts in `text`, and its length.
+    at: usize,
+    len: usize,
+    /// What it replaced in the message.
+    original: std::ops::Range<usize>,
+}
+
+impl Normalized {
+    /// The replaced values of `message` (the text this was made from), encoded compactly: per
+    /// placeholder its offset in the normal form, its length and the value it stands for,
+    /// each length as a LEB128 varint. With the normal form, [`rebuild`] gives the message
+    /// back exactly; an error keeps its normal form once and only this per sample.
+    pub fn values(&self, message: &str) -> Box<[u8]> {
+        let mut out = Vec::with_capacity(self.tokens.len() * 8);
+        let mut prev = 0;
+        for t in &self.tokens {
+            let value = &message.as_bytes()[t.original.clone()];
+            varint(&mut out, t.at - prev);
+            varint(&mut out, t.len);
+            varint(&mut out, value.len());
+            out.extend_from_slice(value);
+            prev = t.at + t.len;
+        }
+        out.into_boxed_slice()
+    }
+}
+
+fn varint(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn read_varint(bytes: &mut &[u8]) -> Option<usize> {
+    let mut n = 0usize;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = bytes.split_first()?;
+        *bytes = rest;
+        n |= usize::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some(n);
+        }
+    }
+    None
+}
+
+/// The message that `normalized` and `values` (from [`Normalized::values`]) were made from;
+/// `None` when they do not belong together.
+pub fn rebuild(normalized: &str, values: &[u8]) -> Option<String> {
+    let mut out = String::with_capacity(normalized.len() + values.len());
+    let mut rest = values;
+    let mut at = 0;
+    while !rest.is_empty() {
+        let gap = read_varint(&mut rest)?;
+        let len = read_varint(&mut rest)?;
+        let vlen = read_varint(&mut rest)?;
+        let start = at + gap;
+        out.push_str(normalized.get(at..start)?);
+        let (value, tail) = (rest.get(..vlen)?, rest.get(vlen..)?);
+        out.push_str(std::str::from_utf8(value).ok()?);
+        rest = tail;
+        at = start.checked_add(len)?;
+        normalized.get(start..at)?;
+    }
+    out.push_str(normalized.get(at..)?);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,211 @@
+//! All rules in one pass (research/sentinel.md §4).
+//!
+//! Upstream tries each rule's regex in turn. Here every enabled rule's pattern goes into one
+//! `regex-automata` meta regex built with `MatchKind::All`, whose overlapping search reports
+//! every pattern that matches anywhere in a haystack in a single scan; the smallest rule index
+//! among those that also pass their other criteria wins, which is upstream's "first rule in
+//! file order". Keywords go into one Aho-Corasick automaton (ASCII case-insensitive);
+//! keywords with non-ASCII letters join the regex set as `(?i)` literals, so that they fold
+//! case as upstream's `strings.ToLower` does. Namespaces and labels are checked only for the
+//! rules the scan reports.
+//!
+//! The haystacks are the message and the whole line (upstream matches a pattern against
+//! either); when the message is the line, it is scanned once.
+
+use aho_corasick::AhoCorasick;
+use regex_automata::meta::{Cache, Regex};
+use regex_automata::nfa::thompson::WhichCaptures;
+use regex_automata::{Input, MatchKind, PatternSet};
+
+use super::Rule;
+use crate::model::Labels;
+
+/// What a rule is matched against: one log line and where it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub namespace: &'a str,
+    pub labels: &'a Labels,
+    /// The extracted message.
+    pub message: &'a str,
+    /// The whole line as Loki returned it.
+    pub line: &'a str,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Pattern(usize),
+    Keyword(usize),
+}
+
+/// The compiled form of the enabled rules.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    set: Option<Regex>,
+    set_targets: Vec<Target>,
+    keywords: Option<AhoCorasick>,
+    keyword_rules: Vec<usize>,
+    rules: usize,
+}
+
+/// Per-thread working memory for [`Matcher::first_match`], reused across lines.
+#[derive(Debug, Clone)]
+pub struct Scratch {
+    cache: Option<Cache>,
+    patterns: PatternSet,
+    /// Rules whose pattern matched, and rules whose keywords matched, as bitsets.
+    pattern_hits: Vec<u64>,
+    keyword_hits: Vec<u64>,
+}
+
+impl Matcher {
+    /// Builds the set over `rules` (disabled ones are left out).
+    pub(super) fn new(rules: &[Rule]) -> Result<Self, String> {
+        let mut patterns = Vec::new();
+        let mut set_targets = Vec::new();
+        let mut keywords = Vec::new();
+        let mut keyword_rules = Vec::new();
+        for (i, rule) in rules.iter().enumerate().filter(|(_, r)| r.enabled) {
+            if let Some(p) = &rule.pattern {
+                patterns.push(p.clone());
+                set_targets.push(Target::Pattern(i));
+            }
+            for k in &rule.keywords {
+                if k.chars().any(|c| !c.is_ascii() && c.is_alphabetic()) {
+                    patterns.push(format!("(?i){}", regex_syntax::escape(k)));
+                    set_targets.push(Target::Keyword(i));
+                } else {
+                    keywords.push(k.clone());
+                    keyword_rules.push(i);
+                }
+            }
+        }
+        let set = if patterns.is_empty() {
+            None
+        } else {
+            let built = Regex::builder()
+                // Only which patterns match is asked for, never where: no capture groups, as
+                // `regex::RegexSet` builds it.
+                .configure(
+                    Regex::config()
+                        .match_kind(MatchKind::All)
+                        .which_captures(WhichCaptures::None),
+                )
+                .build_many(&patterns)
+                .map_err(|e| {
+                    let which = e
+                        .pattern()
+                        .and_then(|p| set_targets.get(p.as_usize()))
+                        .map_or(String::new(), |t| match t {
+                            Target::Pattern(i) | Target::Keyword(i) => {
+                                format!("rule {:?}: ", rules[*i].name)
+                            }
+                        });
+                    format!("{which}cannot build the rule set: {e}")
+                })?;
+            Some(built)
+        };
+        let keywords_ac = if keywords.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .build(&keywords)
+                    .map_err(|e| format!("cannot build the keyword automaton: {e}"))?,
+            )
+        };
+        Ok(Self {
+            set,
+            set_targets,
+            keywords: keywords_ac,
+            keyword_rules,
+            rules: rules.len(),
+        })
+    }
+
+    /// Working memory for this matcher.
+    pub fn scratch(&self) -> Scratch {
+        let words = self.rules.div_ceil(64);
+        Scratch {
+            cache: self.set.as_ref().map(Regex::create_cache),
+            patterns: PatternSet::new(self.set_targets.len()),
+            pattern_hits: vec![0; words],
+            keyword_hits: vec![0; words],
+        }
+    }
+
+    /// The index in `rules` of the first enabled rule that `s` satisfies.
+    ///
+    /// `rules` must be the slice this matcher was built from and `scratch` must come from
+    /// [`Matcher::scratch`] of this matcher.
+    pub(super) fn first_match(
+        &self,
+        rules: &[Rule],
+        s: &Subject<'_>,
+        scratch: &mut Scratch,
+    ) -> Option<usize> {
+        scratch.pattern_hits.fill(0);
+        scratch.keyword_hits.fill(0);
+        let same = s.message == s.line;
+        if let (Some(set), Some(cache)) = (&self.set, scratch.cache.as_mut()) {
+            scratch.patterns.clear();
+            set.which_overlapping_matches_with(cache, &Input::new(s.line), &mut scratch.patterns);
+            if !same && !scratch.patterns.is_full() {
+                set.which_overlapping_matches_with(
+                    cache,
+                    &Input::new(s.message),
+                    &mut scratch.patterns,
+                );
+            }
+            for id in scratch.patterns.iter() {
+                match self.set_targets[id.as_usize()] {
+                    Target::Pattern(i) => set_bit(&mut scratch.pattern_hits, i),
+                    Target::Keyword(i) => set_bit(&mut scratch.keyword_hits, i),
+                }
+            }
+        }
+        if let Some(ac) = &self.keywords {
+            let haystacks: &[&str] = if same {
+                &[s.line]
+            } else {
+                &[s.message, s.line]
+            };
+            for h in haystacks {
+                for m in ac.find_overlapping_iter(*h) {
+                    set_bit(
+                        &mut scratch.keyword_hits,
+                        self.keyword_rules[m.pattern().as_usize()],
+                    );
+                }
+            }
+        }
+        let words = scratch.pattern_hits.iter().zip(&scratch.keyword_hits);
+        for (w, (p, k)) in words.enumerate() {
+            let mut any = p | k;
+            while any != 0 {
+                let bit = any.trailing_zeros() as usize;
+                any &= any - 1;
+                let i = w * 64 + bit;
+                let rule = &rules[i];
+                let pattern_ok = rule.pattern.is_none() || p & (1 << bit) != 0;
+                let keywords_ok = rule.keywords.is_empty() || k & (1 << bit) != 0;
+                if pattern_ok && keywords_ok && passes_filters(rule, s) {
+                    return Some(i);
+                }
+            }
+        }
+        None
+    }
+}
+
+fn set_bit(bits: &mut [u64], i: usize) {
+    bits[i / 64] |= 1 << (i % 64);
+}
+
+fn passes_filters(rule: &Rule, s: &Subject<'_>) -> bool {
+    rule.namespaces.passes(s.namespace)
+        && rule
+            .labels
+            .iter()
+            .all(|(key, test)| test.passes(s.labels.get(key)))
+}

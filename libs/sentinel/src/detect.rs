@@ -24,6 +24,26 @@ pub struct Workspace {
     normalized: Normalized,
 }
 
+/// A stream's labels and what they say about its source, worked out once per stream.
+#[derive(Debug, Clone, Copy)]
+pub struct Stream<'a> {
+    pub labels: &'a Labels,
+    pub source: Source<'a>,
+    pub workload: &'a str,
+}
+
+impl<'a> Stream<'a> {
+    /// The stream with `labels`.
+    pub fn new(labels: &'a Labels) -> Self {
+        let source = labels.source();
+        Self {
+            labels,
+            source,
+            workload: workload(source.pod),
+        }
+    }
+}
+
 /// What one line is.
 #[derive(Debug)]
 pub struct Detection<'a> {
@@ -75,15 +95,19 @@ impl Detector {
         }
     }
 
-    /// Detects what `line`, from the stream with `labels`, is. `ws` must come from
+    /// Detects what `line`, from `stream`, is. `ws` must come from
     /// [`Detector::workspace`] of this detector.
     pub fn detect<'a>(
         &'a self,
         ws: &'a mut Workspace,
-        labels: &'a Labels,
+        stream: &Stream<'a>,
         line: &'a str,
     ) -> Detection<'a> {
-        let source = labels.source();
+        let Stream {
+            labels,
+            source,
+            workload,
+        } = *stream;
         let message = extract::message(line);
         let rule = self.rules.first_match(
             &Subject {
@@ -95,7 +119,6 @@ impl Detector {
             &mut ws.scratch,
         );
         self.normalizer.normalize_into(&message, &mut ws.normalized);
-        let workload = workload(source.pod);
         let fingerprint = Fingerprint::new(
             source.namespace,
             workload,

@@ -14,17 +14,23 @@
 //! | IPv4, with a port | `10.0.0.12:5432` | `<IP>` |
 //! | generated pod name | `api-7d9f8b6c5-x2k4q` | `api-<POD>` |
 //! | generated ReplicaSet name (the hash has a digit) | `api-7d9f8b6c5` | `api-<RS>` |
+//! | Job or DaemonSet pod name (the suffix has a digit) | `fluent-bit-x2k4q` | `fluent-bit-<POD>` |
 //! | duration | `35ms`, `1m30s`, `2.5s` | `<DUR>` |
-//! | number (but 100-599: HTTP statuses tell errors apart) | `42`, `1.5`, `12345` | `<N>` |
+//! | number, with a quantity's unit | `42`, `1.5`, `512Mi`, `10GB` | `<N>` |
 //! | hex id with a digit and a letter, 7+ long, or `0x...` | `deadbeef12`, `0x1f` | `<HEX>` |
 //! | double-quoted value; single-quoted without spaces | `"my-secret"`, `'x'` | `"<Q>"`, `'<Q>'` |
+//!
+//! A status code (three digits from 100 to 599 after `status`, `code`, `returned`, `HTTP` or
+//! `HTTP/1.1`) is kept: it tells a 503 from a 429. A generated name's suffix needs a digit
+//! where a plain word could have the same letters (`use-https`).
 //!
 //! Everything else is kept as it is, whitespace included, so that the message can be rebuilt
 //! exactly from its normal form and the replaced values (an error keeps one normal form and
 //! only the values per sample). Word boundaries are ASCII (`(?-u:\b)`), so the scan stays on
 //! the lazy DFA for any input.
 
-use regex_automata::meta::Regex;
+use regex_automata::Input;
+use regex_automata::meta::{Cache, Regex};
 
 /// The normaliser's version, part of every fingerprint.
 pub const VERSION: u32 = 1;
@@ -38,6 +44,7 @@ enum Kind {
     Ipv6,
     Pod,
     ReplicaSet,
+    ShortPod,
     Duration,
     Number,
     Hex,
@@ -92,12 +99,19 @@ fn patterns() -> Vec<(Kind, String)> {
             format!("{B}[a-z0-9](?:[-a-z0-9]*[a-z0-9])?-{SAFE}{{6,10}}{B}"),
         ),
         (
+            Kind::ShortPod,
+            format!("{B}[a-z0-9](?:[-a-z0-9]*[a-z0-9])?-{SAFE}{{5}}{B}"),
+        ),
+        (
             Kind::Duration,
             format!(
                 r"{B}\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))*{B}"
             ),
         ),
-        (Kind::Number, format!(r"{B}\d+(?:\.\d+)?{B}")),
+        (
+            Kind::Number,
+            format!(r"{B}\d+(?:\.\d+)?(?:[KMGTPE]i?B?|[kK]B|B)?{B}"),
+        ),
         (
             Kind::Hex,
             format!("{B}(?:0x[0-9a-fA-F]+|[0-9a-fA-F]{{7,}}){B}"),
@@ -137,11 +151,15 @@ impl Normalizer {
     pub fn normalize_into(&self, message: &str, out: &mut Normalized) {
         out.text.clear();
         out.tokens.clear();
+        let cache = out.cache.get_or_insert_with(|| self.re.create_cache());
         let mut last = 0;
-        for m in self.re.find_iter(message) {
+        let mut input = Input::new(message);
+        // No pattern matches the empty string, so each search starts past the last match.
+        while let Some(m) = self.re.search_with(cache, &input) {
+            input.set_start(m.end());
             let text = &message[m.range()];
-            let Some((kept, placeholder)) =
-                self.replacement(self.kinds[m.pattern().as_usize()], text)
+            let kind = self.kinds[m.pattern().as_usize()];
+            let Some((kept, placeholder)) = self.replacement(kind, text, &message[..m.start()])
             else {
                 continue;
             };
@@ -166,7 +184,12 @@ impl Normalizer {
 
     /// What replaces `text`, as a kept prefix of `text` and a placeholder; `None` keeps the
     /// text as it is.
-    fn replacement<'t>(&self, kind: Kind, text: &'t str) -> Option<(&'t str, &'static str)> {
+    fn replacement<'t>(
+        &self,
+        kind: Kind,
+        text: &'t str,
+        before: &str,
+    ) -> Option<(&'t str, &'static str)> {
         let digit = || text.bytes().any(|b| b.is_ascii_digit());
         Some(match kind {
             Kind::Timestamp => ("", "<TS>"),
@@ -176,12 +199,10 @@ impl Normalizer {
             Kind::Ipv6 if digit() && text != "::" => ("", "<IP>"),
             Kind::Pod => (strip_suffixes(text, 2), "-<POD>"),
             Kind::ReplicaSet if digit_in_last(text) => (strip_suffixes(text, 1), "-<RS>"),
+            Kind::ShortPod if digit_in_last(text) => (strip_suffixes(text, 1), "-<POD>"),
             Kind::Duration => ("", "<DUR>"),
             Kind::Number => {
-                let status = text.len() == 3
-                    && matches!(text.as_bytes()[0], b'1'..=b'5')
-                    && text.bytes().all(|b| b.is_ascii_digit());
-                if status {
+                if is_status(text, before) {
                     return None;
                 }
                 ("", "<N>")
@@ -195,9 +216,29 @@ impl Normalizer {
             }
             Kind::Quoted if text.starts_with('"') => ("", "\"<Q>\""),
             Kind::Quoted => ("", "'<Q>'"),
-            Kind::Ipv6 | Kind::ReplicaSet => return None,
+            Kind::Ipv6 | Kind::ReplicaSet | Kind::ShortPod => return None,
         })
     }
+}
+
+/// An HTTP status: three digits from 100 to 599 right after a word that introduces one
+/// (`status`, `code`, `returned`, `HTTP`, with `:` or `=` between), which tells a 503 from a
+/// 429; any other number is a value.
+fn is_status(text: &str, before: &str) -> bool {
+    let b = text.as_bytes();
+    if b.len() != 3 || !matches!(b[0], b'1'..=b'5') || !b.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let word = before
+        .trim_end_matches([' ', ':', '='])
+        .rsplit([' ', '"', '(', ',', ';'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    ["status", "code", "returned", "http"]
+        .iter()
+        .any(|w| word.ends_with(w))
+        || word.starts_with("http/")
 }
 
 /// `text` without its last `n` `-segments`.
@@ -219,6 +260,8 @@ fn digit_in_last(text: &str) -> bool {
 pub struct Normalized {
     pub text: String,
     tokens: Vec<Token>,
+    /// The regex's working memory, made at first use (its pool costs more per search).
+    cache: Option<Cache>,
 }
 
 #[derive(Debug, Clone)]

@@ -16,6 +16,8 @@ pub mod cloud;
 pub mod keeper;
 #[cfg(feature = "kube")]
 pub mod kube_api;
+#[cfg(feature = "logs")]
+pub mod logs;
 #[cfg(feature = "moto")]
 pub mod moto;
 #[cfg(feature = "postgres")]

@@ -33,7 +33,20 @@ fn each_kind() {
             "took <DUR> then <DUR> and <DUR>",
         ),
         ("retry 3 of 12345, 1.5 ratio", "retry <N> of <N>, <N> ratio"),
-        ("HTTP 503 after 200 and 600", "HTTP 503 after 200 and <N>"),
+        ("HTTP 503 after 200 and 600", "HTTP 503 after <N> and <N>"),
+        (
+            "GET /orders/105 returned 429, status=502 code: 404",
+            "GET /orders/<N> returned 429, status=502 code: 404",
+        ),
+        ("HTTP/1.1 500 at line 105", "HTTP/<N> 500 at line <N>"),
+        (
+            "limit of 10044Mi, 95% and 10GB",
+            "limit of <N>, <N>% and <N>",
+        ),
+        (
+            "pod fluent-bit-x2k4q and use-https",
+            "pod fluent-bit-<POD> and use-https",
+        ),
         ("commit deadbeef12 and 0x1f", "commit <HEX> and <HEX>"),
         (
             "key \"my-secret\" and 'x' in can't won't",

@@ -1,9 +1,13 @@
 //! The in-memory store (the default): one compact record per fingerprint.
 //!
-//! Memory per unique error is what bounds this store, so a record holds names as 4-byte
-//! symbols into one interner, the normal form once, and per sample only the timestamp, the
-//! pod's symbol and the replaced values (the message is rebuilt from the normal form). The
-//! benchmark measures the bytes per unique error.
+//! Memory per unique error is what bounds this store, so a record holds names and its normal
+//! form as 4-byte symbols into one interner (the same error text recurs across workloads),
+//! and its samples packed into one allocation, each only the timestamp, the pod's symbol and
+//! the replaced values (the message is rebuilt from the normal form). The benchmark
+//! (`cargo bench -p sentinel`) measures the bytes per unique error.
+//!
+//! The interner keeps every name it was given until [`MemoryStore::purge`] finds it holds
+//! more than twice the names the records use, and rebuilds it then.
 //!
 //! Bounds: errors whose last occurrence is older than the retention go at each
 //! [`MemoryStore::purge`]; when a new error would exceed `max_errors`, the tenth of the
@@ -46,25 +50,73 @@ impl Interner {
 }
 
 #[derive(Debug)]
-struct Sample {
-    ts: i64,
-    pod: Sym,
-    values: Box<[u8]>,
-}
-
-#[derive(Debug)]
 struct Record {
     namespace: Sym,
     workload: Sym,
     container: Sym,
     rule: Sym,
+    /// Interned too: one library's error text recurs across workloads and namespaces.
+    normalized: Sym,
     priority: Priority,
     count: u64,
     first_seen: i64,
     last_seen: i64,
-    normalized: Box<str>,
-    /// `[0]` is the first occurrence; the rest the latest, newest last.
-    samples: [Option<Sample>; SAMPLES],
+    /// Up to [`SAMPLES`] samples, the first occurrence first and then the latest, newest
+    /// last, packed into one allocation (see [`Samples`]).
+    samples: Box<[u8]>,
+}
+
+/// One sample as stored: its time, its pod, and the values its message had.
+#[derive(Debug, Clone, Copy)]
+struct Sample<'a> {
+    ts: i64,
+    pod: Sym,
+    values: &'a [u8],
+}
+
+/// The packed samples: per sample the timestamp (8 bytes, little-endian), the pod's symbol
+/// (4 bytes), the values' length (4 bytes) and the values.
+struct Samples<'a>(&'a [u8]);
+
+impl<'a> Iterator for Samples<'a> {
+    type Item = Sample<'a>;
+
+    fn next(&mut self) -> Option<Sample<'a>> {
+        let (head, rest) = self.0.split_at_checked(16)?;
+        let ts = i64::from_le_bytes(head[..8].try_into().ok()?);
+        let pod = Sym(u32::from_le_bytes(head[8..12].try_into().ok()?));
+        let len = u32::from_le_bytes(head[12..16].try_into().ok()?) as usize;
+        let (values, rest) = rest.split_at_checked(len)?;
+        self.0 = rest;
+        Some(Sample { ts, pod, values })
+    }
+}
+
+fn pack<'a>(samples: impl IntoIterator<Item = Sample<'a>>) -> Box<[u8]> {
+    let mut out = Vec::new();
+    for s in samples {
+        out.extend_from_slice(&s.ts.to_le_bytes());
+        out.extend_from_slice(&s.pod.0.to_le_bytes());
+        out.extend_from_slice(&u32::try_from(s.values.len()).unwrap_or(0).to_le_bytes());
+        out.extend_from_slice(if s.values.len() > u32::MAX as usize {
+            &[]
+        } else {
+            s.values
+        });
+    }
+    out.into_boxed_slice()
+}
+
+/// Where the memory store's bytes are (see [`MemoryStore::footprint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// The table of records, by capacity.
+    pub records: usize,
+    /// The packed samples.
+    pub samples: usize,
+    /// Distinct names interned, and their bytes with both of the interner's copies.
+    pub names: usize,
+    pub name_bytes: usize,
 }
 
 /// The memory store.
@@ -89,21 +141,26 @@ impl MemoryStore {
 
     /// Counts one occurrence.
     pub fn record(&mut self, o: &Occurrence<'_>) {
+        let pod = self.names.intern(o.pod);
+        let new = Sample {
+            ts: o.timestamp_ns,
+            pod,
+            values: o.values,
+        };
         if let Some(r) = self.errors.get_mut(&o.fingerprint) {
             r.count += 1;
-            let pod = self.names.intern(o.pod);
-            let sample = Sample {
-                ts: o.timestamp_ns,
-                pod,
-                values: o.values.into(),
-            };
+            let old: Vec<Sample<'_>> = Samples(&r.samples).collect();
             if o.timestamp_ns < r.first_seen {
                 r.first_seen = o.timestamp_ns;
-                r.samples[0] = Some(sample);
+                let rest = old.iter().skip(1).copied();
+                r.samples = pack(std::iter::once(new).chain(rest));
             } else if o.timestamp_ns >= r.last_seen {
                 r.last_seen = o.timestamp_ns;
-                r.samples[1..].rotate_left(1);
-                r.samples[SAMPLES - 1] = Some(sample);
+                // Keep the first, drop the oldest of the latest when full.
+                let first = old.first().copied();
+                let latest = old.iter().skip(1).copied();
+                let drop = usize::from(old.len() >= SAMPLES);
+                r.samples = pack(first.into_iter().chain(latest.skip(drop)).chain([new]));
             }
             // The rule and priority follow the latest rules that saw the error.
             r.rule = self.names.intern(o.rule);
@@ -113,23 +170,17 @@ impl MemoryStore {
         if self.errors.len() >= self.max_errors {
             self.evict();
         }
-        let mut samples: [Option<Sample>; SAMPLES] = Default::default();
-        samples[0] = Some(Sample {
-            ts: o.timestamp_ns,
-            pod: self.names.intern(o.pod),
-            values: o.values.into(),
-        });
         let record = Record {
             namespace: self.names.intern(o.namespace),
             workload: self.names.intern(o.workload),
             container: self.names.intern(o.container),
             rule: self.names.intern(o.rule),
+            normalized: self.names.intern(o.normalized),
             priority: o.priority,
             count: 1,
             first_seen: o.timestamp_ns,
             last_seen: o.timestamp_ns,
-            normalized: o.normalized.into(),
-            samples,
+            samples: pack([new]),
         };
         self.errors.insert(o.fingerprint, record);
     }
@@ -149,7 +200,37 @@ impl MemoryStore {
     pub fn purge(&mut self, cutoff_ns: i64) -> usize {
         let before = self.errors.len();
         self.errors.retain(|_, r| r.last_seen >= cutoff_ns);
+        self.compact_names();
         before - self.errors.len()
+    }
+
+    /// Rebuilds the interner when it holds more than twice the names the records use.
+    fn compact_names(&mut self) {
+        let mut used = std::collections::HashSet::new();
+        for r in self.errors.values() {
+            used.extend([r.namespace, r.workload, r.container, r.rule, r.normalized]);
+            used.extend(Samples(&r.samples).map(|s| s.pod));
+        }
+        if self.names.names.len() <= 2 * used.len() {
+            return;
+        }
+        let old = std::mem::take(&mut self.names);
+        let names = &mut self.names;
+        let mut map = |sym: Sym| names.intern(old.get(sym));
+        for r in self.errors.values_mut() {
+            r.namespace = map(r.namespace);
+            r.workload = map(r.workload);
+            r.container = map(r.container);
+            r.rule = map(r.rule);
+            r.normalized = map(r.normalized);
+            let samples: Vec<Sample<'_>> = Samples(&r.samples)
+                .map(|s| Sample {
+                    pod: map(s.pod),
+                    ..s
+                })
+                .collect();
+            r.samples = pack(samples);
+        }
     }
 
     /// Unique errors held.
@@ -160,6 +241,22 @@ impl MemoryStore {
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.errors.is_empty()
+    }
+
+    /// An estimate of the heap bytes held: records, packed samples, names.
+    pub fn footprint(&self) -> Footprint {
+        let record = std::mem::size_of::<(Fingerprint, Record)>() + 1;
+        Footprint {
+            records: self.errors.capacity() * record,
+            samples: self.errors.values().map(|r| r.samples.len()).sum(),
+            names: self.names.names.len(),
+            name_bytes: self
+                .names
+                .names
+                .iter()
+                .map(|n| 2 * n.len() + 2 * std::mem::size_of::<Box<str>>() + 8)
+                .sum(),
+        }
     }
 
     /// Errors evicted by the `max_errors` bound so far.
@@ -226,26 +323,25 @@ impl MemoryStore {
         s
     }
 
-    fn latest<'r>(&self, r: &'r Record) -> Option<&'r Sample> {
-        r.samples.iter().rev().flatten().next()
+    fn latest<'r>(&self, r: &'r Record) -> Option<Sample<'r>> {
+        Samples(&r.samples).last()
     }
 
     fn latest_message(&self, r: &Record) -> String {
+        let normalized = self.names.get(r.normalized);
         self.latest(r).map_or_else(
-            || r.normalized.to_string(),
-            |s| sample_message(&r.normalized, &s.values),
+            || normalized.to_owned(),
+            |s| sample_message(normalized, s.values),
         )
     }
 
     fn view(&self, id: Fingerprint, r: &Record) -> ErrorView {
-        let samples: Vec<SampleView> = r
-            .samples
-            .iter()
-            .flatten()
+        let normalized = self.names.get(r.normalized);
+        let samples: Vec<SampleView> = Samples(&r.samples)
             .map(|s| SampleView {
                 timestamp: rfc3339(s.ts),
                 pod: self.names.get(s.pod).to_owned(),
-                message: sample_message(&r.normalized, &s.values),
+                message: sample_message(normalized, s.values),
             })
             .collect();
         let latest = samples.last().cloned();
@@ -256,7 +352,7 @@ impl MemoryStore {
             container: self.names.get(r.container).to_owned(),
             pod: latest.as_ref().map(|s| s.pod.clone()).unwrap_or_default(),
             message: latest.map(|s| s.message).unwrap_or_default(),
-            normalized: r.normalized.to_string(),
+            normalized: normalized.to_owned(),
             rule: self.names.get(r.rule).to_owned(),
             priority: r.priority,
             count: r.count,

@@ -246,3 +246,31 @@ fn retention_and_the_bound_evict_the_least_recently_seen() {
     assert_eq!(s.purge(10), 8);
     assert_eq!(s.len(), 11);
 }
+
+#[test]
+fn purge_rebuilds_the_names_once_most_are_unused() {
+    let mut s = MemoryStore::new(10_000);
+    for i in 0..100 {
+        record(
+            &mut s,
+            &line(i, &format!("pod-{i}-x2k4q"), &format!("error kind {i}")),
+        );
+    }
+    let keep = record(
+        &mut s,
+        &line(1_000, "api-7d9f8b6c5-x2k4q", "timeout after 5ms"),
+    );
+    let names = s.names.names.len();
+    assert_eq!(s.purge(500), 100);
+    assert!(
+        s.names.names.len() < names / 10,
+        "{} names left",
+        s.names.names.len()
+    );
+    let e = s.get(keep).unwrap();
+    assert_eq!(
+        (e.pod.as_str(), e.message.as_str()),
+        ("api-7d9f8b6c5-x2k4q", "timeout after 5ms")
+    );
+    assert_eq!((e.namespace.as_str(), e.rule.as_str()), ("shop", "timeout"));
+}

@@ -1,0 +1,3 @@
+module bulwark/sentinel-bench-upstream
+
+go 1.19

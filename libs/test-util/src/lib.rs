@@ -1,5 +1,5 @@
 //! Test support for the whole workspace (a dev-dependency only): throwaway PostgreSQL, a moto
-//! server, a fake Kubernetes API server, fake Keeper Secrets Manager, GCP and Azure servers,
+//! server, a fake Kubernetes API server, fake Keeper Secrets Manager, GCP, Azure and Loki servers,
 //! and helpers to run our binaries as processes.
 //! Everything listens on loopback only and is torn down on drop.
 
@@ -18,6 +18,8 @@ pub mod keeper;
 pub mod kube_api;
 #[cfg(feature = "logs")]
 pub mod logs;
+#[cfg(feature = "loki")]
+pub mod loki;
 #[cfg(feature = "moto")]
 pub mod moto;
 #[cfg(feature = "postgres")]

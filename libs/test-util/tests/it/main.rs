@@ -5,5 +5,6 @@
 
 mod keeper;
 mod kube_api;
+mod loki;
 mod moto;
 mod postgres;

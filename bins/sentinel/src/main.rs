@@ -5,9 +5,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
+use anyhow::Context as _;
+use bulwark_config::{EXIT_USAGE, Loader, ProcessEnv};
 use bulwark_log::Output;
+use bulwark_loki::{Auth, Settings};
 use bulwark_sentinel::config::Config;
+use bulwark_sentinel::store::memory::MemoryStore;
+use bulwark_sentinel_service::{api, check, metrics, rules::Rules};
 use clap::Parser;
 
 const BINARY: &str = "sentinel";
@@ -20,24 +26,121 @@ struct Cli {
     /// BULWARK_SENTINEL_* variables apply.
     #[arg(long, short, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Rules file, instead of the config's `rules_file` (without either, the shipped rules).
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// Check the config and rules, print what they say, and exit: 0 when valid, 64 when not.
+    /// Contacts nothing.
+    #[arg(long)]
+    check: bool,
     #[command(flatten)]
     log: bulwark_log::LogArgs,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    bulwark_app::main(
+    let output = if cli.check {
+        Output::Stderr
+    } else {
+        Output::Stdout
+    };
+    let config: Config = match bulwark_app::start(BINARY, &cli.log, output, cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let path = cli.rules.clone().or_else(|| config.rules_file.clone());
+    let rules = match Rules::load(path.as_deref()) {
+        Ok(rules) => rules,
+        Err(error) => {
+            tracing::error!(error = %error, "Invalid rules.");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let loki = match loki_settings(&config) {
+        Ok(settings) => settings,
+        Err(error) => {
+            tracing::error!(error = %error, "Invalid configuration.");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if cli.check {
+        let current = rules.current();
+        let summary = check::summary(&config, current.detector.rules(), &current.source);
+        #[allow(clippy::print_stdout)]
+        {
+            print!("{summary}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(rt) => bulwark_app::exit(rt.block_on(run(config, loki, rules))),
+        Err(e) => bulwark_app::exit(Err(
+            anyhow::Error::new(e).context("cannot start the runtime")
+        )),
+    }
+}
+
+async fn run(config: Config, loki: Settings, rules: Rules) -> anyhow::Result<()> {
+    let registry = bulwark_app::metrics(
         BINARY,
-        &cli.log,
-        Output::Stdout,
-        cli.config.as_deref(),
-        |config: Config| async move {
-            // The dashboard, API, health and metrics share `web.listen`, as upstream's do.
-            let web = bulwark_config::Health {
-                listen: Some(config.web.listen),
-                drain: None,
-            };
-            bulwark_app::serve_until_shutdown(BINARY, &web, config.web.listen.0.port()).await
-        },
+        &[bulwark_metrics::Buckets {
+            name: metrics::POLL_DURATION,
+            bounds: bulwark_metrics::DURATION_BUCKETS,
+        }],
+    )?;
+    metrics::describe();
+    let client = bulwark_loki::Client::new(&loki).context("loki")?;
+    let rules = Arc::new(rules);
+    let store = Arc::new(Mutex::new(MemoryStore::new(config.store.max_errors)));
+    let app = bulwark_sentinel_service::app(api::Api {
+        base_path: config.web.base_path.clone(),
+        rules: Arc::clone(&rules),
+        store: Arc::clone(&store),
+    });
+    // The API, health and metrics share `web.listen`, as upstream's do.
+    let health = bulwark_health::Service::start_with_app(
+        config.web.listen.0,
+        Some(registry),
+        bulwark_app::DEFAULT_DRAIN,
+        Some(app),
+        config.web.base_path.clone(),
     )
+    .await?;
+    tracing::info!(
+        api = format!(
+            "http://{}{}/api/errors",
+            health.local_addr(),
+            config.web.base_path
+        ),
+        "Serving the API."
+    );
+    bulwark_sentinel_service::run(config, client, rules, &health, store).await;
+    health.stop().await?;
+    Ok(())
+}
+
+/// The Loki client's settings, with credentials read from the variables the config names.
+fn loki_settings(config: &Config) -> Result<Settings, bulwark_config::Error> {
+    let l = &config.loki;
+    let env = Loader::new(&ProcessEnv, bulwark_app::env_prefix(BINARY));
+    let auth = match (&l.username, &l.password_env, &l.bearer_token_env) {
+        (Some(username), Some(var), _) => Some(Auth::Basic {
+            username: username.clone(),
+            password: env.secret_from_env(var, "loki.password_env")?,
+        }),
+        (_, _, Some(var)) => Some(Auth::Bearer(
+            env.secret_from_env(var, "loki.bearer_token_env")?,
+        )),
+        _ => None,
+    };
+    Ok(Settings {
+        url: l.url.clone(),
+        tenant_id: l.tenant_id.clone(),
+        headers: l.headers.clone().into_iter().collect(),
+        auth,
+        timeout: l.timeout.get(),
+    })
 }

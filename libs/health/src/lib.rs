@@ -10,6 +10,6 @@ mod service;
 mod shutdown;
 
 pub use readiness::{CheckOutcome, NotReady, Readiness, Report};
-pub use server::{HealthState, serve};
+pub use server::{App, HealthState, serve};
 pub use service::Service;
 pub use shutdown::Shutdown;

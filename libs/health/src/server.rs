@@ -1,6 +1,8 @@
 //! The server for `/health`, `/ready` and `/metrics`, on the shared connection loop of `bulwark-http`.
 
 use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,14 +13,36 @@ use tokio::net::TcpListener;
 
 use crate::{Readiness, Shutdown};
 
+/// A binary's own routes beside health and metrics (sentinel's API), given every request the
+/// health server does not answer itself.
+pub type App = Arc<
+    dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// What the server reports: readiness checks, metrics, and whether shutdown has begun.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HealthState {
     pub readiness: Readiness,
     pub metrics: Option<bulwark_metrics::Metrics>,
     /// Once triggered, `/ready` answers 503 so that load balancers stop sending traffic
     /// while in-flight work drains.
     pub shutdown: Shutdown,
+    /// The binary's own routes, if any.
+    pub app: Option<App>,
+    /// A path prefix (`/kube-sentinel`) under which the health paths answer too.
+    pub base_path: String,
+}
+
+impl std::fmt::Debug for HealthState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthState")
+            .field("readiness", &self.readiness)
+            .field("app", &self.app.is_some())
+            .field("base_path", &self.base_path)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Serves until `state.shutdown` fires, then stops accepting, lets open requests finish for
@@ -28,16 +52,36 @@ pub async fn serve(listener: TcpListener, state: HealthState, drain: Duration) {
     let shutdown = state.shutdown.token();
     let handler = move |req: Request<Incoming>, _peer| {
         let state = state.clone();
-        async move { route(&state, &req).await }
+        async move {
+            let path = req.uri().path();
+            let own = HEALTH_PATHS.contains(&path)
+                || path
+                    .strip_prefix(state.base_path.as_str())
+                    .is_some_and(|p| !state.base_path.is_empty() && HEALTH_PATHS.contains(&p));
+            match &state.app {
+                Some(app) if !own => app(req).await,
+                _ => route(&state, &req).await,
+            }
+        }
     };
     bulwark_http::serve(listener, None, handler, shutdown, drain).await;
 }
+
+const HEALTH_PATHS: [&str; 6] = [
+    "/health", "/healthz", "/livez", "/ready", "/readyz", "/metrics",
+];
 
 async fn route(state: &HealthState, req: &Request<Incoming>) -> Response<ResponseBody> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
     }
-    match req.uri().path() {
+    let path = req.uri().path();
+    let path = if state.base_path.is_empty() {
+        path
+    } else {
+        path.strip_prefix(state.base_path.as_str()).unwrap_or(path)
+    };
+    match path {
         "/health" | "/healthz" | "/livez" => text(StatusCode::OK, "ok\n"),
         "/ready" | "/readyz" => ready(state).await,
         "/metrics" => match &state.metrics {

@@ -27,6 +27,18 @@ impl Service {
         metrics: Option<bulwark_metrics::Metrics>,
         drain: Duration,
     ) -> std::io::Result<Self> {
+        Self::start_with_app(listen, metrics, drain, None, String::new()).await
+    }
+
+    /// As [`Service::start`], with the binary's own routes (`app`) for every other path, and
+    /// the health paths answering under `base_path` too.
+    pub async fn start_with_app(
+        listen: SocketAddr,
+        metrics: Option<bulwark_metrics::Metrics>,
+        drain: Duration,
+        app: Option<crate::App>,
+        base_path: String,
+    ) -> std::io::Result<Self> {
         let shutdown = Shutdown::on_signals()?;
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
             std::io::Error::new(
@@ -40,6 +52,8 @@ impl Service {
             readiness: readiness.clone(),
             metrics,
             shutdown: shutdown.clone(),
+            app,
+            base_path,
         };
         let task = tokio::spawn(crate::serve(listener, state, drain));
         tracing::info!(addr = %addr, "Serving /health, /ready and /metrics.");

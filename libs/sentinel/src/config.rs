@@ -28,10 +28,26 @@ pub struct Loki {
     pub query: String,
     pub poll_interval: Duration,
     pub lookback: Duration,
-    /// Sent as `X-Scope-OrgID` for multi-tenant Loki.
+    /// Sent as `X-Scope-OrgID` for multi-tenant Loki; `a|b` reads several tenants.
     pub tenant_id: Option<String>,
     /// Extra request headers, such as `X-Scope-OrgID`.
     pub headers: BTreeMap<String, String>,
+    /// Basic authentication for a gateway in front of Loki: the user name, with the password
+    /// in the environment variable `password_env` names.
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    /// Upstream's plain-text password: refused, so that no password sits in a ConfigMap.
+    pub password: Option<String>,
+    /// Bearer authentication: the environment variable holding the token.
+    pub bearer_token_env: Option<String>,
+    /// How far back each poll re-reads, so that lines Loki ingests late are still counted
+    /// (once).
+    pub overlap: Duration,
+    /// Lines per request (Loki refuses more than its `max_entries_limit_per_query`, 5000 by
+    /// default).
+    pub limit: u32,
+    /// Time allowed for one request.
+    pub timeout: Duration,
 }
 
 impl Default for Loki {
@@ -43,6 +59,13 @@ impl Default for Loki {
             lookback: Duration::from_secs(300),
             tenant_id: None,
             headers: BTreeMap::new(),
+            username: None,
+            password_env: None,
+            password: None,
+            bearer_token_env: None,
+            overlap: Duration::from_secs(60),
+            limit: 1000,
+            timeout: Duration::from_secs(30),
         }
     }
 }
@@ -107,11 +130,25 @@ impl Default for Remediation {
 }
 
 /// Where detected errors are kept.
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Store {
     #[serde(rename = "type")]
     pub kind: StoreKind,
+    /// Errors not seen for this long are forgotten (the seed's 30 days).
+    pub retention: Duration,
+    /// The most errors kept; past it the tenth seen least recently is evicted.
+    pub max_errors: usize,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self {
+            kind: StoreKind::Memory,
+            retention: Duration::from_secs(30 * 24 * 3600),
+            max_errors: 100_000,
+        }
+    }
 }
 
 /// Store backends.
@@ -143,10 +180,80 @@ impl Validate for Config {
                 "must be at least loki.poll_interval, or lines are missed between polls",
             ));
         }
-        if !self.web.base_path.is_empty() && !self.web.base_path.starts_with('/') {
-            return Err(Violation::new("web.base_path", "must start with /"));
+        if !self.web.base_path.is_empty()
+            && (!self.web.base_path.starts_with('/') || self.web.base_path.ends_with('/'))
+        {
+            return Err(Violation::new(
+                "web.base_path",
+                "must start with / and not end with one, like /kube-sentinel",
+            ));
+        }
+        self.loki.validate_access()?;
+        if self.store.max_errors == 0 {
+            return Err(Violation::new("store.max_errors", "must be at least 1"));
         }
         Ok(())
+    }
+}
+
+impl Loki {
+    fn validate_access(&self) -> Result<(), Violation> {
+        if self.password.is_some() {
+            return Err(Violation::new(
+                "loki.password",
+                "a password does not belong in a config file: put it in an environment \
+                 variable and name it in loki.password_env",
+            ));
+        }
+        if !(1..=5000).contains(&self.limit) {
+            return Err(Violation::new(
+                "loki.limit",
+                "must be from 1 to 5000 (Loki's max_entries_limit_per_query)",
+            ));
+        }
+        if self.overlap > self.lookback {
+            return Err(Violation::new(
+                "loki.overlap",
+                "must not exceed loki.lookback",
+            ));
+        }
+        let tenant_header = self
+            .headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("x-scope-orgid"));
+        if tenant_header && self.tenant_id.is_some() {
+            return Err(Violation::new(
+                "loki.tenant_id",
+                "is also given as the X-Scope-OrgID header; set one of them",
+            ));
+        }
+        for name in self.headers.keys() {
+            let ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !ok {
+                return Err(Violation::new(
+                    format!("loki.headers.{name}"),
+                    "is not an HTTP header name",
+                ));
+            }
+        }
+        match (&self.username, &self.password_env, &self.bearer_token_env) {
+            (Some(_), None, _) => Err(Violation::new(
+                "loki.password_env",
+                "is needed with loki.username: the variable holding the password",
+            )),
+            (None, Some(_), _) => Err(Violation::new(
+                "loki.username",
+                "is needed with loki.password_env",
+            )),
+            (Some(_), Some(_), Some(_)) => Err(Violation::new(
+                "loki.bearer_token_env",
+                "cannot be combined with basic authentication (loki.username)",
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -264,7 +264,21 @@ pub enum LabelTest {
     Equals(String),
     /// Passes when the label is absent, as upstream's does.
     NotEquals(String),
-    Matches(Box<Regex>),
+    Matches {
+        re: Box<Regex>,
+        source: String,
+    },
+}
+
+/// As written: `value`, `!value` or `~regex`.
+impl fmt::Display for LabelTest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Equals(v) => f.write_str(v),
+            Self::NotEquals(v) => write!(f, "!{v}"),
+            Self::Matches { source, .. } => write!(f, "~{source}"),
+        }
+    }
 }
 
 impl LabelTest {
@@ -273,7 +287,10 @@ impl LabelTest {
             Self::NotEquals(v.to_owned())
         } else if let Some(re) = value.strip_prefix('~') {
             // Checked by `RulesFile::validate`; an unbuildable regex matches nothing.
-            Self::Matches(Box::new(Regex::new(re).unwrap_or_else(|_| never_matches())))
+            Self::Matches {
+                re: Box::new(Regex::new(re).unwrap_or_else(|_| never_matches())),
+                source: re.to_owned(),
+            }
         } else {
             Self::Equals(value.to_owned())
         }
@@ -284,8 +301,8 @@ impl LabelTest {
         match (self, actual) {
             (Self::Equals(v), Some(a)) => v == a,
             (Self::NotEquals(v), a) => a != Some(v.as_str()),
-            (Self::Matches(re), Some(a)) => re.is_match(a),
-            (Self::Equals(_) | Self::Matches(_), None) => false,
+            (Self::Matches { re, .. }, Some(a)) => re.is_match(a),
+            (Self::Equals(_) | Self::Matches { .. }, None) => false,
         }
     }
 }
@@ -310,6 +327,20 @@ impl Namespaces {
                 })
                 .collect(),
         )
+    }
+
+    /// The entries as written (`ns`, `!ns`), in order.
+    pub fn entries(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|(negated, ns)| {
+                if *negated {
+                    format!("!{ns}")
+                } else {
+                    ns.clone()
+                }
+            })
+            .collect()
     }
 
     /// No entries: every namespace. Otherwise the first entry that names `namespace` decides

@@ -27,6 +27,8 @@ async fn start(
     let addr = listener.local_addr().unwrap();
     let shutdown = Shutdown::new();
     let state = HealthState {
+        app: None,
+        base_path: String::new(),
         readiness,
         metrics: None,
         shutdown: shutdown.clone(),

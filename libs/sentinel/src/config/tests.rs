@@ -59,3 +59,49 @@ fn bad_values_name_the_field() {
     let e = load("loki:\n  url: loki:3100\n").unwrap_err();
     assert!(e.contains("field `loki.url`"), "{e}");
 }
+
+#[test]
+fn loki_access_is_checked() {
+    let c = load("loki:\n  tenant_id: a|b\n  username: grafana\n  password_env: LOKI_PASSWORD\n  headers:\n    X-Extra: yes\n").unwrap();
+    assert_eq!(c.loki.tenant_id.as_deref(), Some("a|b"));
+    let c = load("loki:\n  url: http://loki-gateway.monitoring:3100\n  headers:\n    X-Scope-OrgID: multi-tenant\n").unwrap();
+    assert_eq!(c.loki.headers["X-Scope-OrgID"], "multi-tenant");
+    for (yaml, field, what) in [
+        (
+            "loki:\n  password: hunter2\n",
+            "loki.password",
+            "password_env",
+        ),
+        ("loki:\n  username: u\n", "loki.password_env", "needed"),
+        ("loki:\n  password_env: P\n", "loki.username", "needed"),
+        (
+            "loki:\n  username: u\n  password_env: P\n  bearer_token_env: T\n",
+            "loki.bearer_token_env",
+            "combined",
+        ),
+        (
+            "loki:\n  tenant_id: a\n  headers: {X-Scope-OrgID: b}\n",
+            "loki.tenant_id",
+            "one of them",
+        ),
+        (
+            "loki:\n  headers: {\"Bad Name\": b}\n",
+            "loki.headers.Bad Name",
+            "header name",
+        ),
+        ("loki:\n  limit: 6000\n", "loki.limit", "5000"),
+        ("loki:\n  overlap: 10m\n", "loki.overlap", "lookback"),
+        ("web:\n  base_path: /x/\n", "web.base_path", "not end"),
+        (
+            "store:\n  max_errors: 0\n",
+            "store.max_errors",
+            "at least 1",
+        ),
+    ] {
+        let e = load(yaml).unwrap_err();
+        assert!(
+            e.contains(&format!("field `{field}`")) && e.contains(what),
+            "{yaml}: {e}"
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! The read API, under `web.base_path` (and without it, for gateways that strip the prefix):
+//!
+//! | method and path | answer |
+//! |---|---|
+//! | `GET /api/errors` | `{"errors": [..], "total", "page", "page_size"}`; filters `namespace`, `workload`, `pod` (substring), `priority`, `rule`, `since` (RFC 3339 or a duration back from now, `15m`), `search`; paging `page` (from 1), `page_size` (1-100, default 20) |
+//! | `GET /api/errors/{id}` | `{"error": {..}}`, or 404 |
+//! | `GET /api/rules` | `{"source", "loaded_at", "rules": [..]}` |
+//! | `POST /api/rules/test` | body `{"pattern", "sample"}`: `{"matches": bool}`, or 400 with `error` |
+//! | `GET /api/stats` | totals by priority and namespace |
+//!
+//! JSON keys are snake_case. Bad parameters get 400 with `{"error": "<what was wrong>"}`.
+//! Nothing here writes: part 2 adds the writes, with authentication.
+
+use std::sync::{Arc, Mutex};
+
+use bulwark_http::ResponseBody;
+use bulwark_sentinel::fingerprint::Fingerprint;
+use bulwark_sentinel::rules::{Priority, Rule};
+use bulwark_sentinel::store::memory::MemoryStore;
+use bulwark_sentinel::store::{Filter, Page, rfc3339};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::rules::{Rules, now_ns};
+
+/// Largest request body read (`/api/rules/test`).
+const MAX_BODY: usize = 64 * 1024;
+
+/// What the API reads.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub base_path: String,
+    pub rules: Arc<Rules>,
+    pub store: Arc<Mutex<MemoryStore>>,
+}
+
+impl Api {
+    /// Answers one request.
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<ResponseBody> {
+        let path = req.uri().path().to_owned();
+        let path = match path.strip_prefix(self.base_path.as_str()) {
+            Some(p) if !self.base_path.is_empty() && (p.is_empty() || p.starts_with('/')) => p,
+            _ => path.as_str(),
+        };
+        let query = req.uri().query().unwrap_or_default().to_owned();
+        let result = match (req.method(), path) {
+            (&Method::GET, "/api/errors") => self.errors(&query),
+            (&Method::GET, "/api/rules") => Ok(self.rules()),
+            (&Method::GET, "/api/stats") => Ok(self.stats()),
+            (&Method::POST, "/api/rules/test") => test_rule(req).await,
+            (&Method::GET, p) if p.starts_with("/api/errors/") => {
+                self.error(&p["/api/errors/".len()..])
+            }
+            (_, "/api/errors" | "/api/rules" | "/api/stats" | "/api/rules/test") => Err((
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{} is not allowed on {path}", req.method()),
+            )),
+            _ => Err((StatusCode::NOT_FOUND, format!("no route {path}"))),
+        };
+        match result {
+            Ok(body) => json_response(StatusCode::OK, &body),
+            Err((status, message)) => json_response(status, &json!({ "error": message })),
+        }
+    }
+
+    fn errors(&self, query: &str) -> Result<serde_json::Value, (StatusCode, String)> {
+        let mut filter = Filter::default();
+        let mut page = Page {
+            page: 1,
+            page_size: 20,
+        };
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            let value = value.into_owned();
+            let bad = |what: &str| (StatusCode::BAD_REQUEST, format!("{key}={value:?}: {what}"));
+            match &*key {
+                "namespace" => filter.namespace = Some(value),
+                "workload" => filter.workload = Some(value),
+                "pod" => filter.pod = Some(value),
+                "rule" => filter.rule = Some(value),
+                "search" => filter.search = Some(value),
+                "priority" => {
+                    filter.priority = Some(
+                        Priority::parse(&value)
+                            .ok_or_else(|| bad("expected P1-P4, critical, high, medium or low"))?,
+                    );
+                }
+                "since" => {
+                    filter.since_ns = Some(since(&value).ok_or_else(|| {
+                        bad("expected an RFC 3339 time or a duration such as 15m")
+                    })?)
+                }
+                "page" => {
+                    page.page = value
+                        .parse()
+                        .ok()
+                        .filter(|p| *p >= 1)
+                        .ok_or_else(|| bad("expected a page number from 1"))?;
+                }
+                "page_size" | "pageSize" => {
+                    page.page_size = value
+                        .parse()
+                        .ok()
+                        .filter(|s| (1..=100).contains(s))
+                        .ok_or_else(|| bad("expected a page size from 1 to 100"))?;
+                }
+                _ => return Err(bad("unknown parameter")),
+            }
+        }
+        let (errors, total) = self.lock().list(&filter, page);
+        Ok(json!({
+            "errors": errors,
+            "total": total,
+            "page": page.page,
+            "page_size": page.page_size,
+        }))
+    }
+
+    fn error(&self, id: &str) -> Result<serde_json::Value, (StatusCode, String)> {
+        let not_found = || (StatusCode::NOT_FOUND, format!("no error with id {id:?}"));
+        let f = Fingerprint::parse(id).ok_or_else(not_found)?;
+        let e = self.lock().get(f).ok_or_else(not_found)?;
+        Ok(json!({ "error": e }))
+    }
+
+    fn rules(&self) -> serde_json::Value {
+        let current = self.rules.current();
+        let rules: Vec<RuleView<'_>> = current
+            .detector
+            .rules()
+            .rules()
+            .iter()
+            .map(RuleView::new)
+            .collect();
+        json!({
+            "source": current.source,
+            "loaded_at": rfc3339(current.loaded_at_ns),
+            "rules": rules,
+        })
+    }
+
+    fn stats(&self) -> serde_json::Value {
+        let stats = self.lock().stats();
+        let current = self.rules.current();
+        json!({
+            "unique_errors": stats.unique_errors,
+            "occurrences": stats.occurrences,
+            "by_priority": stats.by_priority,
+            "by_namespace": stats.by_namespace,
+            "last_seen": stats.last_seen,
+            "rules": current.detector.rules().rules().len(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryStore> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A rule as `/api/rules` shows it.
+#[derive(Serialize)]
+struct RuleView<'a> {
+    name: &'a str,
+    priority: Priority,
+    pattern: Option<&'a str>,
+    keywords: &'a [String],
+    labels: Vec<(&'a str, String)>,
+    namespaces: Vec<String>,
+    action: &'static str,
+    cooldown_seconds: u64,
+    enabled: bool,
+}
+
+impl<'a> RuleView<'a> {
+    fn new(r: &'a Rule) -> Self {
+        Self {
+            name: &r.name,
+            priority: r.priority,
+            pattern: r.pattern.as_deref(),
+            keywords: &r.keywords,
+            labels: r
+                .labels
+                .iter()
+                .map(|(k, t)| (k.as_str(), format!("{t}")))
+                .collect(),
+            namespaces: r.namespaces.entries(),
+            action: r.action.name(),
+            cooldown_seconds: r.cooldown.as_secs(),
+            enabled: r.enabled,
+        }
+    }
+}
+
+/// An RFC 3339 time, or a duration back from now.
+fn since(text: &str) -> Option<i64> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return i64::try_from(t.as_nanosecond()).ok();
+    }
+    let d: bulwark_config::Duration = text.parse().ok()?;
+    Some(now_ns() - i64::try_from(d.get().as_nanos()).ok()?)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestRequest {
+    pattern: String,
+    sample: String,
+}
+
+/// `POST /api/rules/test`: whether `pattern` matches `sample`. No side effects.
+async fn test_rule(req: Request<Incoming>) -> Result<serde_json::Value, (StatusCode, String)> {
+    let body: Bytes = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {e}"),
+            )
+        })?
+        .to_bytes();
+    let t: TestRequest = serde_json::from_slice(&body).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("expected {{\"pattern\": \"...\", \"sample\": \"...\"}}: {e}"),
+        )
+    })?;
+    let re = regex_automata::meta::Regex::new(&t.pattern).map_err(|e| {
+        let message = match e.syntax_error() {
+            Some(s) => format!("invalid regex: {s}"),
+            None => format!("invalid regex: {e}"),
+        };
+        (StatusCode::BAD_REQUEST, message)
+    })?;
+    Ok(json!({
+        "matches": re.is_match(t.sample.as_str()),
+        "slow": bulwark_sentinel::rules::uses_unicode_word_boundary(&t.pattern),
+    }))
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response<ResponseBody> {
+    let text = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut r = bulwark_http::response(status, "application/json", text);
+    r.headers_mut().insert(
+        "x-content-type-options",
+        hyper::header::HeaderValue::from_static("nosniff"),
+    );
+    r
+}

@@ -5,14 +5,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context as _;
+use bulwark_config::Secret;
 use bulwark_config::{EXIT_USAGE, Loader, ProcessEnv};
 use bulwark_log::Output;
-use bulwark_loki::{Auth, Settings};
+use bulwark_loki::Settings;
 use bulwark_sentinel::config::Config;
-use bulwark_sentinel::store::memory::MemoryStore;
 use bulwark_sentinel_service::{api, check, metrics, rules::Rules};
 use clap::Parser;
 
@@ -56,8 +56,18 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let loki = match loki_settings(&config) {
-        Ok(settings) => settings,
+    let env = Loader::new(&ProcessEnv, bulwark_app::env_prefix(BINARY));
+    let secrets = bulwark_sentinel_service::loki_settings(&config, &env).and_then(|loki| {
+        let password = config
+            .store
+            .password_env
+            .as_deref()
+            .map(|var| env.secret_from_env(var, "store.password_env"))
+            .transpose()?;
+        Ok((loki, password))
+    });
+    let (loki, store_password) = match secrets {
+        Ok(s) => s,
         Err(error) => {
             tracing::error!(error = %error, "Invalid configuration.");
             return ExitCode::from(EXIT_USAGE);
@@ -76,14 +86,19 @@ fn main() -> ExitCode {
         .enable_all()
         .build();
     match runtime {
-        Ok(rt) => bulwark_app::exit(rt.block_on(run(config, loki, rules))),
+        Ok(rt) => bulwark_app::exit(rt.block_on(run(config, loki, store_password, rules))),
         Err(e) => bulwark_app::exit(Err(
             anyhow::Error::new(e).context("cannot start the runtime")
         )),
     }
 }
 
-async fn run(config: Config, loki: Settings, rules: Rules) -> anyhow::Result<()> {
+async fn run(
+    config: Config,
+    loki: Settings,
+    store_password: Option<Secret>,
+    rules: Rules,
+) -> anyhow::Result<()> {
     let registry = bulwark_app::metrics(
         BINARY,
         &[bulwark_metrics::Buckets {
@@ -94,7 +109,9 @@ async fn run(config: Config, loki: Settings, rules: Rules) -> anyhow::Result<()>
     metrics::describe();
     let client = bulwark_loki::Client::new(&loki).context("loki")?;
     let rules = Arc::new(rules);
-    let store = Arc::new(Mutex::new(MemoryStore::new(config.store.max_errors)));
+    let store = bulwark_sentinel_service::store::open(&config.store, store_password.as_ref())
+        .await
+        .context("store")?;
     let app = bulwark_sentinel_service::app(api::Api {
         base_path: config.web.base_path.clone(),
         rules: Arc::clone(&rules),
@@ -120,27 +137,4 @@ async fn run(config: Config, loki: Settings, rules: Rules) -> anyhow::Result<()>
     bulwark_sentinel_service::run(config, client, rules, &health, store).await;
     health.stop().await?;
     Ok(())
-}
-
-/// The Loki client's settings, with credentials read from the variables the config names.
-fn loki_settings(config: &Config) -> Result<Settings, bulwark_config::Error> {
-    let l = &config.loki;
-    let env = Loader::new(&ProcessEnv, bulwark_app::env_prefix(BINARY));
-    let auth = match (&l.username, &l.password_env, &l.bearer_token_env) {
-        (Some(username), Some(var), _) => Some(Auth::Basic {
-            username: username.clone(),
-            password: env.secret_from_env(var, "loki.password_env")?,
-        }),
-        (_, _, Some(var)) => Some(Auth::Bearer(
-            env.secret_from_env(var, "loki.bearer_token_env")?,
-        )),
-        _ => None,
-    };
-    Ok(Settings {
-        url: l.url.clone(),
-        tenant_id: l.tenant_id.clone(),
-        headers: l.headers.clone().into_iter().collect(),
-        auth,
-        timeout: l.timeout.get(),
-    })
 }

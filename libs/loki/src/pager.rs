@@ -66,13 +66,30 @@ impl Cursor {
         }
     }
 
-    /// Whether `e` is new; a new line is remembered.
-    pub fn admit(&mut self, e: &Entry) -> bool {
+    /// Whether `e` is new; a new line is remembered. Returns its identity when it is new.
+    pub fn admit(&mut self, e: &Entry) -> Option<LineId> {
         if e.ts_ns < self.from_ns {
             // Older than the window: Loki would not return it; never count it.
-            return false;
+            return None;
         }
-        self.seen.entry(e.ts_ns).or_default().insert(line_id(e))
+        let id = line_id(e);
+        self.seen
+            .entry(e.ts_ns)
+            .or_default()
+            .insert(id)
+            .then_some(id)
+    }
+
+    /// Forgets lines admitted but not counted (their page could not be saved).
+    fn forget(&mut self, lines: &[(i64, LineId)]) {
+        for (ts, id) in lines {
+            if let Some(ids) = self.seen.get_mut(ts) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.seen.remove(ts);
+                }
+            }
+        }
     }
 
     /// Lines remembered.
@@ -99,6 +116,10 @@ pub enum PageError {
          narrow the query"
     )]
     Saturated { ts_ns: i64 },
+    /// The caller could not keep a page (its store failed); the page's lines are forgotten,
+    /// so the next poll reads them again.
+    #[error("cannot save what was read: {0}")]
+    Sink(String),
 }
 
 /// What one window read.
@@ -124,18 +145,19 @@ pub struct Window<'a> {
     pub limit: u32,
 }
 
-/// Reads `[cursor.from_ns, end_ns)` of the query in pages, hands each new line to `deliver`
-/// in timestamp order, then moves the cursor to `end_ns - overlap_ns`.
+/// Reads `[cursor.from_ns, end_ns)` of the query in pages, hands each new line (with its
+/// identity) to `deliver` in timestamp order, then moves the cursor to `end_ns - overlap_ns`.
 ///
 /// `page_done` runs after each page with the cursor, so that the caller can save it with
 /// what it counted: a crash mid-window then repeats nothing, since lines re-read after a
-/// restart are recognised.
+/// restart are recognised. When it fails, the page's lines are forgotten by the cursor and the
+/// window stops with [`PageError::Sink`].
 pub async fn read_window(
     client: &Client,
     window: Window<'_>,
     cursor: &mut Cursor,
-    mut deliver: impl FnMut(&Entry),
-    mut page_done: impl AsyncFnMut(&Cursor),
+    mut deliver: impl FnMut(&Entry, LineId),
+    mut page_done: impl AsyncFnMut(&Cursor) -> Result<(), String>,
 ) -> Result<WindowStats, PageError> {
     let Window {
         query,
@@ -152,14 +174,19 @@ pub async fn read_window(
             .await?;
         stats.pages += 1;
         stats.returned += entries.len() as u64;
+        let mut admitted = Vec::new();
         for e in &entries {
-            if cursor.admit(e) {
+            if let Some(id) = cursor.admit(e) {
+                admitted.push((e.ts_ns, id));
                 stats.delivered += 1;
                 stats.bytes += e.line.len() as u64;
-                deliver(e);
+                deliver(e, id);
             }
         }
-        page_done(cursor).await;
+        if let Err(e) = page_done(cursor).await {
+            cursor.forget(&admitted);
+            return Err(PageError::Sink(e));
+        }
         if entries.len() < page_limit as usize {
             break;
         }

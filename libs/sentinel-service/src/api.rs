@@ -11,12 +11,11 @@
 //! JSON keys are snake_case. Bad parameters get 400 with `{"error": "<what was wrong>"}`.
 //! Nothing here writes: part 2 adds the writes, with authentication.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bulwark_http::ResponseBody;
 use bulwark_sentinel::fingerprint::Fingerprint;
 use bulwark_sentinel::rules::{Priority, Rule};
-use bulwark_sentinel::store::memory::MemoryStore;
 use bulwark_sentinel::store::{Filter, Page, rfc3339};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -26,6 +25,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::rules::{Rules, now_ns};
+use crate::store::{Store, StoreError};
 
 /// Largest request body read (`/api/rules/test`).
 const MAX_BODY: usize = 64 * 1024;
@@ -35,7 +35,7 @@ const MAX_BODY: usize = 64 * 1024;
 pub struct Api {
     pub base_path: String,
     pub rules: Arc<Rules>,
-    pub store: Arc<Mutex<MemoryStore>>,
+    pub store: Arc<dyn Store>,
 }
 
 impl Api {
@@ -48,12 +48,12 @@ impl Api {
         };
         let query = req.uri().query().unwrap_or_default().to_owned();
         let result = match (req.method(), path) {
-            (&Method::GET, "/api/errors") => self.errors(&query),
+            (&Method::GET, "/api/errors") => self.errors(&query).await,
             (&Method::GET, "/api/rules") => Ok(self.rules()),
-            (&Method::GET, "/api/stats") => Ok(self.stats()),
+            (&Method::GET, "/api/stats") => self.stats().await,
             (&Method::POST, "/api/rules/test") => test_rule(req).await,
             (&Method::GET, p) if p.starts_with("/api/errors/") => {
-                self.error(&p["/api/errors/".len()..])
+                self.error(&p["/api/errors/".len()..]).await
             }
             (_, "/api/errors" | "/api/rules" | "/api/stats" | "/api/rules/test") => Err((
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -67,7 +67,7 @@ impl Api {
         }
     }
 
-    fn errors(&self, query: &str) -> Result<serde_json::Value, (StatusCode, String)> {
+    async fn errors(&self, query: &str) -> Result<serde_json::Value, (StatusCode, String)> {
         let mut filter = Filter::default();
         let mut page = Page {
             page: 1,
@@ -110,7 +110,7 @@ impl Api {
                 _ => return Err(bad("unknown parameter")),
             }
         }
-        let (errors, total) = self.lock().list(&filter, page);
+        let (errors, total) = self.store.list(&filter, page).await.map_err(unavailable)?;
         Ok(json!({
             "errors": errors,
             "total": total,
@@ -119,10 +119,15 @@ impl Api {
         }))
     }
 
-    fn error(&self, id: &str) -> Result<serde_json::Value, (StatusCode, String)> {
+    async fn error(&self, id: &str) -> Result<serde_json::Value, (StatusCode, String)> {
         let not_found = || (StatusCode::NOT_FOUND, format!("no error with id {id:?}"));
         let f = Fingerprint::parse(id).ok_or_else(not_found)?;
-        let e = self.lock().get(f).ok_or_else(not_found)?;
+        let e = self
+            .store
+            .get(f)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(not_found)?;
         Ok(json!({ "error": e }))
     }
 
@@ -142,22 +147,26 @@ impl Api {
         })
     }
 
-    fn stats(&self) -> serde_json::Value {
-        let stats = self.lock().stats();
+    async fn stats(&self) -> Result<serde_json::Value, (StatusCode, String)> {
+        let stats = self.store.stats().await.map_err(unavailable)?;
         let current = self.rules.current();
-        json!({
+        Ok(json!({
             "unique_errors": stats.unique_errors,
             "occurrences": stats.occurrences,
             "by_priority": stats.by_priority,
             "by_namespace": stats.by_namespace,
             "last_seen": stats.last_seen,
             "rules": current.detector.rules().rules().len(),
-        })
+        }))
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryStore> {
-        self.store.lock().unwrap_or_else(|e| e.into_inner())
-    }
+fn unavailable(e: StoreError) -> (StatusCode, String) {
+    tracing::warn!(error = %e, "The store failed an API read.");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("the store is unavailable: {e}"),
+    )
 }
 
 /// A rule as `/api/rules` shows it.

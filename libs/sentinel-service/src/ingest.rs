@@ -1,17 +1,19 @@
 //! The poll loop: every `poll_interval`, read Loki from the cursor to now, detect each new
-//! line, count it in the store; on a failure retry with backoff and report it on `/ready`.
+//! line, and record each page with the cursor in the store; on a failure retry with backoff
+//! and report it on `/ready`.
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bulwark_loki::pager::LineId;
 use bulwark_loki::{Client, Cursor, Entry, PageError, Window, read_window};
 use bulwark_sentinel::detect::{Stream, Workspace};
-use bulwark_sentinel::store::Occurrence;
-use bulwark_sentinel::store::memory::MemoryStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
 use crate::rules::{Loaded, Rules, now_ns};
+use crate::store::{Line, Store};
 
 /// What the poll loop needs.
 #[derive(Debug, Clone)]
@@ -44,23 +46,42 @@ impl Status {
     }
 }
 
-/// Polls until `stop`, starting `lookback` before now.
+/// Polls until `stop`: from the cursor the store saved for this query, else `lookback`
+/// before now.
 pub async fn run(
     client: Client,
     settings: Settings,
     rules: Arc<Rules>,
-    store: Arc<Mutex<MemoryStore>>,
+    store: Arc<dyn Store>,
     status: Arc<Status>,
     stop: CancellationToken,
 ) {
-    let mut cursor = Cursor::new(now_ns() - nanos(settings.lookback));
+    let start = now_ns() - nanos(settings.lookback);
+    let mut cursor = loop {
+        match store.cursor(&settings.query).await {
+            Ok(Some(saved)) => {
+                tracing::info!(from_ns = saved.from_ns, "Resuming from the saved cursor.");
+                break saved;
+            }
+            Ok(None) => break Cursor::new(start),
+            Err(error) => {
+                status.set(Some(format!("store: {error}")));
+                tracing::warn!(error = %error, "Cannot read the saved cursor; trying again.");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+        }
+    };
     let mut backoff = Duration::from_secs(1);
-    let mut last_purge = Instant::now();
+    let mut last_purge: Option<Instant> = None;
     let mut last_end: Option<i64> = None;
     loop {
         let end = now_ns();
         let loaded = rules.current();
-        let mut ws = loaded.detector.workspace();
+        let ws = RefCell::new(loaded.detector.workspace());
+        let page = RefCell::new(Vec::new());
         let started = Instant::now();
         let result = read_window(
             &client,
@@ -71,8 +92,21 @@ pub async fn run(
                 limit: settings.limit,
             },
             &mut cursor,
-            |e| record(&loaded, &mut ws, &store, e),
-            async |_| {},
+            |e, id| {
+                page.borrow_mut()
+                    .push(detect(&loaded, &mut ws.borrow_mut(), e, id))
+            },
+            async |cursor| {
+                let lines = std::mem::take(&mut *page.borrow_mut());
+                for l in &lines {
+                    metrics::line(&l.rule, l.priority.as_str());
+                }
+                store
+                    .record(&lines, &settings.query, cursor)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            },
         )
         .await;
         metrics::poll(started.elapsed());
@@ -94,10 +128,14 @@ pub async fn run(
                 let (reason, transient) = match &error {
                     PageError::Loki(e) => (e.reason(), e.is_transient()),
                     PageError::Saturated { .. } => ("saturated", false),
+                    PageError::Sink(_) => ("store", true),
                 };
                 metrics::query_error(reason);
-                tracing::warn!(error = %error, "Cannot read Loki; trying again.");
-                status.set(Some(format!("Loki: {error}")));
+                tracing::warn!(error = %error, "Cannot read Loki into the store; trying again.");
+                status.set(Some(match &error {
+                    PageError::Sink(_) => format!("store: {error}"),
+                    _ => format!("Loki: {error}"),
+                }));
                 if transient {
                     let wait = backoff.min(settings.poll_interval);
                     backoff = (backoff * 2).min(settings.poll_interval);
@@ -110,16 +148,16 @@ pub async fn run(
         if let Some(end) = last_end {
             metrics::lag(now_ns() - end);
         }
-        {
-            let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
-            if last_purge.elapsed() >= Duration::from_secs(600) {
-                let purged = store.purge(now_ns() - nanos(settings.retention));
-                if purged > 0 {
-                    tracing::info!(purged, "Errors past the retention forgotten.");
-                }
-                last_purge = Instant::now();
+        if last_purge.is_none_or(|t| t.elapsed() >= Duration::from_secs(600)) {
+            match store.purge(now_ns() - nanos(settings.retention)).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "Errors past the retention forgotten."),
+                Err(error) => tracing::warn!(error = %error, "Cannot purge old errors."),
             }
-            metrics::store(store.len(), store.evicted());
+            last_purge = Some(Instant::now());
+        }
+        if let Ok((errors, evicted)) = store.size().await {
+            metrics::store(errors, evicted);
         }
         tokio::select! {
             () = stop.cancelled() => return,
@@ -128,29 +166,23 @@ pub async fn run(
     }
 }
 
-/// Detects one new line and counts it.
-fn record(loaded: &Loaded, ws: &mut Workspace, store: &Mutex<MemoryStore>, e: &Entry) {
+/// Detects one new line.
+fn detect(loaded: &Loaded, ws: &mut Workspace, e: &Entry, line_id: LineId) -> Line {
     let stream = Stream::new(&e.labels);
     let d = loaded.detector.detect(ws, &stream, &e.line);
-    let values = d.values();
-    let rule = d.rule_name();
-    let priority = d.priority();
-    metrics::line(rule, priority.as_str());
-    store
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .record(&Occurrence {
-            timestamp_ns: e.ts_ns,
-            fingerprint: d.fingerprint,
-            namespace: stream.source.namespace,
-            workload: stream.workload,
-            pod: stream.source.pod,
-            container: stream.source.container,
-            rule,
-            priority,
-            normalized: &d.normalized.text,
-            values: &values,
-        });
+    Line {
+        line_id,
+        timestamp_ns: e.ts_ns,
+        fingerprint: d.fingerprint,
+        namespace: stream.source.namespace.to_owned(),
+        workload: stream.workload.to_owned(),
+        pod: stream.source.pod.to_owned(),
+        container: stream.source.container.to_owned(),
+        rule: d.rule_name().to_owned(),
+        priority: d.priority(),
+        normalized: d.normalized.text.clone(),
+        values: d.values(),
+    }
 }
 
 fn nanos(d: Duration) -> i64 {

@@ -137,8 +137,12 @@ pub struct Store {
     pub kind: StoreKind,
     /// Errors not seen for this long are forgotten (the seed's 30 days).
     pub retention: Duration,
-    /// The most errors kept; past it the tenth seen least recently is evicted.
+    /// The most errors kept; past it the tenth seen least recently is evicted (memory).
     pub max_errors: usize,
+    /// `postgres://user@host:5432/database?sslmode=verify-full` (type `postgres`), without a
+    /// password: that comes from the variable `password_env` names.
+    pub url: Option<String>,
+    pub password_env: Option<String>,
 }
 
 impl Default for Store {
@@ -147,6 +151,8 @@ impl Default for Store {
             kind: StoreKind::Memory,
             retention: Duration::from_secs(30 * 24 * 3600),
             max_errors: 100_000,
+            url: None,
+            password_env: None,
         }
     }
 }
@@ -155,8 +161,11 @@ impl Default for Store {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
+    /// In this process; each replica counts on its own.
     #[default]
     Memory,
+    /// PostgreSQL, shared by every replica, with exact counts across them.
+    Postgres,
 }
 
 impl Validate for Config {
@@ -192,7 +201,30 @@ impl Validate for Config {
         if self.store.max_errors == 0 {
             return Err(Violation::new("store.max_errors", "must be at least 1"));
         }
-        Ok(())
+        match (&self.store.kind, &self.store.url) {
+            (StoreKind::Postgres, None) => Err(Violation::new(
+                "store.url",
+                "is needed with type postgres, like postgres://sentinel@db:5432/sentinel",
+            )),
+            (StoreKind::Postgres, Some(url)) => {
+                let userinfo = url
+                    .split_once("://")
+                    .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or_default())
+                    .and_then(|authority| authority.rsplit_once('@'))
+                    .map(|(userinfo, _)| userinfo);
+                if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+                    Err(Violation::new("store.url", "must start with postgres://"))
+                } else if userinfo.is_some_and(|u| u.contains(':')) {
+                    Err(Violation::new(
+                        "store.url",
+                        "must not hold a password: name its variable in store.password_env",
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            (StoreKind::Memory, _) => Ok(()),
+        }
     }
 }
 

@@ -90,6 +90,21 @@ pub struct Stats {
     pub last_seen: Option<String>,
 }
 
+/// The samples an error keeps after `new`: its first occurrence and the [`SAMPLES`]` - 1`
+/// latest, by timestamp, in timestamp order. `kept` must be what this returned before (or
+/// empty); then the result is the same whatever order occurrences arrive in.
+pub fn merge_samples<S>(kept: Vec<(i64, S)>, new: (i64, S)) -> Vec<(i64, S)> {
+    let mut all = kept;
+    // After every sample with the same time: among equal times the later arrival is newer.
+    let at = all.partition_point(|(ts, _)| *ts <= new.0);
+    all.insert(at, new);
+    if all.len() > SAMPLES {
+        // Keep the first; drop the oldest of the rest.
+        all.remove(1);
+    }
+    all
+}
+
 /// RFC 3339 with nanoseconds, in UTC.
 pub fn rfc3339(ns: i64) -> String {
     jiff::Timestamp::from_nanosecond(i128::from(ns))

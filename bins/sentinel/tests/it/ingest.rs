@@ -307,3 +307,90 @@ fn check_validates_without_contacting_anything() {
     assert_eq!(code, Some(64), "{out}");
     assert!(out.contains("SENTINEL_TEST_UNSET"), "{out}");
 }
+
+/// Sentinels sharing a PostgreSQL store: one killed mid-window and started again, then a
+/// second replica beside it; psql counts the lines.
+#[test]
+fn killed_and_restarted_and_two_replicas_count_every_line_once() {
+    let pg = bulwark_test_util::postgres::TestPostgres::start().unwrap();
+    pg.create_database("sentinel").unwrap();
+    let loki = FakeLoki::start().unwrap();
+    let now = now_ns();
+    let corpus = bulwark_test_util::logs::generate(5, 3000, now - 240_000_000_000);
+    // The corpus spaces lines 1 ms apart from its start; stretch it to 4 minutes with ties.
+    for (i, l) in corpus.iter().enumerate() {
+        let labels: Vec<(&str, &str)> = l
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        loki.push(
+            &labels,
+            now - 240_000_000_000 + (i as i64 / 3) * 200_000_000,
+            &l.line,
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("store:\n  type: postgres\n  url: {}\n", pg.url("sentinel"));
+    let cfg = config(dir.path(), &loki, &extra);
+    let counted = || -> i64 {
+        let out = pg
+            .psql(
+                "sentinel",
+                "SELECT coalesce(sum(count), 0) FROM sentinel_errors",
+            )
+            .unwrap_or_default();
+        out.trim().parse().unwrap_or(-1)
+    };
+
+    let mut a = Running::start(Path::new(EXE), &["--config", &cfg], &[]).unwrap();
+    a.health_addr().unwrap();
+    let start = Instant::now();
+    while counted() <= 0 {
+        assert!(start.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    a.kill().unwrap();
+    let at_kill = counted();
+    assert!(
+        at_kill < 3000,
+        "the kill must come mid-window ({at_kill} counted)"
+    );
+
+    let mut a = Running::start(Path::new(EXE), &["--config", &cfg], &[]).unwrap();
+    let addr_a = a.health_addr().unwrap();
+    let start = Instant::now();
+    while !a
+        .output()
+        .iter()
+        .any(|l| l.contains("Resuming from the saved cursor"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            a.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut b = Running::start(Path::new(EXE), &["--config", &cfg], &[]).unwrap();
+    let addr_b = b.health_addr().unwrap();
+    for i in 0..500 {
+        push(
+            &loki,
+            "late-0",
+            now - 30_000_000_000 + i,
+            "error: late line inside the overlap",
+        );
+    }
+    for addr in [addr_a, addr_b] {
+        wait_for(addr, "/api/stats", |v| v["occurrences"] == 3500);
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(counted(), 3500, "after more polls by both replicas");
+    let lines = pg
+        .psql("sentinel", "SELECT count(*) FROM sentinel_lines")
+        .unwrap();
+    assert_eq!(lines.trim(), "3500");
+    a.terminate(Duration::from_secs(5)).unwrap();
+    b.terminate(Duration::from_secs(5)).unwrap();
+}

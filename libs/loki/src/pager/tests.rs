@@ -40,11 +40,11 @@ async fn window(
             limit,
         },
         cursor,
-        |e| {
+        |e, _| {
             let pod = e.labels.get("pod").unwrap_or_default().to_owned();
             *seen.entry((e.ts_ns, pod, e.line.clone())).or_default() += 1;
         },
-        async |_| {},
+        async |_| Ok(()),
     )
     .await
 }
@@ -144,7 +144,7 @@ async fn a_cursor_saved_mid_window_resumes_without_loss_or_repeat() {
         &c,
         w,
         &mut cursor,
-        |e| pending.borrow_mut().push((e.ts_ns, e.line.clone())),
+        |e, _| pending.borrow_mut().push((e.ts_ns, e.line.clone())),
         async |cur| {
             pages += 1;
             if pages <= 3 {
@@ -153,6 +153,7 @@ async fn a_cursor_saved_mid_window_resumes_without_loss_or_repeat() {
                     *counted.entry(k).or_insert(0) += 1;
                 }
             }
+            Ok(())
         },
     )
     .await;
@@ -163,8 +164,8 @@ async fn a_cursor_saved_mid_window_resumes_without_loss_or_repeat() {
         &c,
         w,
         &mut resumed,
-        |e| *counted.entry((e.ts_ns, e.line.clone())).or_insert(0) += 1,
-        async |_| {},
+        |e, _| *counted.entry((e.ts_ns, e.line.clone())).or_insert(0) += 1,
+        async |_| Ok(()),
     )
     .await
     .unwrap();
@@ -281,4 +282,43 @@ async fn an_unreachable_loki_is_a_transient_error() {
     .unwrap();
     let e = c.ready().await.unwrap_err();
     assert!(e.is_transient() && e.reason() == "connect", "{e}");
+}
+
+#[tokio::test]
+async fn a_page_that_cannot_be_saved_is_read_again() {
+    let loki = FakeLoki::start().unwrap();
+    for i in 0..6 {
+        push(&loki, "a", 100 + i, &format!("line {i}"));
+    }
+    let c = client(&loki);
+    let mut cursor = Cursor::new(0);
+    let w = Window {
+        query: QUERY,
+        end_ns: 1_000,
+        overlap_ns: 0,
+        limit: 4,
+    };
+    let mut kept = Vec::new();
+    let pending = std::cell::RefCell::new(Vec::new());
+    let mut fail = true;
+    for _ in 0..2 {
+        let _ = read_window(
+            &c,
+            w,
+            &mut cursor,
+            |e, _| pending.borrow_mut().push(e.line.clone()),
+            async |_| {
+                let page: Vec<String> = pending.borrow_mut().drain(..).collect();
+                if std::mem::take(&mut fail) {
+                    return Err("store down".into());
+                }
+                kept.extend(page);
+                Ok(())
+            },
+        )
+        .await;
+    }
+    kept.sort();
+    let want: Vec<String> = (0..6).map(|i| format!("line {i}")).collect();
+    assert_eq!(kept, want);
 }

@@ -55,7 +55,10 @@ fn bad_values_name_the_field() {
         "{e}"
     );
     let e = load("store:\n  type: sqlite\n").unwrap_err();
-    assert!(e.contains("store.type") && e.contains("memory"), "{e}");
+    assert!(
+        e.contains("store.type") && e.contains("memory") && e.contains("postgres"),
+        "{e}"
+    );
     let e = load("loki:\n  url: loki:3100\n").unwrap_err();
     assert!(e.contains("field `loki.url`"), "{e}");
 }

@@ -16,9 +16,7 @@
 
 use std::collections::HashMap;
 
-use super::{
-    ErrorView, Filter, Occurrence, Page, SAMPLES, SampleView, Stats, rfc3339, sample_message,
-};
+use super::{ErrorView, Filter, Occurrence, Page, SampleView, Stats, rfc3339, sample_message};
 use crate::fingerprint::Fingerprint;
 use crate::rules::Priority;
 
@@ -61,7 +59,7 @@ struct Record {
     count: u64,
     first_seen: i64,
     last_seen: i64,
-    /// Up to [`SAMPLES`] samples, the first occurrence first and then the latest, newest
+    /// Up to [`super::SAMPLES`] samples, the first occurrence first and then the latest, newest
     /// last, packed into one allocation (see [`Samples`]).
     samples: Box<[u8]>,
 }
@@ -149,19 +147,11 @@ impl MemoryStore {
         };
         if let Some(r) = self.errors.get_mut(&o.fingerprint) {
             r.count += 1;
-            let old: Vec<Sample<'_>> = Samples(&r.samples).collect();
-            if o.timestamp_ns < r.first_seen {
-                r.first_seen = o.timestamp_ns;
-                let rest = old.iter().skip(1).copied();
-                r.samples = pack(std::iter::once(new).chain(rest));
-            } else if o.timestamp_ns >= r.last_seen {
-                r.last_seen = o.timestamp_ns;
-                // Keep the first, drop the oldest of the latest when full.
-                let first = old.first().copied();
-                let latest = old.iter().skip(1).copied();
-                let drop = usize::from(old.len() >= SAMPLES);
-                r.samples = pack(first.into_iter().chain(latest.skip(drop)).chain([new]));
-            }
+            r.first_seen = r.first_seen.min(o.timestamp_ns);
+            r.last_seen = r.last_seen.max(o.timestamp_ns);
+            let kept: Vec<(i64, Sample<'_>)> = Samples(&r.samples).map(|s| (s.ts, s)).collect();
+            let merged = super::merge_samples(kept, (o.timestamp_ns, new));
+            r.samples = pack(merged.into_iter().map(|(_, s)| s));
             // The rule and priority follow the latest rules that saw the error.
             r.rule = self.names.intern(o.rule);
             r.priority = o.priority;

@@ -1,0 +1,270 @@
+//! One suite for both stores: the memory store and PostgreSQL (a throwaway server) must give
+//! the same answers; PostgreSQL must also count a line once when two replicas record it, which
+//! psql confirms from outside.
+
+// Integration tests: a panic is how a failure is reported.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use bulwark_loki::pager::line_id;
+use bulwark_loki::{Cursor, Entry};
+use bulwark_sentinel::detect::{Detector, Stream};
+use bulwark_sentinel::model::Labels;
+use bulwark_sentinel::rules::{Priority, RuleSet};
+use bulwark_sentinel::store::{Filter, Page};
+use bulwark_sentinel_service::store::postgres::PgStore;
+use bulwark_sentinel_service::store::{Line, Memory, Store};
+use bulwark_test_util::postgres::TestPostgres;
+
+const ALL: Page = Page {
+    page: 1,
+    page_size: 100,
+};
+
+fn lines(specs: &[(&str, i64, &str)]) -> Vec<Line> {
+    let detector = Detector::new(RuleSet::defaults());
+    let mut ws = detector.workspace();
+    specs
+        .iter()
+        .map(|(pod, ts, text)| {
+            let labels = Arc::new(Labels::new([
+                ("namespace", "shop"),
+                ("pod", *pod),
+                ("container", "app"),
+            ]));
+            let entry = Entry {
+                ts_ns: *ts,
+                labels: Arc::clone(&labels),
+                line: (*text).to_owned(),
+            };
+            let stream = Stream::new(&labels);
+            let d = detector.detect(&mut ws, &stream, text);
+            Line {
+                line_id: line_id(&entry),
+                timestamp_ns: *ts,
+                fingerprint: d.fingerprint,
+                namespace: "shop".into(),
+                workload: stream.workload.into(),
+                pod: (*pod).into(),
+                container: "app".into(),
+                rule: d.rule_name().into(),
+                priority: d.priority(),
+                normalized: d.normalized.text.clone(),
+                values: d.values(),
+            }
+        })
+        .collect()
+}
+
+async fn suite(store: &dyn Store) {
+    let page = lines(&[
+        (
+            "api-7d9f8b6c5-x2k4q",
+            1_000,
+            "dial tcp 10.0.0.1:5432: connect: connection refused",
+        ),
+        (
+            "api-7d9f8b6c5-bn4kd",
+            3_000,
+            "dial tcp 10.0.0.3:5432: connect: connection refused",
+        ),
+        (
+            "api-7d9f8b6c5-x2k4q",
+            2_000,
+            "dial tcp 10.0.0.2:5432: connect: connection refused",
+        ),
+        (
+            "web-0",
+            4_000,
+            "panic: runtime error: index out of range [3] with length 3",
+        ),
+    ]);
+    let mut cursor = Cursor::new(500);
+    for l in &page {
+        cursor.admit(&Entry {
+            ts_ns: l.timestamp_ns,
+            labels: Arc::new(Labels::default()),
+            line: l.normalized.clone(),
+        });
+    }
+    assert_eq!(store.record(&page[..2], "q", &cursor).await.unwrap(), 2);
+    assert_eq!(store.record(&page[2..], "q", &cursor).await.unwrap(), 2);
+    assert_eq!(store.cursor("q").await.unwrap(), Some(cursor));
+    assert_eq!(store.cursor("other").await.unwrap(), None);
+
+    let (all, total) = store.list(&Filter::default(), ALL).await.unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(all[0].priority, Priority::P1);
+    let refused = &all[1];
+    assert_eq!((refused.count, refused.workload.as_str()), (3, "api"));
+    assert_eq!(refused.rule, "connection-refused");
+    assert_eq!(
+        refused.normalized,
+        "dial tcp <IP>: connect: connection refused"
+    );
+    assert_eq!(
+        refused.message,
+        "dial tcp 10.0.0.3:5432: connect: connection refused"
+    );
+    assert_eq!(refused.pod, "api-7d9f8b6c5-bn4kd");
+    assert_eq!(refused.first_seen, "1970-01-01T00:00:00.000001Z");
+    assert_eq!(refused.last_seen, "1970-01-01T00:00:00.000003Z");
+    let samples: Vec<&str> = refused.samples.iter().map(|s| s.message.as_str()).collect();
+    assert_eq!(
+        samples,
+        [
+            "dial tcp 10.0.0.1:5432: connect: connection refused",
+            "dial tcp 10.0.0.2:5432: connect: connection refused",
+            "dial tcp 10.0.0.3:5432: connect: connection refused",
+        ]
+    );
+    assert_eq!(store.get(refused.id).await.unwrap().as_ref(), Some(refused));
+
+    let only = |f: Filter| async move { store.list(&f, ALL).await.unwrap().0.len() };
+    assert_eq!(
+        only(Filter {
+            workload: Some("api".into()),
+            ..Filter::default()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        only(Filter {
+            pod: Some("bn4kd".into()),
+            ..Filter::default()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        only(Filter {
+            priority: Some(Priority::P1),
+            ..Filter::default()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        only(Filter {
+            rule: Some("panic".into()),
+            ..Filter::default()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        only(Filter {
+            since_ns: Some(3_500),
+            ..Filter::default()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        only(Filter {
+            search: Some("INDEX OUT".into()),
+            ..Filter::default()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        only(Filter {
+            namespace: Some("auth".into()),
+            ..Filter::default()
+        })
+        .await,
+        0
+    );
+    let (second, total) = store
+        .list(
+            &Filter::default(),
+            Page {
+                page: 2,
+                page_size: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((second.len(), total, second[0].id), (1, 2, refused.id));
+
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.unique_errors, stats.occurrences), (2, 4));
+    assert_eq!(stats.by_priority[&Priority::P3], 3);
+    assert_eq!(stats.by_namespace["shop"], 4);
+    assert_eq!(store.size().await.unwrap().0, 2);
+
+    assert_eq!(store.purge(3_500).await.unwrap(), 1);
+    assert_eq!(store.list(&Filter::default(), ALL).await.unwrap().1, 1);
+}
+
+#[tokio::test]
+async fn the_memory_store_passes_the_suite() {
+    suite(&Memory::new(100)).await;
+}
+
+#[tokio::test]
+async fn postgres_passes_the_suite_and_counts_a_line_once_across_replicas() {
+    let pg = TestPostgres::start().unwrap();
+    pg.create_database("sentinel").unwrap();
+    let url = pg.url("sentinel");
+    let store = PgStore::connect(&url, None).await.unwrap();
+    suite(&store).await;
+
+    // Two replicas (two pools; migrations already applied are skipped) record the same
+    // 200 lines at once, in pages of different sizes.
+    let a = PgStore::connect(&url, None).await.unwrap();
+    let b = PgStore::connect(&url, None).await.unwrap();
+    let specs: Vec<(String, i64, String)> = (0..200)
+        .map(|i| {
+            (
+                "web-1".to_owned(),
+                10_000 + i,
+                format!("timeout after {i}ms calling db"),
+            )
+        })
+        .collect();
+    let specs: Vec<(&str, i64, &str)> = specs
+        .iter()
+        .map(|(p, t, l)| (p.as_str(), *t, l.as_str()))
+        .collect();
+    let all = lines(&specs);
+    let cursor = Cursor::new(0);
+    let (ra, rb) = tokio::join!(
+        async {
+            let mut n = 0;
+            for chunk in all.chunks(7) {
+                n += a.record(chunk, "q", &cursor).await.unwrap();
+            }
+            n
+        },
+        async {
+            let mut n = 0;
+            for chunk in all.chunks(13) {
+                n += b.record(chunk, "q", &cursor).await.unwrap();
+            }
+            n
+        }
+    );
+    assert_eq!(ra + rb, 200, "each line is new to exactly one replica");
+    let counted = pg
+        .psql(
+            "sentinel",
+            "SELECT count FROM sentinel_errors WHERE normalized = 'timeout after <DUR> calling db'",
+        )
+        .unwrap();
+    assert_eq!(counted.trim(), "200");
+    let lines = pg
+        .psql("sentinel", "SELECT count(*) FROM sentinel_lines")
+        .unwrap();
+    assert_eq!(lines.trim(), "204");
+    let schema = pg
+        .psql(
+            "sentinel",
+            "SELECT string_agg(version::text, ',') FROM sentinel_schema",
+        )
+        .unwrap();
+    assert_eq!(schema.trim(), "1");
+}

@@ -10,7 +10,8 @@
 //! 2. klog (`E1205 06:28:43.123456   12345 file.go:123] ...`): the header goes; structured
 //!    klog (`"Reconciler error" err="..."`) is read like logfmt's `msg` and `err`.
 //! 3. logfmt with a `msg` or `message` key, and `err` or `error` as in JSON.
-//! 4. Text: a leading timestamp and level (`2024-01-02T03:04:05Z ERROR`, `[error]`) go.
+//! 4. Text: a leading timestamp, level and thread tag (`2024-01-02T03:04:05Z ERROR [main]`,
+//!    `[error]`) go.
 //!
 //! The result is cut to [`MAX_MESSAGE`] bytes on a character boundary.
 
@@ -190,8 +191,8 @@ fn unquote(literal: &str) -> Option<Cow<'_, str>> {
     }
 }
 
-/// A leading timestamp (`2024-01-02T03:04:05.123Z`, `2024/01/02 03:04:05`) and level word
-/// (not `panic:`, which is Go's own wording of the error).
+/// A leading timestamp (`2024-01-02T03:04:05.123Z`, `2024/01/02 03:04:05`), level word (not
+/// `panic:`, which is Go's own wording of the error) and a `[thread]` tag after the level.
 fn strip_text_header(line: &str) -> &str {
     let mut rest = line;
     let b = rest.as_bytes();
@@ -216,6 +217,14 @@ fn strip_text_header(line: &str) -> &str {
     .any(|l| word.eq_ignore_ascii_case(l));
     if is_level && word_end < rest.len() {
         rest = rest[word_end..].trim_start();
+        // A thread or logger tag after the level, as logback and log4j write: `[main]`.
+        if rest.starts_with('[')
+            && let Some(end) = rest.find(']')
+            && !rest[..end].contains(' ')
+            && end + 1 < rest.len()
+        {
+            rest = rest[end + 1..].trim_start();
+        }
     }
     if rest.is_empty() { line } else { rest }
 }

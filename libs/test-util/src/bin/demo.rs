@@ -2,7 +2,8 @@
 //! builds and starts: `demo BIN_DIR PROJECT_ROOT`, where `BIN_DIR` holds the four binaries.
 //!
 //! It runs each binary the way Kubernetes would, with the harnesses of this crate: the long-running ones
-//! start on their defaults, answer `/health`, `/ready` and `/metrics`, and stop on SIGTERM;
+//! start, answer `/health`, `/ready` and `/metrics`, and stop on SIGTERM; sentinel counts
+//! a generated sample of error lines served by a Loki stand-in and shows its API's answers;
 //! the Keeper sidecar delivers secrets from a fake Keeper server (init mode, then sidecar
 //! mode); the archiver plans a run of the seed's configuration, then archives a throwaway
 //! PostgreSQL table into a local directory. It grows as each binary's issue lands.
@@ -26,13 +27,6 @@ fn project_root() -> &'static Path {
     ROOT.get().map_or(Path::new("."), PathBuf::as_path)
 }
 
-/// A long-running binary and the variable that moves its health server to a free port.
-const SERVICES: &[(&str, &str, &[&str])] = &[(
-    "sentinel",
-    "BULWARK_SENTINEL_WEB__LISTEN",
-    &["--config", "libs/sentinel/tests/data/seed-config.yaml"],
-)];
-
 fn main() -> anyhow::Result<()> {
     let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
     let [bin_dir, root] = args.as_slice() else {
@@ -40,14 +34,7 @@ fn main() -> anyhow::Result<()> {
     };
     ROOT.get_or_init(|| root.clone());
     webhook(&bin_dir.join("injector-webhook"))?;
-    for (name, listen_var, args) in SERVICES {
-        service(
-            &bin_dir.join(name),
-            name,
-            &[(listen_var, "127.0.0.1:0")],
-            args,
-        )?;
-    }
+    sentinel(&bin_dir.join("sentinel"))?;
     sidecar(&bin_dir.join("injector-sidecar"))?;
     archiver(&bin_dir.join("archiver"))?;
     archive_run(&bin_dir.join("archiver"))?;
@@ -55,11 +42,91 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn service(exe: &Path, name: &str, env: &[(&str, &str)], args: &[&str]) -> anyhow::Result<()> {
+/// Sentinel over a generated sample of 2,000 Kubernetes error lines (`logs::generate`, the
+/// same every run) served by a Loki stand-in, with the shipped rules: waits until every line is
+/// counted, then shows what the API answers.
+fn sentinel(exe: &Path) -> anyhow::Result<()> {
+    use bulwark_test_util::loki::FakeLoki;
+    const LINES: usize = 2_000;
+    let loki = FakeLoki::start()?;
+    let now = jiff::Timestamp::now().as_nanosecond() as i64;
+    let sample = bulwark_test_util::logs::generate(17, LINES, now - 120_000_000_000);
+    loki.push_logs(&sample);
+    // The seed's query keeps lines that say error, fatal, panic, exception or fail.
+    let filter = regex::Regex::new("(?i)(error|fatal|panic|exception|fail)")?;
+    let expected = sample.iter().filter(|l| filter.is_match(&l.line)).count();
+    println!(
+        "==> a Loki stand-in at {} serving {LINES} generated error lines: bulwark-test-util's fake Loki, not Loki (query_range only)",
+        loki.url()
+    );
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("sentinel.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "loki:\n  url: {}\n  poll_interval: 2s\n  lookback: 5m\nweb:\n  listen: 127.0.0.1:0\n  base_path: /kube-sentinel\n",
+            loki.url()
+        ),
+    )?;
+    let rules = project_root().join("libs/sentinel/src/rules/default-rules.yaml");
+    let args = [
+        "--config",
+        config.to_str().context("non-UTF-8 path")?,
+        "--rules",
+        rules.to_str().context("non-UTF-8 path")?,
+    ];
+    service(exe, "sentinel", &[], &args, |addr| {
+        let api = format!("http://{addr}/kube-sentinel/api");
+        println!("    the API answers at {api}/errors, {api}/stats, {api}/rules");
+        let start = std::time::Instant::now();
+        let stats = loop {
+            let (_, body) =
+                http_get(addr, "/kube-sentinel/api/stats").map_err(anyhow::Error::msg)?;
+            let stats: serde_json::Value = serde_json::from_str(&body)?;
+            if stats["occurrences"] == expected {
+                break stats;
+            }
+            anyhow::ensure!(
+                start.elapsed() < Duration::from_secs(30),
+                "not every line was counted: {stats}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        println!(
+            "    GET {api}/stats -> {} lines (every one the query selects) as {} unique errors; by priority {}",
+            stats["occurrences"], stats["unique_errors"], stats["by_priority"]
+        );
+        let (_, body) =
+            http_get(addr, "/kube-sentinel/api/errors?page_size=5").map_err(anyhow::Error::msg)?;
+        let errors: serde_json::Value = serde_json::from_str(&body)?;
+        println!("    GET {api}/errors?page_size=5 (most urgent, then most recent):");
+        for e in errors["errors"].as_array().into_iter().flatten() {
+            println!(
+                "        {} {} x{} {}/{}: {}",
+                e["priority"].as_str().unwrap_or_default(),
+                e["rule"].as_str().unwrap_or_default(),
+                e["count"],
+                e["namespace"].as_str().unwrap_or_default(),
+                e["workload"].as_str().unwrap_or_default(),
+                e["normalized"].as_str().unwrap_or_default()
+            );
+        }
+        Ok(())
+    })
+}
+
+fn service(
+    exe: &Path,
+    name: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+    show: impl FnOnce(std::net::SocketAddr) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     println!("==> {name} {}", args.join(" "));
     let mut bin = Running::start(exe, args, env)
         .with_context(|| format!("cannot start {}", exe.display()))?;
     let addr = bin.health_addr().map_err(anyhow::Error::msg)?;
+    show(addr)?;
     for path in ["/health", "/ready", "/metrics"] {
         let (status, body) = http_get(addr, path).map_err(anyhow::Error::msg)?;
         println!("    GET http://{addr}{path} -> {status}");
@@ -142,7 +209,13 @@ fn sidecar(exe: &Path) -> anyhow::Result<()> {
         .filter(|n| !n.starts_with(".."))
         .collect();
     println!("    wrote {} (values not shown)", names.join(", "));
-    service(exe, "injector-sidecar", &env, &["--mode", "sidecar"])
+    service(
+        exe,
+        "injector-sidecar",
+        &env,
+        &["--mode", "sidecar"],
+        |_| Ok(()),
+    )
 }
 
 /// A real archive run: a throwaway PostgreSQL table into a local directory.
@@ -196,5 +269,5 @@ fn webhook(exe: &Path) -> anyhow::Result<()> {
         ("BULWARK_INJECTOR_WEBHOOK_WEBHOOK__KEY_FILE", key.as_str()),
         ("BULWARK_INJECTOR_WEBHOOK_WEBHOOK__SHUTDOWN_DELAY", "0s"),
     ];
-    service(exe, "injector-webhook", &env, &[])
+    service(exe, "injector-webhook", &env, &[], |_| Ok(()))
 }

@@ -107,7 +107,7 @@ impl Http {
                 .map_err(|e| Error::Unreachable {
                     service,
                     url: url.to_string(),
-                    message: error_chain(&e),
+                    message: bulwark_http::error_chain(&e),
                 })?;
             let status = response.status().as_u16();
             let body = Limited::new(response.into_body(), MAX_RESPONSE)
@@ -129,18 +129,6 @@ impl Http {
                 timeout: self.timeout,
             })?
     }
-}
-
-/// An error and its causes on one line: hyper's own message is only "client error (Connect)".
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 /// `url` parsed, for `service`; an operator's override that is not a URL is a setup error.

@@ -43,3 +43,15 @@ pub fn client_config(extra_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, C
     .with_root_certificates(roots)
     .with_no_client_auth())
 }
+
+/// An error and its causes on one line: hyper's own message is only "client error (Connect)".
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

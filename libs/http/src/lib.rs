@@ -7,7 +7,7 @@ mod client;
 mod reload;
 mod serve;
 
-pub use client::{CaError, client_config};
+pub use client::{CaError, client_config, error_chain};
 
 pub use reload::{CertFiles, Error, ReloadingResolver};
 pub use serve::{Handler, ResponseBody, response, serve, server_config, text};

@@ -331,7 +331,7 @@ impl Client {
                 .await
                 .map_err(|e| Error::Unreachable {
                     host: host.clone(),
-                    message: error_chain(&e),
+                    message: bulwark_http::error_chain(&e),
                 })?;
             let status = response.status();
             let body = Limited::new(response.into_body(), MAX_RESPONSE)
@@ -351,17 +351,6 @@ impl Client {
                 timeout: self.timeout,
             })?
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    message
 }
 
 fn status_error(endpoint: &str, status: StatusCode, body: &[u8]) -> Error {

@@ -240,7 +240,7 @@ impl Client {
                 .await
                 .map_err(|e| Error::Connect {
                     url: self.base.clone(),
-                    message: error_chain(&e),
+                    message: bulwark_http::error_chain(&e),
                 })?;
             let status = response.status().as_u16();
             let body = Limited::new(response.into_body(), MAX_ANSWER)
@@ -272,15 +272,4 @@ fn rfc3339(ns: i64) -> String {
 fn value(field: &str, v: &str) -> Result<HeaderValue, Error> {
     HeaderValue::try_from(v)
         .map_err(|_| Error::Settings(format!("{field}: {v:?} is not a valid header value")))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -73,7 +73,10 @@ fn text_lines_lose_their_timestamp_and_level() {
         ("2024-01-02 03:04:05,123 [error] disk full", "disk full"),
         ("2024/01/02 03:04:05 panic: boom", "panic: boom"),
         ("ERROR: something", "something"),
-        ("2024-01-02T03:04:05Z ERROR [main] c.e.App - boom", "c.e.App - boom"),
+        (
+            "2024-01-02T03:04:05Z ERROR [main] c.e.App - boom",
+            "c.e.App - boom",
+        ),
         ("ERROR [pool 1] x", "[pool 1] x"),
         ("plain words", "plain words"),
         ("ERROR", "ERROR"),

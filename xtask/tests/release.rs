@@ -383,13 +383,18 @@ fn sboms_are_valid_and_list_what_is_linked() {
                 "{binary} lists {name}"
             );
         }
-        if binary != "archiver" {
-            for name in ["sqlx-core", "object_store"] {
-                assert!(
-                    !listed.iter().any(|l| l.starts_with(&format!("{name}-"))),
-                    "{binary} lists the archiver's {name}"
-                );
-            }
+        // PostgreSQL is the archiver's and sentinel's (its shared store); object storage only
+        // the archiver's.
+        let foreign: &[&str] = match binary {
+            "archiver" => &[],
+            "sentinel" => &["object_store"],
+            _ => &["sqlx-core", "object_store"],
+        };
+        for name in foreign {
+            assert!(
+                !listed.iter().any(|l| l.starts_with(&format!("{name}-"))),
+                "{binary} lists another binary's {name}"
+            );
         }
         let licensed = sbom["components"]
             .as_array()

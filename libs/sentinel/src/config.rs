@@ -115,6 +115,8 @@ pub struct Remediation {
     pub enabled: bool,
     pub dry_run: bool,
     pub max_actions_per_hour: u32,
+    /// Actions in any hour in one namespace (ours; upstream has only the global budget).
+    pub max_actions_per_namespace_per_hour: u32,
     pub excluded_namespaces: Vec<String>,
 }
 
@@ -124,6 +126,7 @@ impl Default for Remediation {
             enabled: true,
             dry_run: false,
             max_actions_per_hour: 50,
+            max_actions_per_namespace_per_hour: 10,
             excluded_namespaces: vec!["kube-system".into(), "monitoring".into()],
         }
     }

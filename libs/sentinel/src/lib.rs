@@ -1,5 +1,6 @@
 //! Sentinel's domain: the config, the rules and the one-pass matcher, message extraction, the
-//! versioned normaliser, workloads and fingerprints, and the store's records. Pure: no IO, no
+//! versioned normaliser, workloads and fingerprints, the store's records, and remediation's
+//! safety decisions. Pure: no IO, no
 //! async runtime.
 
 pub mod config;
@@ -8,5 +9,6 @@ pub mod extract;
 pub mod fingerprint;
 pub mod model;
 pub mod normalize;
+pub mod remediation;
 pub mod rules;
 pub mod store;

@@ -1,0 +1,192 @@
+//! Remediation safety (issue 18's order, research/sentinel.md §1.7): whether a matched error
+//! may act, decided in this order, each step able to refuse:
+//!
+//! 1. the rule's action is `none`: nothing to decide, nothing to record;
+//! 2. remediation is enabled;
+//! 3. the namespace is not excluded;
+//! 4. the cooldown, keyed on the rule and the **owning workload** (`Deployment/api`), not the
+//!    pod: a replacement pod with a new name is the same workload and waits too;
+//! 5. the namespace's hourly budget, then the global one (`max_actions_per_hour`), over a
+//!    sliding hour of the actions taken;
+//! 6. act, or in dry-run say what would be done.
+//!
+//! Upstream's defects this fixes: its cooldown is keyed on the pod name, so a restarted pod
+//! bypasses it; its dry-run reports success and spends the budget. Here a dry-run decision is
+//! [`Decision::DryRun`], spends no budget, and holds the cooldown like an action, so the same
+//! signal is reported once per cooldown rather than on every line. An attempted action starts
+//! the cooldown and spends the budget whether it then succeeds or fails: a failing action is
+//! not retried faster than a working one.
+//!
+//! Pure: the clock is an argument, so the tests drive it.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use crate::rules::{Action, Rule};
+
+/// The limits, from the config's `remediation` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub enabled: bool,
+    pub dry_run: bool,
+    pub excluded_namespaces: Vec<String>,
+    /// Actions in any hour, across the cluster.
+    pub max_actions_per_hour: u32,
+    /// Actions in any hour, per namespace.
+    pub max_actions_per_namespace_per_hour: u32,
+}
+
+impl From<&crate::config::Remediation> for Limits {
+    fn from(c: &crate::config::Remediation) -> Self {
+        Self {
+            enabled: c.enabled,
+            dry_run: c.dry_run,
+            excluded_namespaces: c.excluded_namespaces.clone(),
+            max_actions_per_hour: c.max_actions_per_hour,
+            max_actions_per_namespace_per_hour: c.max_actions_per_namespace_per_hour,
+        }
+    }
+}
+
+/// What a rule wants done, and to what.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub rule: &'a Rule,
+    pub namespace: &'a str,
+    /// The owning workload, `Kind/name` (`Deployment/api`), or `Pod/name` for a bare pod.
+    pub owner: &'a str,
+}
+
+/// Why an action was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Disabled,
+    ExcludedNamespace,
+    /// In cooldown for this rule and workload until `until_ns`.
+    Cooldown {
+        until_ns: i64,
+    },
+    NamespaceBudget,
+    GlobalBudget,
+}
+
+impl Refusal {
+    /// A short, bounded label for metrics and the audit log.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Self::Disabled => "disabled",
+            Self::ExcludedNamespace => "excluded_namespace",
+            Self::Cooldown { .. } => "cooldown",
+            Self::NamespaceBudget => "namespace_budget",
+            Self::GlobalBudget => "global_budget",
+        }
+    }
+
+    /// Whether the refusal belongs in the audit log: a cooldown or a disabled engine refuses
+    /// the same signal over and over, and is counted in metrics only.
+    pub const fn audited(self) -> bool {
+        matches!(
+            self,
+            Self::ExcludedNamespace | Self::NamespaceBudget | Self::GlobalBudget
+        )
+    }
+}
+
+/// The outcome of [`Safety::decide`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The rule's action is `none`.
+    Nothing,
+    /// Carry out the action; the budget is spent and the cooldown started.
+    Act(Action),
+    /// Dry-run: record what would be done; nothing spent, the cooldown held.
+    DryRun(Action),
+    Refused(Refusal),
+}
+
+const HOUR_NS: i64 = 3_600_000_000_000;
+
+/// The state the decisions keep: cooldowns and the actions of the last hour.
+#[derive(Debug, Default, Clone)]
+pub struct Safety {
+    /// Until when (ns) each (rule, owner) is held.
+    cooldowns: HashMap<(String, String), i64>,
+    /// Actions taken in the last hour: when, and in which namespace.
+    taken: VecDeque<(i64, String)>,
+}
+
+impl Safety {
+    /// Decides `req` at `now_ns` under `limits`, and records what it decided.
+    pub fn decide(&mut self, limits: &Limits, req: &Request<'_>, now_ns: i64) -> Decision {
+        if req.rule.action == Action::None {
+            return Decision::Nothing;
+        }
+        if !limits.enabled {
+            return Decision::Refused(Refusal::Disabled);
+        }
+        if limits
+            .excluded_namespaces
+            .iter()
+            .any(|n| n == req.namespace)
+        {
+            return Decision::Refused(Refusal::ExcludedNamespace);
+        }
+        let key = (req.rule.name.clone(), req.owner.to_owned());
+        if let Some(&until_ns) = self.cooldowns.get(&key)
+            && now_ns < until_ns
+        {
+            return Decision::Refused(Refusal::Cooldown { until_ns });
+        }
+        self.forget_before(now_ns - HOUR_NS);
+        let in_namespace = self
+            .taken
+            .iter()
+            .filter(|(_, ns)| ns == req.namespace)
+            .count();
+        if in_namespace >= limits.max_actions_per_namespace_per_hour as usize {
+            return Decision::Refused(Refusal::NamespaceBudget);
+        }
+        if self.taken.len() >= limits.max_actions_per_hour as usize {
+            return Decision::Refused(Refusal::GlobalBudget);
+        }
+        let until = now_ns.saturating_add(nanos(req.rule.cooldown));
+        self.cooldowns.insert(key, until);
+        if limits.dry_run {
+            return Decision::DryRun(req.rule.action);
+        }
+        self.taken.push_back((now_ns, req.namespace.to_owned()));
+        Decision::Act(req.rule.action)
+    }
+
+    /// Actions taken in the hour before `now_ns`, and those left in the global budget.
+    pub fn budget(&mut self, limits: &Limits, now_ns: i64) -> (u32, u32) {
+        self.forget_before(now_ns - HOUR_NS);
+        let used = u32::try_from(self.taken.len()).unwrap_or(u32::MAX);
+        (used, limits.max_actions_per_hour.saturating_sub(used))
+    }
+
+    /// Lifts the cooldown of `rule` on `owner`; returns whether there was one.
+    pub fn clear_cooldown(&mut self, rule: &str, owner: &str) -> bool {
+        self.cooldowns
+            .remove(&(rule.to_owned(), owner.to_owned()))
+            .is_some()
+    }
+
+    /// Drops expired cooldowns (call now and then: they are otherwise kept until replaced).
+    pub fn expire(&mut self, now_ns: i64) {
+        self.cooldowns.retain(|_, until| *until > now_ns);
+    }
+
+    fn forget_before(&mut self, cutoff_ns: i64) {
+        while self.taken.front().is_some_and(|(ts, _)| *ts <= cutoff_ns) {
+            self.taken.pop_front();
+        }
+    }
+}
+
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests;

@@ -24,6 +24,8 @@ use std::time::Duration;
 
 use crate::rules::{Action, Rule};
 
+pub mod plan;
+
 /// The limits, from the config's `remediation` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {

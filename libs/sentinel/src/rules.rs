@@ -29,7 +29,7 @@ use bulwark_config::{Duration, Loader, Validate, Violation};
 use regex_automata::meta::Regex;
 use serde::{Deserialize, Serialize};
 
-mod action;
+pub mod action;
 mod matcher;
 
 pub use action::{Action, Params};

@@ -1,6 +1,7 @@
 //! Everything Bulwark binaries need from the Kubernetes API besides their own resources:
 //! building a [`kube::Client`] from in-cluster config or a kubeconfig, Lease-based leader
-//! election with the leader's pod label for routing, and an Events recorder.
+//! election with the leader's pod label for routing, an Events recorder, and the workload
+//! operations sentinel's remediation performs (`workloads`).
 //!
 //! This crate and the binaries are the only ones that talk to the API server; domain crates
 //! take and return plain types.
@@ -9,6 +10,7 @@ mod client;
 mod election;
 mod events;
 mod leader_label;
+pub mod workloads;
 
 pub use client::{ClientOptions, api_probe, client};
 pub use election::{LeaderElector, Leadership, LeaseSettings};

@@ -6,6 +6,7 @@
 mod client;
 mod election;
 mod leader_label;
+mod workloads;
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,255 @@
+//! What sentinel's remediation does on the API server, one request each: resolve a pod's
+//! owning workload through its controller `ownerReferences`, delete a pod, read and set
+//! replicas through the `scale` subresource, restart a rollout, and roll a Deployment back to
+//! a template decided elsewhere (`bulwark_sentinel::remediation::plan`).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use crate::Error;
+
+/// The workload a pod belongs to: `kind` is `Deployment`, `StatefulSet`, `DaemonSet`, `Job`,
+/// `ReplicaSet` (one no Deployment controls) or `Pod` (no controller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub kind: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name)
+    }
+}
+
+fn controller(refs: Option<&Vec<OwnerReference>>) -> Option<&OwnerReference> {
+    refs?.iter().find(|r| r.controller == Some(true))
+}
+
+/// The owning workload of pod `name` in `namespace`.
+pub async fn owner_of(client: &kube::Client, namespace: &str, name: &str) -> Result<Owner, Error> {
+    let pod = Api::<Pod>::namespaced(client.clone(), namespace)
+        .get(name)
+        .await
+        .map_err(Error::Api)?;
+    let Some(r) = controller(pod.metadata.owner_references.as_ref()) else {
+        return Ok(Owner {
+            kind: "Pod".into(),
+            name: name.into(),
+        });
+    };
+    if r.kind != "ReplicaSet" {
+        return Ok(Owner {
+            kind: r.kind.clone(),
+            name: r.name.clone(),
+        });
+    }
+    let rs = Api::<ReplicaSet>::namespaced(client.clone(), namespace)
+        .get(&r.name)
+        .await
+        .map_err(Error::Api)?;
+    Ok(match controller(rs.metadata.owner_references.as_ref()) {
+        Some(d) if d.kind == "Deployment" => Owner {
+            kind: "Deployment".into(),
+            name: d.name.clone(),
+        },
+        _ => Owner {
+            kind: "ReplicaSet".into(),
+            name: r.name.clone(),
+        },
+    })
+}
+
+/// Deletes pod `name`, with `grace_seconds` when given (else the pod's own grace period).
+pub async fn delete_pod(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    grace_seconds: Option<u32>,
+) -> Result<(), Error> {
+    let params = DeleteParams {
+        grace_period_seconds: grace_seconds,
+        ..DeleteParams::default()
+    };
+    Api::<Pod>::namespaced(client.clone(), namespace)
+        .delete(name, &params)
+        .await
+        .map(drop)
+        .map_err(Error::Api)
+}
+
+/// The replicas of `owner` (a Deployment, StatefulSet or ReplicaSet), from its `scale`.
+pub async fn replicas(client: &kube::Client, namespace: &str, owner: &Owner) -> Result<i32, Error> {
+    let scale = match owner.kind.as_str() {
+        "Deployment" => {
+            Api::<Deployment>::namespaced(client.clone(), namespace)
+                .get_scale(&owner.name)
+                .await
+        }
+        "StatefulSet" => {
+            Api::<StatefulSet>::namespaced(client.clone(), namespace)
+                .get_scale(&owner.name)
+                .await
+        }
+        "ReplicaSet" => {
+            Api::<ReplicaSet>::namespaced(client.clone(), namespace)
+                .get_scale(&owner.name)
+                .await
+        }
+        other => {
+            return Err(Error::Settings(format!(
+                "a {other} has no replicas to scale"
+            )));
+        }
+    }
+    .map_err(Error::Api)?;
+    Ok(scale.spec.and_then(|s| s.replicas).unwrap_or_default())
+}
+
+/// Sets the replicas of `owner` through its `scale` subresource.
+pub async fn scale(
+    client: &kube::Client,
+    namespace: &str,
+    owner: &Owner,
+    replicas: i32,
+    manager: &str,
+) -> Result<(), Error> {
+    let patch = Patch::Merge(json!({"spec": {"replicas": replicas}}));
+    let params = PatchParams {
+        field_manager: Some(manager.to_owned()),
+        ..PatchParams::default()
+    };
+    let done = match owner.kind.as_str() {
+        "Deployment" => {
+            Api::<Deployment>::namespaced(client.clone(), namespace)
+                .patch_scale(&owner.name, &params, &patch)
+                .await
+        }
+        "StatefulSet" => {
+            Api::<StatefulSet>::namespaced(client.clone(), namespace)
+                .patch_scale(&owner.name, &params, &patch)
+                .await
+        }
+        "ReplicaSet" => {
+            Api::<ReplicaSet>::namespaced(client.clone(), namespace)
+                .patch_scale(&owner.name, &params, &patch)
+                .await
+        }
+        other => return Err(Error::Settings(format!("a {other} cannot be scaled"))),
+    };
+    done.map(drop).map_err(Error::Api)
+}
+
+/// `kubectl rollout restart`: sets `kubectl.kubernetes.io/restartedAt` to `at` (RFC 3339) on
+/// the pod template of `owner` (a Deployment, StatefulSet or DaemonSet).
+pub async fn rollout_restart(
+    client: &kube::Client,
+    namespace: &str,
+    owner: &Owner,
+    at: &str,
+    manager: &str,
+) -> Result<(), Error> {
+    let patch = Patch::Merge(json!({"spec": {"template": {"metadata": {"annotations": {
+        "kubectl.kubernetes.io/restartedAt": at
+    }}}}}));
+    let params = PatchParams {
+        field_manager: Some(manager.to_owned()),
+        ..PatchParams::default()
+    };
+    let done = match owner.kind.as_str() {
+        "Deployment" => Api::<Deployment>::namespaced(client.clone(), namespace)
+            .patch(&owner.name, &params, &patch)
+            .await
+            .map(drop),
+        "StatefulSet" => Api::<StatefulSet>::namespaced(client.clone(), namespace)
+            .patch(&owner.name, &params, &patch)
+            .await
+            .map(drop),
+        "DaemonSet" => Api::<DaemonSet>::namespaced(client.clone(), namespace)
+            .patch(&owner.name, &params, &patch)
+            .await
+            .map(drop),
+        other => {
+            return Err(Error::Settings(format!(
+                "a {other} has no rollout to restart"
+            )));
+        }
+    };
+    done.map_err(Error::Api)
+}
+
+/// A Deployment and the ReplicaSets it controls (by its selector and their controller
+/// reference to it, as kubectl finds them).
+pub async fn deployment_history(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<(Deployment, Vec<ReplicaSet>), Error> {
+    let deployment = Api::<Deployment>::namespaced(client.clone(), namespace)
+        .get(name)
+        .await
+        .map_err(Error::Api)?;
+    let selector = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.match_labels.as_ref())
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let uid = deployment.metadata.uid.clone();
+    let sets = Api::<ReplicaSet>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::Api)?
+        .items
+        .into_iter()
+        .filter(|rs| {
+            controller(rs.metadata.owner_references.as_ref())
+                .is_some_and(|r| r.kind == "Deployment" && Some(&r.uid) == uid.as_ref())
+        })
+        .collect();
+    Ok((deployment, sets))
+}
+
+/// Rolls `deployment` (as read by [`deployment_history`]) back to `template` with
+/// `annotations`, replacing both as kubectl's patch does, in one update carrying the
+/// `resourceVersion` it was read at: if the Deployment changed since, the API server refuses
+/// (409) rather than let the rollback undo someone else's change.
+pub async fn rollback(
+    client: &kube::Client,
+    deployment: &Deployment,
+    template: &PodTemplateSpec,
+    annotations: &BTreeMap<String, String>,
+    manager: &str,
+) -> Result<(), Error> {
+    let namespace = deployment
+        .metadata
+        .namespace
+        .as_deref()
+        .unwrap_or("default");
+    let name = deployment.metadata.name.as_deref().unwrap_or_default();
+    let mut updated = deployment.clone();
+    updated.metadata.annotations = Some(annotations.clone());
+    if let Some(spec) = updated.spec.as_mut() {
+        spec.template = template.clone();
+    }
+    let params = PostParams {
+        field_manager: Some(manager.to_owned()),
+        ..PostParams::default()
+    };
+    Api::<Deployment>::namespaced(client.clone(), namespace)
+        .replace(name, &params, &updated)
+        .await
+        .map(drop)
+        .map_err(Error::Api)
+}

@@ -82,6 +82,7 @@ pub async fn run(
         let loaded = rules.current();
         let ws = RefCell::new(loaded.detector.workspace());
         let page = RefCell::new(Vec::new());
+        let page_bytes = RefCell::new(0u64);
         let started = Instant::now();
         let result = read_window(
             &client,
@@ -93,19 +94,23 @@ pub async fn run(
             },
             &mut cursor,
             |e, id| {
+                *page_bytes.borrow_mut() += e.line.len() as u64;
                 page.borrow_mut()
-                    .push(detect(&loaded, &mut ws.borrow_mut(), e, id))
+                    .push(detect(&loaded, &mut ws.borrow_mut(), e, id));
             },
             async |cursor| {
                 let lines = std::mem::take(&mut *page.borrow_mut());
-                for l in &lines {
-                    metrics::line(&l.rule, l.priority.as_str());
-                }
+                let bytes = std::mem::take(&mut *page_bytes.borrow_mut());
                 store
                     .record(&lines, &settings.query, cursor)
                     .await
-                    .map(drop)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| e.to_string())?;
+                // Counted only once stored: a page the store refused is read again.
+                for l in &lines {
+                    metrics::line(&l.rule, l.priority.as_str());
+                }
+                metrics::window(lines.len() as u64, bytes);
+                Ok(())
             },
         )
         .await;
@@ -115,7 +120,6 @@ pub async fn run(
                 status.set(None);
                 backoff = Duration::from_secs(1);
                 last_end = Some(end);
-                metrics::window(stats.delivered, stats.bytes);
                 tracing::debug!(
                     pages = stats.pages,
                     lines = stats.delivered,

@@ -74,6 +74,7 @@ pub(crate) fn poll(took: std::time::Duration) {
     metrics::histogram!(POLL_DURATION).record(took.as_secs_f64());
 }
 
+/// Lines (and their bytes) of a page once it is stored.
 pub(crate) fn window(lines: u64, bytes: u64) {
     metrics::counter!(LINES).increment(lines);
     metrics::counter!(BYTES).increment(bytes);

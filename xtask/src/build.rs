@@ -121,14 +121,7 @@ pub(crate) fn run(sh: &Shell, arches: &[Arch]) -> anyhow::Result<()> {
                 .with_context(|| format!("the {triple} build failed"))?;
             }
             Arch::Aarch64 => {
-                // cargo-zigbuild takes zig from PATH, or from the `ziglang` Python package.
-                let zig = find_program("zig").is_some()
-                    || cmd!(sh, "python3 -c 'import ziglang'")
-                        .quiet()
-                        .ignore_stderr()
-                        .run()
-                        .is_ok();
-                if find_program("cargo-zigbuild").is_none() || !zig {
+                if find_program("cargo-zigbuild").is_none() || !has_zig(sh) {
                     anyhow::bail!(
                         "aarch64 needs cargo-zigbuild and zig (cargo install cargo-zigbuild; pip install ziglang), which this machine lacks: build x86_64 alone with --arch x86_64"
                     );
@@ -196,6 +189,16 @@ pub(crate) fn check_static(data: &[u8]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Whether cargo-zigbuild can find zig: on PATH, or as the `ziglang` Python package.
+pub(crate) fn has_zig(sh: &Shell) -> bool {
+    find_program("zig").is_some()
+        || cmd!(sh, "python3 -c 'import ziglang'")
+            .quiet()
+            .ignore_stderr()
+            .run()
+            .is_ok()
 }
 
 #[cfg(test)]

@@ -125,13 +125,7 @@ fn aarch64_tools(sh: &Shell) -> anyhow::Result<()> {
             .run()
             .context("cannot install cargo-zigbuild")?;
     }
-    let zig = find_program("zig").is_some()
-        || cmd!(sh, "python3 -c 'import ziglang'")
-            .quiet()
-            .ignore_stderr()
-            .run()
-            .is_ok();
-    if !zig {
+    if !crate::build::has_zig(sh) {
         eprintln!("release: pip install ziglang (zig, for cargo zigbuild)");
         let python = prereqs::venv_dir(&crate::home_dir()?).join("bin/python3");
         cmd!(sh, "{python} -m pip install --quiet ziglang")

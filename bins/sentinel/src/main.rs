@@ -5,15 +5,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::Context as _;
 use bulwark_config::Secret;
 use bulwark_config::{EXIT_USAGE, Loader, ProcessEnv};
 use bulwark_log::Output;
 use bulwark_loki::Settings;
+use bulwark_metrics::Buckets;
 use bulwark_sentinel::config::Config;
-use bulwark_sentinel_service::{api, check, metrics, rules::Rules};
+use bulwark_sentinel_service::rules::Rules;
+use bulwark_sentinel_service::{self as service, check, metrics};
 use clap::Parser;
 
 const BINARY: &str = "sentinel";
@@ -64,9 +64,10 @@ fn main() -> ExitCode {
             .as_deref()
             .map(|var| env.secret_from_env(var, "store.password_env"))
             .transpose()?;
-        Ok((loki, password))
+        let token = bulwark_sentinel_service::web_token(&config, &env)?;
+        Ok((loki, password, token))
     });
-    let (loki, store_password) = match secrets {
+    let (loki, store_password, token) = match secrets {
         Ok(s) => s,
         Err(error) => {
             tracing::error!(error = %error, "Invalid configuration.");
@@ -86,7 +87,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build();
     match runtime {
-        Ok(rt) => bulwark_app::exit(rt.block_on(run(config, loki, store_password, rules))),
+        Ok(rt) => bulwark_app::exit(rt.block_on(run(config, loki, store_password, token, rules))),
         Err(e) => bulwark_app::exit(Err(
             anyhow::Error::new(e).context("cannot start the runtime")
         )),
@@ -97,44 +98,19 @@ async fn run(
     config: Config,
     loki: Settings,
     store_password: Option<Secret>,
+    token: Option<Secret>,
     rules: Rules,
 ) -> anyhow::Result<()> {
-    let registry = bulwark_app::metrics(
-        BINARY,
-        &[bulwark_metrics::Buckets {
-            name: metrics::POLL_DURATION,
-            bounds: bulwark_metrics::DURATION_BUCKETS,
-        }],
-    )?;
-    metrics::describe();
-    let client = bulwark_loki::Client::new(&loki).context("loki")?;
-    let rules = Arc::new(rules);
-    let store = bulwark_sentinel_service::store::open(&config.store, store_password.as_ref())
-        .await
-        .context("store")?;
-    let app = bulwark_sentinel_service::app(api::Api {
-        base_path: config.web.base_path.clone(),
-        rules: Arc::clone(&rules),
-        store: Arc::clone(&store),
+    let buckets = [metrics::POLL_DURATION, metrics::REMEDIATION_DURATION].map(|name| Buckets {
+        name,
+        bounds: bulwark_metrics::DURATION_BUCKETS,
     });
-    // The API, health and metrics share `web.listen`, as upstream's do.
-    let health = bulwark_health::Service::start_with_app(
-        config.web.listen.0,
-        Some(registry),
-        bulwark_app::DEFAULT_DRAIN,
-        Some(app),
-        config.web.base_path.clone(),
-    )
-    .await?;
-    tracing::info!(
-        api = format!(
-            "http://{}{}/api/errors",
-            health.local_addr(),
-            config.web.base_path
-        ),
-        "Serving the API."
-    );
-    bulwark_sentinel_service::run(config, client, rules, &health, store).await;
-    health.stop().await?;
-    Ok(())
+    let registry = bulwark_app::metrics(BINARY, &buckets)?;
+    metrics::describe();
+    let secrets = service::Secrets {
+        loki,
+        store_password,
+        token,
+    };
+    service::serve(config, secrets, rules, registry, bulwark_app::DEFAULT_DRAIN).await
 }

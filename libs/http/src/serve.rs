@@ -20,8 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// The body type of every response we serve: small, fully buffered.
-pub type ResponseBody = http_body_util::Full<Bytes>;
+use crate::body::ResponseBody;
 
 /// A response of `status` with `body` of the given content type.
 pub fn response(

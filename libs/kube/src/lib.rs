@@ -15,6 +15,8 @@ pub mod workloads;
 pub use client::{ClientOptions, api_probe, client};
 pub use election::{LeaderElector, Leadership, LeaseSettings};
 pub use events::{EventType, Events};
+/// The client the functions here take, for crates that may not depend on kube themselves.
+pub use kube::Client;
 pub use leader_label::{LEADER, LeaderLabel};
 
 /// Errors of this crate.
@@ -37,6 +39,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the API server answered 404: the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Api(kube::Error::Api(e)) if e.code == 404)
+    }
+
     /// A bounded label for metrics.
     pub fn metric_label(&self) -> &'static str {
         match self {

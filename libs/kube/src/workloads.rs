@@ -1,6 +1,7 @@
 //! What sentinel's remediation does on the API server, one request each: resolve a pod's
 //! owning workload through its controller `ownerReferences`, delete a pod, read and set
-//! replicas through the `scale` subresource, restart a rollout, and roll a Deployment back to
+//! replicas through the `scale` subresource, restart a rollout, force-delete pods stuck
+//! terminating, and roll a Deployment back to
 //! a template decided elsewhere (`bulwark_sentinel::remediation::plan`).
 
 use std::collections::BTreeMap;
@@ -81,6 +82,52 @@ pub async fn delete_pod(
         .await
         .map(drop)
         .map_err(Error::Api)
+}
+
+/// Force-deletes (grace period 0) the pods stuck terminating past their grace period at
+/// `now`, among pod `name` and the pods its controller owns (a bare pod: itself only);
+/// returns their names. Kubernetes keeps such a pod while its node is gone or a finalizer
+/// hangs; the sibling scope keeps one rule's error from touching another workload.
+pub async fn delete_stuck_pods(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    now: jiff::Timestamp,
+) -> Result<Vec<String>, Error> {
+    let api = Api::<Pod>::namespaced(client.clone(), namespace);
+    let pods = api.list(&ListParams::default()).await.map_err(Error::Api)?;
+    let owner_uid = pods
+        .items
+        .iter()
+        .find(|p| p.metadata.name.as_deref() == Some(name))
+        .and_then(|p| controller(p.metadata.owner_references.as_ref()))
+        .map(|r| r.uid.clone());
+    let mut deleted = Vec::new();
+    for pod in &pods.items {
+        let m = &pod.metadata;
+        let sibling = match &owner_uid {
+            Some(uid) => controller(m.owner_references.as_ref()).is_some_and(|r| r.uid == *uid),
+            None => m.name.as_deref() == Some(name),
+        };
+        let Some(since) = m.deletion_timestamp.as_ref() else {
+            continue;
+        };
+        // The API server sets deletionTimestamp to the end of the grace period.
+        if !(sibling && since.0 < now) {
+            continue;
+        }
+        let pod_name = m.name.clone().unwrap_or_default();
+        let params = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..DeleteParams::default()
+        };
+        match api.delete(&pod_name, &params).await {
+            Ok(_) => deleted.push(pod_name),
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(Error::Api(e)),
+        }
+    }
+    Ok(deleted)
 }
 
 /// The replicas of `owner` (a Deployment, StatefulSet or ReplicaSet), from its `scale`.

@@ -7,9 +7,17 @@
 //! | `GET /api/rules` | `{"source", "loaded_at", "rules": [..]}` |
 //! | `POST /api/rules/test` | body `{"pattern", "sample"}`: `{"matches": bool}`, or 400 with `error` |
 //! | `GET /api/stats` | totals by priority and namespace |
+//! | `GET /api/remediations` | the audit log, newest first: `{"entries": [..], "total", "page", "page_size"}`; filters `namespace`, `outcome`, `error` (an error's id) |
+//! | `GET /api/cooldowns` | `{"cooldowns": [{"rule", "owner", "until"}]}` |
+//! | `GET /api/settings` | the switches, the limits, this hour's actions, leadership |
+//! | `GET /api/events` | live updates (Server-Sent Events: `page`, `audit`, `settings`) |
+//! | `POST /api/settings` | token; body `{"enabled": bool, "dry_run": bool}` (either or both) |
+//! | `POST /api/cooldowns/clear` | token; body `{"rule", "owner"}` (`owner` as `Kind/name`) |
 //!
 //! JSON keys are snake_case. Bad parameters get 400 with `{"error": "<what was wrong>"}`.
-//! Nothing here writes: part 2 adds the writes, with authentication.
+//! Reads and writes are authorised as [`crate::auth`] says: 401 with `WWW-Authenticate`
+//! without valid credentials, 403 when writes are disabled. The dashboard's pages are
+//! [`crate::dashboard`].
 
 use std::sync::Arc;
 
@@ -24,8 +32,14 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::auth::{Auth, Denied};
+use crate::live::Live;
 use crate::rules::{Rules, now_ns};
 use crate::store::{Store, StoreError};
+
+mod write;
+
+pub use write::Control;
 
 /// Largest request body read (`/api/rules/test`).
 const MAX_BODY: usize = 64 * 1024;
@@ -36,6 +50,9 @@ pub struct Api {
     pub base_path: String,
     pub rules: Arc<Rules>,
     pub store: Arc<dyn Store>,
+    pub auth: Auth,
+    pub live: Arc<Live>,
+    pub control: Arc<Control>,
 }
 
 impl Api {
@@ -46,8 +63,34 @@ impl Api {
             Some(p) if !self.base_path.is_empty() && (p.is_empty() || p.starts_with('/')) => p,
             _ => path.as_str(),
         };
+        let path = path.to_owned();
+        let mut resp = if path.starts_with("/api/") {
+            self.api(req, &path).await
+        } else {
+            crate::dashboard::handle(self, req, &path).await
+        };
+        crate::dashboard::secure(resp.headers_mut());
+        resp
+    }
+
+    async fn api(&self, req: Request<Incoming>, path: &str) -> Response<ResponseBody> {
+        let writing = req.method() == Method::POST && path != "/api/rules/test";
+        let allowed = if writing {
+            self.auth.write(req.headers())
+        } else {
+            self.auth.read(req.headers())
+        };
+        if let Err(denied) = allowed {
+            return refused(denied);
+        }
         let query = req.uri().query().unwrap_or_default().to_owned();
         let result = match (req.method(), path) {
+            (&Method::GET, "/api/events") => return self.live.subscribe(),
+            (&Method::GET, "/api/remediations") => self.remediations(&query).await,
+            (&Method::GET, "/api/cooldowns") => self.cooldowns().await,
+            (&Method::GET, "/api/settings") => self.settings().await,
+            (&Method::POST, "/api/settings") => self.set_settings(req).await,
+            (&Method::POST, "/api/cooldowns/clear") => self.clear_cooldown(req).await,
             (&Method::GET, "/api/errors") => self.errors(&query).await,
             (&Method::GET, "/api/rules") => Ok(self.rules()),
             (&Method::GET, "/api/stats") => self.stats().await,
@@ -55,7 +98,18 @@ impl Api {
             (&Method::GET, p) if p.starts_with("/api/errors/") => {
                 self.error(&p["/api/errors/".len()..]).await
             }
-            (_, "/api/errors" | "/api/rules" | "/api/stats" | "/api/rules/test") => Err((
+            (
+                _,
+                "/api/errors"
+                | "/api/rules"
+                | "/api/stats"
+                | "/api/rules/test"
+                | "/api/events"
+                | "/api/remediations"
+                | "/api/cooldowns"
+                | "/api/settings"
+                | "/api/cooldowns/clear",
+            ) => Err((
                 StatusCode::METHOD_NOT_ALLOWED,
                 format!("{} is not allowed on {path}", req.method()),
             )),
@@ -67,49 +121,11 @@ impl Api {
         }
     }
 
-    async fn errors(&self, query: &str) -> Result<serde_json::Value, (StatusCode, String)> {
-        let mut filter = Filter::default();
-        let mut page = Page {
-            page: 1,
-            page_size: 20,
-        };
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-            let value = value.into_owned();
-            let bad = |what: &str| (StatusCode::BAD_REQUEST, format!("{key}={value:?}: {what}"));
-            match &*key {
-                "namespace" => filter.namespace = Some(value),
-                "workload" => filter.workload = Some(value),
-                "pod" => filter.pod = Some(value),
-                "rule" => filter.rule = Some(value),
-                "search" => filter.search = Some(value),
-                "priority" => {
-                    filter.priority = Some(
-                        Priority::parse(&value)
-                            .ok_or_else(|| bad("expected P1-P4, critical, high, medium or low"))?,
-                    );
-                }
-                "since" => {
-                    filter.since_ns = Some(since(&value).ok_or_else(|| {
-                        bad("expected an RFC 3339 time or a duration such as 15m")
-                    })?)
-                }
-                "page" => {
-                    page.page = value
-                        .parse()
-                        .ok()
-                        .filter(|p| *p >= 1)
-                        .ok_or_else(|| bad("expected a page number from 1"))?;
-                }
-                "page_size" | "pageSize" => {
-                    page.page_size = value
-                        .parse()
-                        .ok()
-                        .filter(|s| (1..=100).contains(s))
-                        .ok_or_else(|| bad("expected a page size from 1 to 100"))?;
-                }
-                _ => return Err(bad("unknown parameter")),
-            }
-        }
+    pub(crate) async fn errors(
+        &self,
+        query: &str,
+    ) -> Result<serde_json::Value, (StatusCode, String)> {
+        let (filter, page) = error_query(query)?;
         let (errors, total) = self.store.list(&filter, page).await.map_err(unavailable)?;
         Ok(json!({
             "errors": errors,
@@ -118,8 +134,7 @@ impl Api {
             "page_size": page.page_size,
         }))
     }
-
-    async fn error(&self, id: &str) -> Result<serde_json::Value, (StatusCode, String)> {
+    pub(crate) async fn error(&self, id: &str) -> Result<serde_json::Value, (StatusCode, String)> {
         let not_found = || (StatusCode::NOT_FOUND, format!("no error with id {id:?}"));
         let f = Fingerprint::parse(id).ok_or_else(not_found)?;
         let e = self
@@ -131,7 +146,7 @@ impl Api {
         Ok(json!({ "error": e }))
     }
 
-    fn rules(&self) -> serde_json::Value {
+    pub(crate) fn rules(&self) -> serde_json::Value {
         let current = self.rules.current();
         let rules: Vec<RuleView<'_>> = current
             .detector
@@ -147,7 +162,7 @@ impl Api {
         })
     }
 
-    async fn stats(&self) -> Result<serde_json::Value, (StatusCode, String)> {
+    pub(crate) async fn stats(&self) -> Result<serde_json::Value, (StatusCode, String)> {
         let stats = self.store.stats().await.map_err(unavailable)?;
         let current = self.rules.current();
         Ok(json!({
@@ -161,7 +176,71 @@ impl Api {
     }
 }
 
-fn unavailable(e: StoreError) -> (StatusCode, String) {
+/// The filters and page of `GET /api/errors` (and the errors page).
+pub(crate) fn error_query(query: &str) -> Result<(Filter, Page), (StatusCode, String)> {
+    let mut filter = Filter::default();
+    let mut page = Page {
+        page: 1,
+        page_size: 20,
+    };
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let value = value.into_owned();
+        let bad = |what: &str| (StatusCode::BAD_REQUEST, format!("{key}={value:?}: {what}"));
+        match &*key {
+            "namespace" => filter.namespace = Some(value),
+            "workload" => filter.workload = Some(value),
+            "pod" => filter.pod = Some(value),
+            "rule" => filter.rule = Some(value),
+            "search" => filter.search = Some(value),
+            "priority" => {
+                filter.priority = Some(
+                    Priority::parse(&value)
+                        .ok_or_else(|| bad("expected P1-P4, critical, high, medium or low"))?,
+                );
+            }
+            "since" => {
+                filter.since_ns =
+                    Some(since(&value).ok_or_else(|| {
+                        bad("expected an RFC 3339 time or a duration such as 15m")
+                    })?)
+            }
+            "page" => {
+                page.page = value
+                    .parse()
+                    .ok()
+                    .filter(|p| *p >= 1)
+                    .ok_or_else(|| bad("expected a page number from 1"))?;
+            }
+            "page_size" | "pageSize" => {
+                page.page_size = value
+                    .parse()
+                    .ok()
+                    .filter(|s| (1..=100).contains(s))
+                    .ok_or_else(|| bad("expected a page size from 1 to 100"))?;
+            }
+            _ => return Err(bad("unknown parameter")),
+        }
+    }
+    Ok((filter, page))
+}
+
+/// The answer to a request `denied` refused.
+fn refused(denied: Denied) -> Response<ResponseBody> {
+    let status = match denied {
+        Denied::WritesDisabled => StatusCode::FORBIDDEN,
+        Denied::ReadsClosed | Denied::Unauthenticated => StatusCode::UNAUTHORIZED,
+    };
+    let mut r = json_response(status, &json!({ "error": denied.message() }));
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Bearer realm=\"sentinel\""),
+        );
+    }
+    r
+}
+
+pub(crate) fn unavailable(e: StoreError) -> (StatusCode, String) {
     tracing::warn!(error = %e, "The store failed an API read.");
     (
         StatusCode::SERVICE_UNAVAILABLE,
@@ -204,7 +283,7 @@ impl<'a> RuleView<'a> {
 }
 
 /// An RFC 3339 time, or a duration back from now.
-fn since(text: &str) -> Option<i64> {
+pub(crate) fn since(text: &str) -> Option<i64> {
     if let Ok(t) = text.parse::<jiff::Timestamp>() {
         return i64::try_from(t.as_nanosecond()).ok();
     }
@@ -220,17 +299,10 @@ struct TestRequest {
 }
 
 /// `POST /api/rules/test`: whether `pattern` matches `sample`. No side effects.
-async fn test_rule(req: Request<Incoming>) -> Result<serde_json::Value, (StatusCode, String)> {
-    let body: Bytes = Limited::new(req.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map_err(|e| {
-            (
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the body: {e}"),
-            )
-        })?
-        .to_bytes();
+pub(crate) async fn test_rule(
+    req: Request<Incoming>,
+) -> Result<serde_json::Value, (StatusCode, String)> {
+    let body = read_body(req).await?;
     let t: TestRequest = serde_json::from_slice(&body).map_err(|e| {
         (
             StatusCode::BAD_REQUEST,
@@ -250,7 +322,21 @@ async fn test_rule(req: Request<Incoming>) -> Result<serde_json::Value, (StatusC
     }))
 }
 
-fn json_response(status: StatusCode, body: &impl Serialize) -> Response<ResponseBody> {
+/// The request's body, at most [`MAX_BODY`] bytes.
+pub(crate) async fn read_body(req: Request<Incoming>) -> Result<Bytes, (StatusCode, String)> {
+    Ok(Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {e}"),
+            )
+        })?
+        .to_bytes())
+}
+
+pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response<ResponseBody> {
     let text = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut r = bulwark_http::response(status, "application/json", text);
     r.headers_mut().insert(

@@ -3,15 +3,19 @@
 //! and report it on `/ready`.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bulwark_loki::pager::LineId;
 use bulwark_loki::{Client, Cursor, Entry, PageError, Window, read_window};
 use bulwark_sentinel::detect::{Stream, Workspace};
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::live::Update;
 use crate::metrics;
+use crate::remediate::Candidate;
 use crate::rules::{Loaded, Rules, now_ns};
 use crate::store::{Line, Store};
 
@@ -24,6 +28,15 @@ pub struct Settings {
     pub overlap: Duration,
     pub limit: u32,
     pub retention: Duration,
+}
+
+/// Where a stored page goes besides the store.
+#[derive(Debug, Clone)]
+pub struct Outlet {
+    /// The remediation engine, handed the lines whose rule has an action.
+    pub candidates: Option<mpsc::Sender<Vec<Candidate>>>,
+    /// The dashboard's live updates.
+    pub updates: broadcast::Sender<Update>,
 }
 
 /// The last poll's outcome, for `/ready`.
@@ -54,6 +67,7 @@ pub async fn run(
     rules: Arc<Rules>,
     store: Arc<dyn Store>,
     status: Arc<Status>,
+    outlet: Outlet,
     stop: CancellationToken,
 ) {
     let start = now_ns() - nanos(settings.lookback);
@@ -83,6 +97,7 @@ pub async fn run(
         let ws = RefCell::new(loaded.detector.workspace());
         let page = RefCell::new(Vec::new());
         let page_bytes = RefCell::new(0u64);
+        let wanted: RefCell<Wanted> = RefCell::new((Vec::new(), HashSet::new()));
         let started = Instant::now();
         let result = read_window(
             &client,
@@ -95,8 +110,10 @@ pub async fn run(
             &mut cursor,
             |e, id| {
                 *page_bytes.borrow_mut() += e.line.len() as u64;
-                page.borrow_mut()
-                    .push(detect(&loaded, &mut ws.borrow_mut(), e, id));
+                let mut wanted = wanted.borrow_mut();
+                let acting = outlet.candidates.is_some().then_some(&mut *wanted);
+                let line = detect(&loaded, &mut ws.borrow_mut(), e, id, acting);
+                page.borrow_mut().push(line);
             },
             async |cursor| {
                 let lines = std::mem::take(&mut *page.borrow_mut());
@@ -110,6 +127,19 @@ pub async fn run(
                     metrics::line(&l.rule, l.priority.as_str());
                 }
                 metrics::window(lines.len() as u64, bytes);
+                let (candidates, seen) = std::mem::take(&mut *wanted.borrow_mut());
+                drop(seen);
+                if let Some(tx) = &outlet.candidates
+                    && !candidates.is_empty()
+                {
+                    // Waits while the engine is busy: remediation is not dropped.
+                    let _ = tx.send(candidates).await;
+                }
+                if !lines.is_empty() {
+                    let _ = outlet.updates.send(Update::Page {
+                        lines: lines.len() as u64,
+                    });
+                }
                 Ok(())
             },
         )
@@ -170,10 +200,34 @@ pub async fn run(
     }
 }
 
-/// Detects one new line.
-fn detect(loaded: &Loaded, ws: &mut Workspace, e: &Entry, line_id: LineId) -> Line {
+/// The remediation candidates of a page, and the (rule, namespace, pod) already among them.
+type Wanted = (Vec<Candidate>, HashSet<(String, String, String)>);
+
+/// Detects one new line; adds it to `wanted` when its rule has an action.
+fn detect(
+    loaded: &Loaded,
+    ws: &mut Workspace,
+    e: &Entry,
+    line_id: LineId,
+    wanted: Option<&mut Wanted>,
+) -> Line {
     let stream = Stream::new(&e.labels);
     let d = loaded.detector.detect(ws, &stream, &e.line);
+    if let (Some((candidates, seen)), Some(rule)) = (wanted, d.rule)
+        && rule.action != bulwark_sentinel::rules::Action::None
+        && seen.insert((
+            rule.name.clone(),
+            stream.source.namespace.to_owned(),
+            stream.source.pod.to_owned(),
+        ))
+    {
+        candidates.push(Candidate {
+            rule: Arc::new(rule.clone()),
+            fingerprint: d.fingerprint,
+            namespace: stream.source.namespace.to_owned(),
+            pod: stream.source.pod.to_owned(),
+        });
+    }
     Line {
         line_id,
         timestamp_ns: e.ts_ns,

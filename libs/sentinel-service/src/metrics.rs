@@ -18,6 +18,16 @@ pub const STORE_EVICTED: &str = "kube_sentinel_store_evicted_total";
 pub const RULES_LOADED: &str = "kube_sentinel_rules_loaded";
 pub const RULE_RELOADS: &str = "kube_sentinel_rule_reloads_total";
 pub const RULES_LAST_RELOAD_OK: &str = "kube_sentinel_rules_last_reload_success";
+pub const REMEDIATIONS: &str = "kube_sentinel_remediations_total";
+pub const REFUSALS: &str = "kube_sentinel_remediation_refusals_total";
+pub const REMEDIATION_DURATION: &str = "kube_sentinel_remediation_duration_seconds";
+pub const ACTIONS_THIS_HOUR: &str = "kube_sentinel_actions_this_hour";
+pub const MAX_ACTIONS_PER_HOUR: &str = "kube_sentinel_max_actions_per_hour";
+pub const BUDGET_REMAINING: &str = "kube_sentinel_remediation_budget_remaining";
+pub const REMEDIATION_ENABLED: &str = "kube_sentinel_remediation_enabled";
+pub const DRY_RUN: &str = "kube_sentinel_remediation_dry_run";
+pub const LEADER: &str = "kube_sentinel_leader";
+pub const LIVE_SUBSCRIBERS: &str = "kube_sentinel_live_subscribers";
 
 /// Describes the metrics on the installed recorder.
 pub fn describe() {
@@ -57,6 +67,65 @@ pub fn describe() {
         RULES_LAST_RELOAD_OK,
         "1 when the last read of the rules file succeeded, 0 when the rules in use are older."
     );
+    metrics::describe_counter!(
+        REMEDIATIONS,
+        "Remediation actions by action and status (`success`, `failed`, `dry_run`, `skipped`)."
+    );
+    metrics::describe_counter!(
+        REFUSALS,
+        "Remediations refused, by action and reason (`disabled`, `excluded_namespace`, \
+         `cooldown`, `namespace_budget`, `global_budget`, `not_applicable`, `pod_gone`, \
+         `owner_unknown`)."
+    );
+    metrics::describe_histogram!(
+        REMEDIATION_DURATION,
+        metrics::Unit::Seconds,
+        "Time to carry out one action on the API server, by action."
+    );
+    metrics::describe_gauge!(
+        ACTIONS_THIS_HOUR,
+        "Actions attempted in the last hour (the leader's count)."
+    );
+    metrics::describe_gauge!(MAX_ACTIONS_PER_HOUR, "The hourly action budget.");
+    metrics::describe_gauge!(BUDGET_REMAINING, "Actions left in this hour's budget.");
+    metrics::describe_gauge!(REMEDIATION_ENABLED, "1 when remediation is enabled.");
+    metrics::describe_gauge!(DRY_RUN, "1 when remediation only says what it would do.");
+    metrics::describe_gauge!(
+        LEADER,
+        "1 while this replica holds the Lease (or runs without leader election)."
+    );
+    metrics::describe_gauge!(
+        LIVE_SUBSCRIBERS,
+        "Dashboard clients following live updates (Server-Sent Events; upstream's \
+         kube_sentinel_websocket_connections)."
+    );
+}
+
+pub(crate) fn remediation(action: &'static str, status: &'static str) {
+    metrics::counter!(REMEDIATIONS, "action" => action, "status" => status).increment(1);
+}
+
+pub(crate) fn refusal(action: &'static str, reason: &'static str) {
+    metrics::counter!(REFUSALS, "action" => action, "reason" => reason).increment(1);
+}
+
+pub(crate) fn remediation_duration(action: &'static str, took: std::time::Duration) {
+    metrics::histogram!(REMEDIATION_DURATION, "action" => action).record(took.as_secs_f64());
+}
+
+pub(crate) fn budget(limits: &bulwark_sentinel::remediation::Limits, used: u32, leader: bool) {
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    metrics::gauge!(ACTIONS_THIS_HOUR).set(f64::from(used));
+    metrics::gauge!(MAX_ACTIONS_PER_HOUR).set(f64::from(limits.max_actions_per_hour));
+    metrics::gauge!(BUDGET_REMAINING)
+        .set(f64::from(limits.max_actions_per_hour.saturating_sub(used)));
+    metrics::gauge!(REMEDIATION_ENABLED).set(flag(limits.enabled));
+    metrics::gauge!(DRY_RUN).set(flag(limits.dry_run));
+    metrics::gauge!(LEADER).set(flag(leader));
+}
+
+pub(crate) fn subscribers(n: usize) {
+    metrics::gauge!(LIVE_SUBSCRIBERS).set(n as f64);
 }
 
 pub(crate) fn rules_loaded(count: usize, ok: bool) {

@@ -11,7 +11,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use bulwark_loki::Cursor;
 use bulwark_loki::pager::LineId;
+use bulwark_sentinel::audit::{self, Entry, MemoryLog};
 use bulwark_sentinel::fingerprint::Fingerprint;
+use bulwark_sentinel::remediation::Switches;
 use bulwark_sentinel::rules::Priority;
 use bulwark_sentinel::store::memory::MemoryStore;
 use bulwark_sentinel::store::{ErrorView, Filter, Occurrence, Page, Stats};
@@ -83,7 +85,23 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     async fn purge(&self, cutoff_ns: i64) -> Result<usize, StoreError>;
     /// Unique errors held, and errors evicted by a bound so far.
     async fn size(&self) -> Result<(usize, u64), StoreError>;
+    /// Appends `entry` to the remediation audit log (its `id` is assigned); returns the id.
+    async fn audit(&self, entry: &Entry) -> Result<u64, StoreError>;
+    /// Audit entries passing `filter`, newest first, from `offset`, at most `limit`; with the
+    /// number that pass.
+    async fn audit_log(
+        &self,
+        filter: &audit::Filter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Entry>, usize), StoreError>;
+    /// The switches an operator set, if any (shared by every replica).
+    async fn switches(&self) -> Result<Option<Switches>, StoreError>;
+    async fn set_switches(&self, switches: Switches) -> Result<(), StoreError>;
 }
+
+/// Audit entries the memory store keeps (the newest; the retention applies too).
+pub const AUDIT_CAPACITY: usize = 10_000;
 
 /// The store the config asks for: memory, or PostgreSQL (connected, schema migrated).
 pub async fn open(
@@ -104,6 +122,8 @@ pub async fn open(
 pub struct Memory {
     errors: Mutex<MemoryStore>,
     cursors: Mutex<HashMap<String, Cursor>>,
+    audit: Mutex<MemoryLog>,
+    switches: Mutex<Option<Switches>>,
 }
 
 impl Memory {
@@ -112,11 +132,17 @@ impl Memory {
         Self {
             errors: Mutex::new(MemoryStore::new(max_errors)),
             cursors: Mutex::new(HashMap::new()),
+            audit: Mutex::new(MemoryLog::new(AUDIT_CAPACITY)),
+            switches: Mutex::new(None),
         }
     }
 
     fn errors(&self) -> std::sync::MutexGuard<'_, MemoryStore> {
         self.errors.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn log(&self) -> std::sync::MutexGuard<'_, MemoryLog> {
+        self.audit.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -167,11 +193,34 @@ impl Store for Memory {
     }
 
     async fn purge(&self, cutoff_ns: i64) -> Result<usize, StoreError> {
+        self.log().purge(cutoff_ns);
         Ok(self.errors().purge(cutoff_ns))
     }
 
     async fn size(&self) -> Result<(usize, u64), StoreError> {
         let errors = self.errors();
         Ok((errors.len(), errors.evicted()))
+    }
+
+    async fn audit(&self, entry: &Entry) -> Result<u64, StoreError> {
+        Ok(self.log().append(entry.clone()))
+    }
+
+    async fn audit_log(
+        &self,
+        filter: &audit::Filter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Entry>, usize), StoreError> {
+        Ok(self.log().list(filter, offset, limit))
+    }
+
+    async fn switches(&self) -> Result<Option<Switches>, StoreError> {
+        Ok(*self.switches.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    async fn set_switches(&self, switches: Switches) -> Result<(), StoreError> {
+        *self.switches.lock().unwrap_or_else(|e| e.into_inner()) = Some(switches);
+        Ok(())
     }
 }

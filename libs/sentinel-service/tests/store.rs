@@ -9,8 +9,11 @@ use std::sync::Arc;
 
 use bulwark_loki::pager::line_id;
 use bulwark_loki::{Cursor, Entry};
+use bulwark_sentinel::audit::{Entry as AuditEntry, Filter as AuditFilter, Outcome};
 use bulwark_sentinel::detect::{Detector, Stream};
+use bulwark_sentinel::fingerprint::Fingerprint;
 use bulwark_sentinel::model::Labels;
+use bulwark_sentinel::remediation::Switches;
 use bulwark_sentinel::rules::{Priority, RuleSet};
 use bulwark_sentinel::store::{Filter, Page};
 use bulwark_sentinel_service::store::postgres::PgStore;
@@ -198,6 +201,88 @@ async fn suite(store: &dyn Store) {
 
     assert_eq!(store.purge(3_500).await.unwrap(), 1);
     assert_eq!(store.list(&Filter::default(), ALL).await.unwrap().1, 1);
+
+    audit_suite(store).await;
+}
+
+fn entry(at_ns: i64, ns: &str, outcome: Outcome, fingerprint: Option<u64>) -> AuditEntry {
+    AuditEntry {
+        id: 0,
+        at_ns,
+        fingerprint: fingerprint.map(Fingerprint),
+        rule: "oom".into(),
+        namespace: ns.into(),
+        pod: "api-7f9c-x2".into(),
+        owner: "Deployment/api".into(),
+        action: "restart-pod".into(),
+        outcome,
+        reason: (outcome == Outcome::Refused).then(|| "global_budget".into()),
+        detail: "deleted pod api-7f9c-x2 \"quoted\" <b>".into(),
+        replica: "sentinel-0".into(),
+        hold_until_ns: Some(at_ns + 300),
+    }
+}
+
+/// The audit log and the switches: ids increase, newest first, filters, paging, entries read
+/// back whole, the retention applies, switches start unset and read back.
+async fn audit_suite(store: &dyn Store) {
+    assert_eq!(store.switches().await.unwrap(), None);
+    let on = Switches {
+        enabled: false,
+        dry_run: true,
+    };
+    store.set_switches(on).await.unwrap();
+    assert_eq!(store.switches().await.unwrap(), Some(on));
+
+    let written = [
+        entry(4_000, "shop", Outcome::Success, Some(7)),
+        entry(4_001, "shop", Outcome::Refused, Some(7)),
+        entry(4_002, "web", Outcome::DryRun, Some(u64::MAX)),
+    ];
+    let mut ids = Vec::new();
+    for e in &written {
+        ids.push(store.audit(e).await.unwrap());
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let (all, total) = store
+        .audit_log(&AuditFilter::default(), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(total, 3);
+    let mut newest = written[2].clone();
+    newest.id = ids[2];
+    assert_eq!(all[0], newest, "read back whole, newest first");
+    let by_error = AuditFilter {
+        fingerprint: Some(Fingerprint(7)),
+        ..AuditFilter::default()
+    };
+    assert_eq!(store.audit_log(&by_error, 0, 10).await.unwrap().1, 2);
+    let refused = AuditFilter {
+        outcome: Some(Outcome::Refused),
+        namespace: Some("shop".into()),
+        ..AuditFilter::default()
+    };
+    let (r, _) = store.audit_log(&refused, 0, 10).await.unwrap();
+    assert_eq!(r[0].reason.as_deref(), Some("global_budget"));
+    let after = AuditFilter {
+        after_id: Some(ids[0]),
+        ..AuditFilter::default()
+    };
+    assert_eq!(store.audit_log(&after, 0, 10).await.unwrap().1, 2);
+    let (second, _) = store
+        .audit_log(&AuditFilter::default(), 1, 1)
+        .await
+        .unwrap();
+    assert_eq!(second[0].id, ids[1], "offset and limit");
+    store.purge(4_001).await.unwrap();
+    assert_eq!(
+        store
+            .audit_log(&AuditFilter::default(), 0, 10)
+            .await
+            .unwrap()
+            .1,
+        2
+    );
 }
 
 #[tokio::test]
@@ -256,6 +341,21 @@ async fn postgres_passes_the_suite_and_counts_a_line_once_across_replicas() {
         )
         .unwrap();
     assert_eq!(counted.trim(), "200");
+    // The audit log, as an operator's psql sees it.
+    let audit = pg
+        .psql(
+            "sentinel",
+            "SELECT outcome || ' ' || owner || ' ' || to_hex(fingerprint) FROM sentinel_audit ORDER BY id",
+        )
+        .unwrap();
+    assert_eq!(
+        audit.trim(),
+        "refused Deployment/api 7\ndry_run Deployment/api ffffffffffffffff"
+    );
+    let switches = pg
+        .psql("sentinel", "SELECT enabled, dry_run FROM sentinel_settings")
+        .unwrap();
+    assert_eq!(switches.trim(), "f|t");
     let lines = pg
         .psql("sentinel", "SELECT count(*) FROM sentinel_lines")
         .unwrap();
@@ -263,8 +363,8 @@ async fn postgres_passes_the_suite_and_counts_a_line_once_across_replicas() {
     let schema = pg
         .psql(
             "sentinel",
-            "SELECT string_agg(version::text, ',') FROM sentinel_schema",
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM sentinel_schema",
         )
         .unwrap();
-    assert_eq!(schema.trim(), "1");
+    assert_eq!(schema.trim(), "1,2");
 }

@@ -97,6 +97,54 @@ pub struct Web {
     pub listen: ListenAddr,
     /// The path prefix under which a gateway exposes the dashboard.
     pub base_path: String,
+    pub auth: WebAuth,
+}
+
+/// Who may read and change what the server shows (ours: upstream has no authentication).
+///
+/// Writes (settings, cooldowns) need `Authorization: Bearer <token>`; without a token
+/// configured they are disabled. Reads (the API and the dashboard) need the token too, as
+/// the header or the dashboard's sign-in cookie, unless `public_reads` opens them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebAuth {
+    /// A file holding the token (a mounted Secret); read at start.
+    pub token_file: Option<PathBuf>,
+    /// An environment variable holding the token.
+    pub token_env: Option<String>,
+    /// Serve reads to anyone who can reach the server.
+    pub public_reads: bool,
+}
+
+/// Leader election through a Lease (`remediation.leader_election`, the seed's "future"
+/// option with its field names): with several replicas only the leader remediates; every
+/// replica ingests and serves. Disabled, this replica acts alone.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LeaderElection {
+    pub enabled: bool,
+    pub lease_name: String,
+    /// The Lease's namespace; set from the downward API (`metadata.namespace`).
+    pub lease_namespace: Option<String>,
+    /// This replica's identity; set from the downward API (`metadata.name`).
+    pub identity: Option<String>,
+    pub lease_duration: Duration,
+    pub renew_deadline: Duration,
+    pub retry_period: Duration,
+}
+
+impl Default for LeaderElection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            lease_name: "kube-sentinel-leader".into(),
+            lease_namespace: None,
+            identity: None,
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+        }
+    }
 }
 
 impl Default for Web {
@@ -104,6 +152,7 @@ impl Default for Web {
         Self {
             listen: ListenAddr::any(8080),
             base_path: String::new(),
+            auth: WebAuth::default(),
         }
     }
 }
@@ -118,6 +167,7 @@ pub struct Remediation {
     /// Actions in any hour in one namespace (ours; upstream has only the global budget).
     pub max_actions_per_namespace_per_hour: u32,
     pub excluded_namespaces: Vec<String>,
+    pub leader_election: LeaderElection,
 }
 
 impl Default for Remediation {
@@ -128,6 +178,7 @@ impl Default for Remediation {
             max_actions_per_hour: 50,
             max_actions_per_namespace_per_hour: 10,
             excluded_namespaces: vec!["kube-system".into(), "monitoring".into()],
+            leader_election: LeaderElection::default(),
         }
     }
 }
@@ -201,6 +252,32 @@ impl Validate for Config {
             ));
         }
         self.loki.validate_access()?;
+        if self.web.auth.token_file.is_some() && self.web.auth.token_env.is_some() {
+            return Err(Violation::new(
+                "web.auth.token_env",
+                "cannot be combined with web.auth.token_file; set one of them",
+            ));
+        }
+        let le = &self.remediation.leader_election;
+        if le.enabled {
+            for (field, value) in [
+                ("lease_namespace", &le.lease_namespace),
+                ("identity", &le.identity),
+            ] {
+                if value.as_deref().is_none_or(str::is_empty) {
+                    return Err(Violation::new(
+                        format!("remediation.leader_election.{field}"),
+                        "is needed when leader election is enabled (the downward API sets it)",
+                    ));
+                }
+            }
+            if le.renew_deadline >= le.lease_duration || le.retry_period >= le.renew_deadline {
+                return Err(Violation::new(
+                    "remediation.leader_election.renew_deadline",
+                    "must lie between retry_period and lease_duration",
+                ));
+            }
+        }
         if self.store.max_errors == 0 {
             return Err(Violation::new("store.max_errors", "must be at least 1"));
         }

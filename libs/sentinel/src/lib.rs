@@ -3,6 +3,7 @@
 //! safety decisions. Pure: no IO, no
 //! async runtime.
 
+pub mod audit;
 pub mod config;
 pub mod detect;
 pub mod extract;

@@ -22,6 +22,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use crate::audit::{Entry, Outcome};
 use crate::rules::{Action, Rule};
 
 pub mod plan;
@@ -47,6 +48,26 @@ impl From<&crate::config::Remediation> for Limits {
             max_actions_per_hour: c.max_actions_per_hour,
             max_actions_per_namespace_per_hour: c.max_actions_per_namespace_per_hour,
         }
+    }
+}
+
+/// The two switches an operator may flip at run time (`POST /api/settings`), over the
+/// config's `remediation.enabled` and `remediation.dry_run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Switches {
+    pub enabled: bool,
+    pub dry_run: bool,
+}
+
+impl Limits {
+    /// These limits with `switches` applied.
+    pub fn with(&self, switches: Option<Switches>) -> Self {
+        let mut limits = self.clone();
+        if let Some(s) = switches {
+            limits.enabled = s.enabled;
+            limits.dry_run = s.dry_run;
+        }
+        limits
     }
 }
 
@@ -115,6 +136,8 @@ pub struct Safety {
     cooldowns: HashMap<(String, String), i64>,
     /// Actions taken in the last hour: when, and in which namespace.
     taken: VecDeque<(i64, String)>,
+    /// Until when each (rule, owner, reason) refusal stays out of the audit log.
+    refusals: HashMap<(String, String, &'static str), i64>,
 }
 
 impl Safety {
@@ -174,9 +197,80 @@ impl Safety {
             .is_some()
     }
 
+    /// Holds `rule` on `owner` until `until_ns` without spending the budget (an action that
+    /// does not fit its workload is reported once per cooldown, not on every line).
+    pub fn hold(&mut self, rule: &str, owner: &str, until_ns: i64) {
+        self.cooldowns
+            .insert((rule.to_owned(), owner.to_owned()), until_ns);
+    }
+
+    /// Gives back the budget of the action just taken at `at_ns` in `namespace`, when it
+    /// turned out to need nothing done; its cooldown stays.
+    pub fn refund(&mut self, namespace: &str, at_ns: i64) {
+        if let Some(i) = self
+            .taken
+            .iter()
+            .rposition(|(ts, ns)| *ts == at_ns && ns == namespace)
+        {
+            self.taken.remove(i);
+        }
+    }
+
+    /// Whether a refusal for `reason` on `rule` and `owner` is new enough to write to the
+    /// audit log: once per `cooldown` for each, so that a spent budget or an excluded
+    /// namespace is recorded, not repeated for every line.
+    pub fn first_refusal(&mut self, req: &Request<'_>, reason: Refusal, now_ns: i64) -> bool {
+        let key = (req.rule.name.clone(), req.owner.to_owned(), reason.reason());
+        match self.refusals.get(&key) {
+            Some(&until) if now_ns < until => false,
+            _ => {
+                self.refusals
+                    .insert(key, now_ns.saturating_add(nanos(req.rule.cooldown)));
+                true
+            }
+        }
+    }
+
+    /// The state the audit log implies at `now_ns`: its holds still in force and the attempts
+    /// of the last hour, so that a new leader keeps its predecessor's cooldowns and budget.
+    /// Entries come in any order; a cleared cooldown lifts the holds written before it.
+    pub fn restore(entries: &[Entry], now_ns: i64) -> Self {
+        let mut sorted: Vec<&Entry> = entries.iter().collect();
+        sorted.sort_by_key(|e| (e.at_ns, e.id));
+        let mut safety = Self::default();
+        for e in sorted {
+            if e.outcome == Outcome::CooldownCleared {
+                safety.clear_cooldown(&e.rule, &e.owner);
+                continue;
+            }
+            if let Some(until) = e.hold_until_ns
+                && until > now_ns
+            {
+                safety.hold(&e.rule, &e.owner, until);
+            }
+            if e.outcome.spent() && e.at_ns > now_ns - HOUR_NS {
+                safety.taken.push_back((e.at_ns, e.namespace.clone()));
+            }
+        }
+        safety
+    }
+
+    /// Cooldowns in force at `now_ns`: (rule, owner, until), soonest first.
+    pub fn cooldowns(&self, now_ns: i64) -> Vec<(String, String, i64)> {
+        let mut held: Vec<_> = self
+            .cooldowns
+            .iter()
+            .filter(|(_, until)| **until > now_ns)
+            .map(|((rule, owner), until)| (rule.clone(), owner.clone(), *until))
+            .collect();
+        held.sort_by_key(|(_, _, until)| *until);
+        held
+    }
+
     /// Drops expired cooldowns (call now and then: they are otherwise kept until replaced).
     pub fn expire(&mut self, now_ns: i64) {
         self.cooldowns.retain(|_, until| *until > now_ns);
+        self.refusals.retain(|_, until| *until > now_ns);
     }
 
     fn forget_before(&mut self, cutoff_ns: i64) {

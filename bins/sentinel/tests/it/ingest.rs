@@ -45,7 +45,7 @@ fn config(dir: &Path, loki: &FakeLoki, extra: &str) -> String {
     std::fs::write(
         &path,
         format!(
-            "loki:\n  url: {}\n  query: '{{namespace=~\".+\"}}'\n  poll_interval: 1s\n  lookback: 10m\n  overlap: 2m\n  limit: 7\n  tenant_id: team-a\nweb:\n  listen: 127.0.0.1:0\n  base_path: /kube-sentinel\n{extra}",
+            "loki:\n  url: {}\n  query: '{{namespace=~\".+\"}}'\n  poll_interval: 1s\n  lookback: 10m\n  overlap: 2m\n  limit: 7\n  tenant_id: team-a\nweb:\n  listen: 127.0.0.1:0\n  base_path: /kube-sentinel\n  auth:\n    public_reads: true\nremediation:\n  enabled: false\n{extra}",
             loki.url()
         ),
     )

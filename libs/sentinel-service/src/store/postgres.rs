@@ -3,7 +3,8 @@
 //! Tables (created by the embedded migrations at start, under an advisory lock, recorded in
 //! `sentinel_schema`): `sentinel_errors` (one row per fingerprint: counts, first and last
 //! seen, three samples), `sentinel_lines` (the identity of each counted line), and
-//! `sentinel_cursors` (where reading resumes, per query).
+//! `sentinel_cursors` (where reading resumes, per query), `sentinel_audit` (the remediation
+//! audit log) and `sentinel_settings` (the operator's switches, one row).
 //!
 //! A page is recorded in one transaction: the lines' identities are inserted with
 //! `ON CONFLICT DO NOTHING RETURNING id`, and only the lines that returned count, so two
@@ -17,7 +18,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bulwark_config::Secret;
 use bulwark_loki::Cursor;
+use bulwark_sentinel::audit::{Entry, Filter as AuditFilter};
 use bulwark_sentinel::fingerprint::Fingerprint;
+use bulwark_sentinel::remediation::Switches;
 use bulwark_sentinel::rules::Priority;
 use bulwark_sentinel::store::{
     ErrorView, Filter, Page, SampleView, Stats, merge_samples, rfc3339, sample_message,
@@ -27,13 +30,16 @@ use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::{Line, Store, StoreError};
 
+mod audit;
+
 /// How long the identity of a counted line is kept.
 pub const LINE_MEMORY: Duration = Duration::from_secs(24 * 3600);
 
 /// The schema, one migration per version, applied in order and never edited once released.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE sentinel_errors (
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE sentinel_errors (
         fingerprint bigint PRIMARY KEY,
         namespace text NOT NULL,
         workload text NOT NULL,
@@ -60,7 +66,9 @@ const MIGRATIONS: &[(i32, &str)] = &[(
         cursor text NOT NULL,
         updated_at timestamptz NOT NULL DEFAULT now()
     );",
-)];
+    ),
+    (2, audit::MIGRATION),
+];
 
 /// The advisory lock that serialises migrations between replicas starting together.
 const MIGRATION_LOCK: i64 = 0x5e4e_7117_0000_0001;
@@ -422,6 +430,10 @@ impl Store for PgStore {
     }
 
     async fn purge(&self, cutoff_ns: i64) -> Result<usize, StoreError> {
+        sqlx::query("DELETE FROM sentinel_audit WHERE at < $1")
+            .bind(cutoff_ns)
+            .execute(&self.pool)
+            .await?;
         let done = sqlx::query("DELETE FROM sentinel_errors WHERE last_seen < $1")
             .bind(cutoff_ns)
             .execute(&self.pool)
@@ -444,5 +456,26 @@ impl Store for PgStore {
             .fetch_one(&self.pool)
             .await?;
         Ok((n as usize, 0))
+    }
+
+    async fn audit(&self, entry: &Entry) -> Result<u64, StoreError> {
+        audit::append(&self.pool, entry).await
+    }
+
+    async fn audit_log(
+        &self,
+        filter: &AuditFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Entry>, usize), StoreError> {
+        audit::list(&self.pool, filter, offset, limit).await
+    }
+
+    async fn switches(&self) -> Result<Option<Switches>, StoreError> {
+        audit::switches(&self.pool).await
+    }
+
+    async fn set_switches(&self, switches: Switches) -> Result<(), StoreError> {
+        audit::set_switches(&self.pool, switches).await
     }
 }

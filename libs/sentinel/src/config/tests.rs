@@ -108,3 +108,24 @@ fn loki_access_is_checked() {
         );
     }
 }
+
+#[test]
+fn leader_election_takes_the_seeds_future_fields_and_needs_an_identity() {
+    let yaml = "remediation:\n  leader_election:\n    enabled: true\n    lease_name: kube-sentinel-leader\n    lease_namespace: kube-sentinel\n";
+    let e = load(yaml).unwrap_err();
+    assert!(e.contains("remediation.leader_election.identity"), "{e}");
+    let c = load(&format!("{yaml}    identity: sentinel-0\n")).unwrap();
+    let le = &c.remediation.leader_election;
+    assert_eq!(le.lease_namespace.as_deref(), Some("kube-sentinel"));
+    assert_eq!(le.lease_duration.get().as_secs(), 15);
+    let e = load(&format!("{yaml}    identity: s\n    renew_deadline: 20s\n")).unwrap_err();
+    assert!(e.contains("renew_deadline"), "{e}");
+}
+
+#[test]
+fn web_auth_takes_one_token_source() {
+    let c = load("web:\n  auth:\n    token_file: /etc/sentinel/token\n").unwrap();
+    assert!(!c.web.auth.public_reads, "reads are closed unless opened");
+    let e = load("web:\n  auth:\n    token_file: /t\n    token_env: T\n").unwrap_err();
+    assert!(e.contains("web.auth.token_env"), "{e}");
+}

@@ -24,6 +24,20 @@ pub enum OwnerKind {
 }
 
 impl OwnerKind {
+    /// Reads a Kubernetes kind written by [`Self::as_str`].
+    pub fn parse(kind: &str) -> Option<Self> {
+        [
+            Self::Deployment,
+            Self::StatefulSet,
+            Self::DaemonSet,
+            Self::Job,
+            Self::ReplicaSet,
+            Self::Pod,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == kind)
+    }
+
     /// The Kubernetes kind.
     pub const fn as_str(self) -> &'static str {
         match self {

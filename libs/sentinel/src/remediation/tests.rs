@@ -175,3 +175,91 @@ fn limits_come_from_the_seed_config() {
     assert_eq!(l.max_actions_per_namespace_per_hour, 10);
     assert!(l.excluded_namespaces.iter().any(|n| n == "kube-sentinel"));
 }
+
+fn entry(at_ns: i64, outcome: Outcome, ns: &str, hold_until_ns: Option<i64>) -> Entry {
+    Entry {
+        id: 0,
+        at_ns,
+        fingerprint: None,
+        rule: "restart".into(),
+        namespace: ns.into(),
+        pod: "api-1".into(),
+        owner: "Deployment/api".into(),
+        action: "restart-pod".into(),
+        outcome,
+        reason: None,
+        detail: String::new(),
+        replica: "a".into(),
+        hold_until_ns,
+    }
+}
+
+#[test]
+fn a_new_leader_keeps_the_cooldowns_and_the_hours_budget() {
+    let rules = rules();
+    let rule = &rules.rules()[0];
+    let now = 100 * MIN;
+    let log = [
+        // An hour and more ago: its budget is back.
+        entry(now - 61 * MIN, Outcome::Success, "shop", None),
+        entry(now - 10 * MIN, Outcome::Failed, "shop", None),
+        entry(now - 2 * MIN, Outcome::Success, "web", Some(now + 3 * MIN)),
+        // Dry-run holds but spends nothing.
+        entry(now - MIN, Outcome::DryRun, "web", Some(now + 4 * MIN)),
+    ];
+    let mut s = Safety::restore(&log, now);
+    assert_eq!(s.budget(&limits(), now), (2, 1));
+    assert_eq!(
+        s.decide(&limits(), &req(rule, "web", "Deployment/api"), now),
+        Decision::Refused(Refusal::Cooldown {
+            until_ns: now + 4 * MIN
+        })
+    );
+    assert_eq!(
+        s.cooldowns(now),
+        [("restart".into(), "Deployment/api".into(), now + 4 * MIN)]
+    );
+    // Cleared afterwards: the hold is gone; the budget is not given back.
+    let mut cleared = log.to_vec();
+    cleared.push(entry(now - 1, Outcome::CooldownCleared, "web", None));
+    let mut s = Safety::restore(&cleared, now);
+    assert!(s.cooldowns(now).is_empty());
+    assert_eq!(
+        s.decide(&limits(), &req(rule, "web", "Deployment/api"), now),
+        Decision::Act(rule.action)
+    );
+}
+
+#[test]
+fn refunds_holds_and_refusals_reported_once_per_cooldown() {
+    let rules = rules();
+    let rule = &rules.rules()[0];
+    let mut s = Safety::default();
+    let r = req(rule, "shop", "Deployment/api");
+    assert_eq!(s.decide(&limits(), &r, 0), Decision::Act(rule.action));
+    s.refund("shop", 0);
+    assert_eq!(s.budget(&limits(), 1), (0, 3), "a no-op spends nothing");
+    assert!(
+        matches!(
+            s.decide(&limits(), &r, 1),
+            Decision::Refused(Refusal::Cooldown { .. })
+        ),
+        "but its cooldown holds"
+    );
+    s.hold("restart", "StatefulSet/db", 5 * MIN);
+    let db = req(rule, "shop", "StatefulSet/db");
+    assert!(matches!(
+        s.decide(&limits(), &db, MIN),
+        Decision::Refused(Refusal::Cooldown { .. })
+    ));
+    assert!(s.first_refusal(&r, Refusal::GlobalBudget, 0));
+    assert!(!s.first_refusal(&r, Refusal::GlobalBudget, MIN));
+    assert!(
+        s.first_refusal(&r, Refusal::NamespaceBudget, MIN),
+        "per reason"
+    );
+    assert!(
+        s.first_refusal(&r, Refusal::GlobalBudget, 5 * MIN),
+        "after the cooldown"
+    );
+}

@@ -64,7 +64,7 @@ fn sentinel(exe: &Path) -> anyhow::Result<()> {
     std::fs::write(
         &config,
         format!(
-            "loki:\n  url: {}\n  poll_interval: 2s\n  lookback: 5m\nweb:\n  listen: 127.0.0.1:0\n  base_path: /kube-sentinel\n",
+            "loki:\n  url: {}\n  poll_interval: 2s\n  lookback: 5m\nweb:\n  listen: 127.0.0.1:0\n  base_path: /kube-sentinel\n  auth:\n    public_reads: true\nremediation:\n  enabled: false\n",
             loki.url()
         ),
     )?;

@@ -338,6 +338,7 @@ impl Engine {
                 Err("pod_gone")
             }
             Err(error) => {
+                let error = bulwark_http::error_chain(&error);
                 tracing::warn!(namespace = %c.namespace, pod = %c.pod, error = %error, "Cannot resolve the pod's owner.");
                 Err("owner_unknown")
             }
@@ -365,6 +366,7 @@ impl Engine {
             .publish(&object, type_, reason, &e.action, Some(note))
             .await
         {
+            let error = bulwark_http::error_chain(&error);
             tracing::warn!(error = %error, "Cannot post the remediation Event.");
         }
     }

@@ -271,10 +271,16 @@ impl Validate for Config {
                     ));
                 }
             }
-            if le.renew_deadline >= le.lease_duration || le.retry_period >= le.renew_deadline {
+            let (lease, renew, retry) = (
+                le.lease_duration.get(),
+                le.renew_deadline.get(),
+                le.retry_period.get(),
+            );
+            if retry >= renew || renew + retry * 2 >= lease {
                 return Err(Violation::new(
                     "remediation.leader_election.renew_deadline",
-                    "must lie between retry_period and lease_duration",
+                    "must exceed retry_period, and lease_duration must exceed renew_deadline \
+                     plus two retry periods",
                 ));
             }
         }

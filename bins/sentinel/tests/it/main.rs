@@ -9,6 +9,7 @@ use std::path::Path;
 use bulwark_test_util::binary;
 use bulwark_test_util::kube_api::FakeKube;
 
+mod dashboard;
 mod ingest;
 mod remediate;
 

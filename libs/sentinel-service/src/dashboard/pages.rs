@@ -54,7 +54,9 @@ fn layout(api: &Api, title: &str, body: Markup) -> Markup {
     }
 }
 
-/// Log text: isolated from the page's direction, cut to `max` characters when given.
+/// Log text: isolated from the page's direction, cut to `max` characters when given, and
+/// with invisible controls shown by their code point: a right-to-left override would
+/// otherwise make `gnp.exe` read as `exe.png`.
 fn log_text(text: &str, max: Option<usize>) -> Markup {
     let (shown, cut) = match max {
         Some(max) => match text.char_indices().nth(max) {
@@ -64,9 +66,45 @@ fn log_text(text: &str, max: Option<usize>) -> Markup {
         None => (text, false),
     };
     html! {
-        bdi.log { (shown) }
+        bdi.log {
+            @for piece in pieces(shown) {
+                @match piece {
+                    Ok(plain) => (plain),
+                    Err(c) => span.ctl title="invisible control character" {
+                        "⟨U+" (format!("{:04X}", u32::from(c))) "⟩"
+                    },
+                }
+            }
+        }
         @if cut { span.cut { "… (" (text.chars().count()) " characters)" } }
     }
+}
+
+/// Whether `c` changes how text around it reads without being seen: bidirectional controls,
+/// zero-width characters and C0/C1 controls other than tab and newline.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        | '\u{061C}' | '\u{FEFF}')
+        || (c.is_control() && c != '\t' && c != '\n')
+}
+
+/// `text` split into runs of plain text (`Ok`) and invisible characters (`Err`).
+fn pieces(text: &str) -> Vec<std::result::Result<&str, char>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if invisible(c) {
+            if start < i {
+                out.push(Ok(&text[start..i]));
+            }
+            out.push(Err(c));
+            start = i + c.len_utf8();
+        }
+    }
+    if start < text.len() {
+        out.push(Ok(&text[start..]));
+    }
+    out
 }
 
 fn priority(p: Priority) -> Markup {
@@ -189,7 +227,9 @@ pub(super) async fn overview(api: &Api) -> Result<Markup> {
         h2 { "By namespace" }
         table {
             thead { tr { th { "Namespace" } th { "Occurrences" } } }
-            tbody { @for (ns, n) in &stats.by_namespace { tr { td { (ns) } td.num { (n) } } } }
+            tbody { @for (ns, n) in &stats.by_namespace {
+                tr { td { (ns) } td.num data-stat={ "by_namespace." (ns) } { (n) } }
+            } }
         }
         h2 { "Latest errors" }
         (error_rows(api, &latest))
@@ -421,4 +461,26 @@ pub(super) fn login(api: &Api, message: Option<&str>) -> Markup {
 pub(super) fn problem(api: &Api, status: StatusCode, message: &str) -> Markup {
     let body = html! { p.err { (status.as_u16()) ": " (message) } };
     layout(api, "Problem", body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_text_escapes_and_shows_invisible_controls() {
+        let html = log_text("<b>a</b> \u{202E}gnp.exe\u{202C}\x1b[31m", None).into_string();
+        assert_eq!(
+            html,
+            "<bdi class=\"log\">&lt;b&gt;a&lt;/b&gt; \
+             <span class=\"ctl\" title=\"invisible control character\">⟨U+202E⟩</span>gnp.exe\
+             <span class=\"ctl\" title=\"invisible control character\">⟨U+202C⟩</span>\
+             <span class=\"ctl\" title=\"invisible control character\">⟨U+001B⟩</span>[31m</bdi>"
+        );
+        let cut = log_text("ééé", Some(2)).into_string();
+        assert!(
+            cut.contains(">éé</bdi>") && cut.contains("(3 characters)"),
+            "{cut}"
+        );
+    }
 }

@@ -257,7 +257,12 @@ async fn pages_show_hostile_lines_as_text_and_update_live() {
 
     // A live update reaches the overview without a reload.
     c.goto(&format!("{base}/")).await.unwrap();
-    let live = c.wait_for_find(Locator::Css("#live.on")).await.unwrap();
+    let live = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#live.on"))
+        .await
+        .unwrap();
     assert_eq!(live.text().await.unwrap(), "live");
     let before = c
         .find(Locator::Css("[data-stat='occurrences']"))

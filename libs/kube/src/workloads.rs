@@ -1,6 +1,6 @@
 //! What sentinel's remediation does on the API server, one request each: resolve a pod's
 //! owning workload through its controller `ownerReferences`, delete a pod, read and set
-//! replicas through the `scale` subresource, restart a rollout, force-delete pods stuck
+//! replicas on the workload's spec, restart a rollout, force-delete pods stuck
 //! terminating, and roll a Deployment back to
 //! a template decided elsewhere (`bulwark_sentinel::remediation::plan`).
 
@@ -130,24 +130,26 @@ pub async fn delete_stuck_pods(
     Ok(deleted)
 }
 
-/// The replicas of `owner` (a Deployment, StatefulSet or ReplicaSet), from its `scale`.
+/// The replicas of `owner` (a Deployment, StatefulSet or ReplicaSet), from its spec (1 when
+/// unset, as the API server defaults it).
+///
+/// Read and set on the object itself rather than its `scale` subresource: the seed's
+/// ClusterRole grants `deployments` get and patch, not `deployments/scale`.
 pub async fn replicas(client: &kube::Client, namespace: &str, owner: &Owner) -> Result<i32, Error> {
-    let scale = match owner.kind.as_str() {
-        "Deployment" => {
-            Api::<Deployment>::namespaced(client.clone(), namespace)
-                .get_scale(&owner.name)
-                .await
-        }
-        "StatefulSet" => {
-            Api::<StatefulSet>::namespaced(client.clone(), namespace)
-                .get_scale(&owner.name)
-                .await
-        }
-        "ReplicaSet" => {
-            Api::<ReplicaSet>::namespaced(client.clone(), namespace)
-                .get_scale(&owner.name)
-                .await
-        }
+    let name = &owner.name;
+    let replicas = match owner.kind.as_str() {
+        "Deployment" => Api::<Deployment>::namespaced(client.clone(), namespace)
+            .get(name)
+            .await
+            .map(|d| d.spec.and_then(|s| s.replicas)),
+        "StatefulSet" => Api::<StatefulSet>::namespaced(client.clone(), namespace)
+            .get(name)
+            .await
+            .map(|d| d.spec.and_then(|s| s.replicas)),
+        "ReplicaSet" => Api::<ReplicaSet>::namespaced(client.clone(), namespace)
+            .get(name)
+            .await
+            .map(|d| d.spec.and_then(|s| s.replicas)),
         other => {
             return Err(Error::Settings(format!(
                 "a {other} has no replicas to scale"
@@ -155,10 +157,10 @@ pub async fn replicas(client: &kube::Client, namespace: &str, owner: &Owner) -> 
         }
     }
     .map_err(Error::Api)?;
-    Ok(scale.spec.and_then(|s| s.replicas).unwrap_or_default())
+    Ok(replicas.unwrap_or(1))
 }
 
-/// Sets the replicas of `owner` through its `scale` subresource.
+/// Sets the replicas of `owner` with a merge patch of `spec.replicas`.
 pub async fn scale(
     client: &kube::Client,
     namespace: &str,
@@ -171,25 +173,23 @@ pub async fn scale(
         field_manager: Some(manager.to_owned()),
         ..PatchParams::default()
     };
+    let name = &owner.name;
     let done = match owner.kind.as_str() {
-        "Deployment" => {
-            Api::<Deployment>::namespaced(client.clone(), namespace)
-                .patch_scale(&owner.name, &params, &patch)
-                .await
-        }
-        "StatefulSet" => {
-            Api::<StatefulSet>::namespaced(client.clone(), namespace)
-                .patch_scale(&owner.name, &params, &patch)
-                .await
-        }
-        "ReplicaSet" => {
-            Api::<ReplicaSet>::namespaced(client.clone(), namespace)
-                .patch_scale(&owner.name, &params, &patch)
-                .await
-        }
+        "Deployment" => Api::<Deployment>::namespaced(client.clone(), namespace)
+            .patch(name, &params, &patch)
+            .await
+            .map(drop),
+        "StatefulSet" => Api::<StatefulSet>::namespaced(client.clone(), namespace)
+            .patch(name, &params, &patch)
+            .await
+            .map(drop),
+        "ReplicaSet" => Api::<ReplicaSet>::namespaced(client.clone(), namespace)
+            .patch(name, &params, &patch)
+            .await
+            .map(drop),
         other => return Err(Error::Settings(format!("a {other} cannot be scaled"))),
     };
-    done.map(drop).map_err(Error::Api)
+    done.map_err(Error::Api)
 }
 
 /// `kubectl rollout restart`: sets `kubectl.kubernetes.io/restartedAt` to `at` (RFC 3339) on

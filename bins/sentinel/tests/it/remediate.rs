@@ -186,6 +186,98 @@ fn config(dir: &Path, loki: &FakeLoki, kubeconfig: &Path, extra: &str) -> String
     path.to_str().unwrap().to_owned()
 }
 
+/// The rules `manifests/sentinel/rbac.yaml` grants: (namespace or `None` for cluster-wide,
+/// apiGroups, resources, verbs, resourceNames).
+type Grant = (
+    Option<String>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+);
+
+fn granted() -> Vec<Grant> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../manifests/sentinel/rbac.yaml"
+    ))
+    .unwrap();
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| a.iter().map(|s| s.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    };
+    let mut grants = Vec::new();
+    for doc in &docs {
+        let scope = match doc["kind"].as_str() {
+            Some("ClusterRole") => None,
+            // The base's namespace (kustomization.yaml).
+            Some("Role") => Some("kube-sentinel".to_owned()),
+            _ => continue,
+        };
+        for rule in doc["rules"].as_array().unwrap() {
+            grants.push((
+                scope.clone(),
+                list(&rule["apiGroups"]),
+                list(&rule["resources"]),
+                list(&rule["verbs"]),
+                list(&rule["resourceNames"]),
+            ));
+        }
+    }
+    grants
+}
+
+/// Fails unless every request sentinel made is one the manifests' RBAC allows: what the
+/// binary does and what the cluster grants agree.
+fn assert_rbac_allows(requests: &[(hyper::Method, String)]) {
+    let grants = granted();
+    for (method, target) in requests {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let (group, rest) = match parts.as_slice() {
+            ["api", "v1", rest @ ..] => ("", rest),
+            ["apis", group, _version, rest @ ..] => (*group, rest),
+            // Discovery and /version need no grant.
+            _ => continue,
+        };
+        let (namespace, rest) = match rest {
+            ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(*ns), rest),
+            rest => (None, rest),
+        };
+        let (resource, name) = match rest {
+            [resource] => (resource.to_string(), None),
+            [resource, name] => (resource.to_string(), Some(*name)),
+            [resource, name, sub] => (format!("{resource}/{sub}"), Some(*name)),
+            _ => panic!("unexpected path {path}"),
+        };
+        let verb = match (method.as_str(), name) {
+            ("GET", None) if query.contains("watch=true") => "watch",
+            ("GET", None) => "list",
+            ("GET", Some(_)) => "get",
+            ("POST", _) => "create",
+            ("PUT", _) => "update",
+            ("PATCH", _) => "patch",
+            ("DELETE", _) => "delete",
+            (m, _) => panic!("unexpected method {m}"),
+        };
+        let allowed = grants
+            .iter()
+            .any(|(scope, groups, resources, verbs, names)| {
+                scope.as_deref().is_none_or(|s| Some(s) == namespace)
+                    && groups.iter().any(|g| g == group)
+                    && resources.iter().any(|r| *r == resource)
+                    && verbs.iter().any(|v| v == verb)
+                    && (names.is_empty() || name.is_some_and(|n| names.iter().any(|x| x == n)))
+            });
+        assert!(
+            allowed,
+            "{method} {target}: {verb} {group}/{resource} is not granted by manifests/sentinel/rbac.yaml"
+        );
+    }
+}
+
 fn outcomes(entries: &[Value]) -> Vec<String> {
     let mut o: Vec<String> = entries
         .iter()
@@ -407,6 +499,7 @@ async fn acts_on_the_cluster_within_the_safety_limits() {
     );
     assert_eq!(metric(addr, "kube_sentinel_leader"), 1.0);
     bin.terminate(Duration::from_secs(5)).unwrap();
+    assert_rbac_allows(&kube.requests());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -468,4 +561,10 @@ async fn only_the_leader_acts_and_another_replica_takes_over() {
         .unwrap();
     assert_eq!(web["spec"]["replicas"], 3);
     b.terminate(Duration::from_secs(5)).unwrap();
+    let requests = kube.requests();
+    assert!(
+        requests.iter().any(|(_, p)| p.contains("/leases/")),
+        "elected through a Lease"
+    );
+    assert_rbac_allows(&requests);
 }

@@ -129,3 +129,18 @@ fn web_auth_takes_one_token_source() {
     let e = load("web:\n  auth:\n    token_file: /t\n    token_env: T\n").unwrap_err();
     assert!(e.contains("web.auth.token_env"), "{e}");
 }
+
+#[test]
+fn the_manifests_config_is_the_seeds_with_authentication() {
+    let shipped = load(include_str!("../../../../manifests/sentinel/config.yaml")).unwrap();
+    let mut seed = load(SEED).unwrap();
+    assert_eq!(
+        shipped.web.auth.token_file.as_deref(),
+        Some(std::path::Path::new("/etc/kube-sentinel-token/token"))
+    );
+    seed.web.auth = shipped.web.auth.clone();
+    assert_eq!(
+        shipped, seed,
+        "only web.auth differs from the seed's config.yaml"
+    );
+}

@@ -267,7 +267,7 @@ fn assert_rbac_allows(requests: &[(hyper::Method, String)]) {
             .any(|(scope, groups, resources, verbs, names)| {
                 scope.as_deref().is_none_or(|s| Some(s) == namespace)
                     && groups.iter().any(|g| g == group)
-                    && resources.iter().any(|r| *r == resource)
+                    && resources.contains(&resource)
                     && verbs.iter().any(|v| v == verb)
                     && (names.is_empty() || name.is_some_and(|n| names.iter().any(|x| x == n)))
             });

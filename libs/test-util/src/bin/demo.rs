@@ -77,7 +77,9 @@ fn sentinel(exe: &Path) -> anyhow::Result<()> {
     ];
     service(exe, "sentinel", &[], &args, |addr| {
         let api = format!("http://{addr}/kube-sentinel/api");
-        println!("    the API answers at {api}/errors, {api}/stats, {api}/rules");
+        println!(
+            "    the API answers at {api}/errors, {api}/stats, {api}/rules; the dashboard at http://{addr}/kube-sentinel/ (reads open, remediation off: there is no cluster here)"
+        );
         let start = std::time::Instant::now();
         let stats = loop {
             let (_, body) =

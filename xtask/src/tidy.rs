@@ -31,6 +31,7 @@ pub(crate) const CHECKS: &[(&str, Check)] = &[
     ("thin_main", thin_main),
     ("file_size", file_size),
     ("no_should_panic", no_should_panic),
+    ("fixture_paths", fixture_paths),
     ("trailing_whitespace", trailing_whitespace),
     ("crate_names", manifests::crate_names),
     ("manifest_shape", manifests::manifest_shape),
@@ -234,6 +235,38 @@ fn no_should_panic(repo: &Repo) -> anyhow::Result<Vec<Violation>> {
         .iter()
         .flat_map(|(path, text)| check_no_should_panic(path, text))
         .collect())
+}
+
+fn fixture_paths(repo: &Repo) -> anyhow::Result<Vec<Violation>> {
+    Ok(repo
+        .rust_files()?
+        .iter()
+        .flat_map(|(path, text)| check_fixture_paths(path, text))
+        .collect())
+}
+
+/// No `env!("CARGO_MANIFEST_DIR")` outside build scripts and xtask's root lookup: the value is
+/// compiled in, and clones at different paths that share a target directory reuse each other's
+/// test binaries (cargo's fingerprints are relative to the workspace), which then read files in
+/// a clone that may be gone or older. Tests read fixtures relative to the package root, where
+/// cargo runs them, or embed them with `include_str!`.
+pub(crate) fn check_fixture_paths(path: &Path, text: &str) -> Vec<Violation> {
+    if path.ends_with("build.rs") || path == Path::new("xtask/src/main.rs") {
+        return Vec::new();
+    }
+    let needle = concat!("env!(\"CARGO_MANIFEST", "_DIR\")");
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| line.contains(needle) && !line.trim_start().starts_with("//"))
+        .map(|(i, _)| {
+            Violation::new(
+                path,
+                i + 1,
+                "no compile-time CARGO_MANIFEST_DIR: read fixtures relative to the package root \
+                 (cargo runs tests there) or include_str! them",
+            )
+        })
+        .collect()
 }
 
 /// No `#[should_panic]`: a test asserts on the `Err` it expects (STYLE.md, Tests).

@@ -37,7 +37,8 @@ fn out() -> PathBuf {
 
 fn xtask() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    command.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    // The workspace root; cargo runs tests from the package root (xtask/).
+    command.current_dir("..");
     command
 }
 
@@ -78,8 +79,7 @@ fn entry(layout: &Path, name: &str) -> Value {
 }
 
 fn version() -> String {
-    let toml = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
-        .unwrap();
+    let toml = std::fs::read_to_string("../Cargo.toml").unwrap();
     let table: toml::Table = toml.parse().unwrap();
     table["workspace"]["package"]["version"]
         .as_str()

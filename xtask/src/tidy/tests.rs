@@ -40,6 +40,7 @@ repo_checks!(
     thin_main,
     file_size,
     no_should_panic,
+    fixture_paths,
     trailing_whitespace,
     crate_names,
     manifest_shape,
@@ -119,6 +120,24 @@ fn text_checks() {
             "#[test]\n    #[should_panic(expected = \"x\")]\nfn t() {}\n// #[should_panic] in a comment\n",
         ),
         &[(2, "no #[should_panic]")],
+    );
+    check_lines(
+        &check_fixture_paths(
+            path(),
+            concat!(
+                "// env!(\"CARGO_MANIFEST",
+                "_DIR\") in a comment\nlet d = env!(\"CARGO_MANIFEST",
+                "_DIR\");\n"
+            ),
+        ),
+        &[(2, "no compile-time CARGO_MANIFEST_DIR")],
+    );
+    assert!(
+        check_fixture_paths(
+            Path::new("libs/log/build.rs"),
+            concat!("env!(\"CARGO_MANIFEST", "_DIR\")")
+        )
+        .is_empty()
     );
     check_lines(
         &check_trailing_whitespace(path(), "a\nb \nc\t\n"),

@@ -11,10 +11,8 @@ use std::path::Path;
 use bulwark_test_util::binary::{self, run_to_exit};
 
 const EXE: &str = env!("CARGO_BIN_EXE_archiver");
-const SEED_CONFIG: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../libs/archive/tests/data/seed-config.yaml"
-);
+/// Relative to the package root, where cargo runs tests (and the binaries they start).
+const SEED_CONFIG: &str = "../../libs/archive/tests/data/seed-config.yaml";
 const LISTEN: (&str, &str) = ("BULWARK_ARCHIVER_HEALTH__LISTEN", "127.0.0.1:0");
 
 #[test]

@@ -14,10 +14,8 @@ mod ingest;
 mod remediate;
 
 const EXE: &str = env!("CARGO_BIN_EXE_sentinel");
-const SEED_CONFIG: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../libs/sentinel/tests/data/seed-config.yaml"
-);
+/// Relative to the package root, where cargo runs tests (and the binaries they start).
+const SEED_CONFIG: &str = "../../libs/sentinel/tests/data/seed-config.yaml";
 
 #[test]
 fn cli_contract() {

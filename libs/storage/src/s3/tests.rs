@@ -19,9 +19,8 @@ use crate::{
 };
 
 fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
+    // Relative to the package root, where cargo runs tests.
+    PathBuf::from("tests/data").join(name)
 }
 
 fn credentials() -> S3Credentials {

@@ -18,7 +18,8 @@ use bulwark_test_util::keeper::{FakeKeeper, Field, File, Folder, Record};
 use serde_json::{Value, json};
 
 /// The script that drives the SDK.
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ksm_read.py");
+/// Relative to the package root, where cargo runs tests (and the processes they start).
+const SCRIPT: &str = "tests/data/ksm_read.py";
 /// How long one SDK run may take; a throttled run waits `retry_after` once.
 const SDK_TIMEOUT: Duration = Duration::from_secs(120);
 /// What to run when the SDK is missing.

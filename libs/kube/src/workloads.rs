@@ -84,72 +84,93 @@ pub async fn delete_pod(
         .map_err(Error::Api)
 }
 
+/// What [`delete_stuck_pods`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StuckPods {
+    /// Force-deleted.
+    pub deleted: Vec<String>,
+    /// Stuck, but held by finalizers, which a force delete does not remove: left alone.
+    pub held_by_finalizers: Vec<String>,
+}
+
 /// Force-deletes (grace period 0) the pods stuck terminating past their grace period at
-/// `now`, among pod `name` and the pods its controller owns (a bare pod: itself only);
-/// returns their names. Kubernetes keeps such a pod while its node is gone or a finalizer
-/// hangs; the sibling scope keeps one rule's error from touching another workload.
+/// `now`, among pod `name` and the pods its controller owns (a bare pod: itself only).
+/// Kubernetes keeps such a pod while its node is gone; the sibling scope keeps one rule's
+/// error from touching another workload. Pods are listed a page of 500 at a time; a pod held
+/// by finalizers is reported, not deleted (the controller that owns the finalizer must act).
 pub async fn delete_stuck_pods(
     client: &kube::Client,
     namespace: &str,
     name: &str,
     now: jiff::Timestamp,
-) -> Result<Vec<String>, Error> {
+) -> Result<StuckPods, Error> {
     let api = Api::<Pod>::namespaced(client.clone(), namespace);
-    let pods = api.list(&ListParams::default()).await.map_err(Error::Api)?;
-    let owner_uid = pods
-        .items
-        .iter()
-        .find(|p| p.metadata.name.as_deref() == Some(name))
-        .and_then(|p| controller(p.metadata.owner_references.as_ref()))
-        .map(|r| r.uid.clone());
-    let mut deleted = Vec::new();
-    for pod in &pods.items {
-        let m = &pod.metadata;
-        let sibling = match &owner_uid {
-            Some(uid) => controller(m.owner_references.as_ref()).is_some_and(|r| r.uid == *uid),
-            None => m.name.as_deref() == Some(name),
-        };
-        let Some(since) = m.deletion_timestamp.as_ref() else {
-            continue;
-        };
-        // The API server sets deletionTimestamp to the end of the grace period.
-        if !(sibling && since.0 < now) {
-            continue;
+    let owner_uid = match api.get(name).await {
+        Ok(pod) => controller(pod.metadata.owner_references.as_ref()).map(|r| r.uid.clone()),
+        Err(kube::Error::Api(e)) if e.code == 404 => return Ok(StuckPods::default()),
+        Err(e) => return Err(Error::Api(e)),
+    };
+    let mut done = StuckPods::default();
+    let mut params = ListParams::default().limit(500);
+    loop {
+        let page = api.list(&params).await.map_err(Error::Api)?;
+        for pod in &page.items {
+            let m = &pod.metadata;
+            let sibling = match &owner_uid {
+                Some(uid) => controller(m.owner_references.as_ref()).is_some_and(|r| r.uid == *uid),
+                None => m.name.as_deref() == Some(name),
+            };
+            // The API server sets deletionTimestamp to the end of the grace period.
+            let overdue = m.deletion_timestamp.as_ref().is_some_and(|t| t.0 < now);
+            if !(sibling && overdue) {
+                continue;
+            }
+            let pod_name = m.name.clone().unwrap_or_default();
+            if m.finalizers.as_ref().is_some_and(|f| !f.is_empty()) {
+                done.held_by_finalizers.push(pod_name);
+                continue;
+            }
+            let force = DeleteParams {
+                grace_period_seconds: Some(0),
+                ..DeleteParams::default()
+            };
+            match api.delete(&pod_name, &force).await {
+                Ok(_) => done.deleted.push(pod_name),
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(Error::Api(e)),
+            }
         }
-        let pod_name = m.name.clone().unwrap_or_default();
-        let params = DeleteParams {
-            grace_period_seconds: Some(0),
-            ..DeleteParams::default()
-        };
-        match api.delete(&pod_name, &params).await {
-            Ok(_) => deleted.push(pod_name),
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(Error::Api(e)),
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(done),
         }
     }
-    Ok(deleted)
 }
 
-/// The replicas of `owner` (a Deployment, StatefulSet or ReplicaSet), from its spec (1 when
-/// unset, as the API server defaults it).
+/// The replicas of `owner` (a Deployment, StatefulSet or ReplicaSet), as its spec says them
+/// (1 when unset, as the API server defaults it), and the `resourceVersion` they were read at.
 ///
 /// Read and set on the object itself rather than its `scale` subresource: the seed's
 /// ClusterRole grants `deployments` get and patch, not `deployments/scale`.
-pub async fn replicas(client: &kube::Client, namespace: &str, owner: &Owner) -> Result<i32, Error> {
+pub async fn replicas(
+    client: &kube::Client,
+    namespace: &str,
+    owner: &Owner,
+) -> Result<(i32, Option<String>), Error> {
     let name = &owner.name;
-    let replicas = match owner.kind.as_str() {
+    let (replicas, version) = match owner.kind.as_str() {
         "Deployment" => Api::<Deployment>::namespaced(client.clone(), namespace)
             .get(name)
             .await
-            .map(|d| d.spec.and_then(|s| s.replicas)),
+            .map(|d| (d.spec.and_then(|s| s.replicas), d.metadata.resource_version)),
         "StatefulSet" => Api::<StatefulSet>::namespaced(client.clone(), namespace)
             .get(name)
             .await
-            .map(|d| d.spec.and_then(|s| s.replicas)),
+            .map(|d| (d.spec.and_then(|s| s.replicas), d.metadata.resource_version)),
         "ReplicaSet" => Api::<ReplicaSet>::namespaced(client.clone(), namespace)
             .get(name)
             .await
-            .map(|d| d.spec.and_then(|s| s.replicas)),
+            .map(|d| (d.spec.and_then(|s| s.replicas), d.metadata.resource_version)),
         other => {
             return Err(Error::Settings(format!(
                 "a {other} has no replicas to scale"
@@ -157,18 +178,25 @@ pub async fn replicas(client: &kube::Client, namespace: &str, owner: &Owner) -> 
         }
     }
     .map_err(Error::Api)?;
-    Ok(replicas.unwrap_or(1))
+    Ok((replicas.unwrap_or(1), version))
 }
 
-/// Sets the replicas of `owner` with a merge patch of `spec.replicas`.
+/// Sets the replicas of `owner` with a merge patch of `spec.replicas`; with `read_at`, only if
+/// the object is still at that `resourceVersion` (else 409): a change made since it was read
+/// (an autoscaler's, an operator's) is not overwritten.
 pub async fn scale(
     client: &kube::Client,
     namespace: &str,
     owner: &Owner,
     replicas: i32,
+    read_at: Option<&str>,
     manager: &str,
 ) -> Result<(), Error> {
-    let patch = Patch::Merge(json!({"spec": {"replicas": replicas}}));
+    let mut body = json!({"spec": {"replicas": replicas}});
+    if let Some(version) = read_at {
+        body["metadata"] = json!({"resourceVersion": version});
+    }
+    let patch = Patch::Merge(body);
     let params = PatchParams {
         field_manager: Some(manager.to_owned()),
         ..PatchParams::default()

@@ -8,11 +8,11 @@
 //! | `POST /api/rules/test` | body `{"pattern", "sample"}`: `{"matches": bool}`, or 400 with `error` |
 //! | `GET /api/stats` | totals by priority and namespace |
 //! | `GET /api/remediations` | the audit log, newest first: `{"entries": [..], "total", "page", "page_size"}`; filters `namespace`, `outcome`, `error` (an error's id) |
-//! | `GET /api/cooldowns` | `{"cooldowns": [{"rule", "owner", "until"}]}` |
+//! | `GET /api/cooldowns` | `{"cooldowns": [{"rule", "namespace", "owner", "until"}]}` |
 //! | `GET /api/settings` | the switches, the limits, this hour's actions, leadership |
 //! | `GET /api/events` | live updates (Server-Sent Events: `page`, `audit`, `settings`) |
 //! | `POST /api/settings` | token; body `{"enabled": bool, "dry_run": bool}` (either or both) |
-//! | `POST /api/cooldowns/clear` | token; body `{"rule", "owner"}` (`owner` as `Kind/name`) |
+//! | `POST /api/cooldowns/clear` | token; body `{"rule", "namespace", "owner"}` (`owner` as `Kind/name`) |
 //!
 //! JSON keys are snake_case. Bad parameters get 400 with `{"error": "<what was wrong>"}`.
 //! Reads and writes are authorised as [`crate::auth`] says: 401 with `WWW-Authenticate`
@@ -40,6 +40,9 @@ use crate::store::{Store, StoreError};
 mod write;
 
 pub use write::Control;
+
+/// The highest page number a list accepts (far beyond any store's size, and no overflow).
+pub(crate) const MAX_PAGE: usize = 1_000_000;
 
 /// Largest request body read (`/api/rules/test`).
 const MAX_BODY: usize = 64 * 1024;
@@ -208,8 +211,8 @@ pub(crate) fn error_query(query: &str) -> Result<(Filter, Page), (StatusCode, St
                 page.page = value
                     .parse()
                     .ok()
-                    .filter(|p| *p >= 1)
-                    .ok_or_else(|| bad("expected a page number from 1"))?;
+                    .filter(|p| (1..=MAX_PAGE).contains(p))
+                    .ok_or_else(|| bad("expected a page number from 1 to 1000000"))?;
             }
             "page_size" | "pageSize" => {
                 page.page_size = value

@@ -6,16 +6,22 @@
 //! - Reads need the token as the header or the dashboard's session cookie (set by signing in
 //!   with the token; `HttpOnly`, `SameSite=Strict`), unless `web.auth.public_reads` opens them.
 //!
-//! Tokens are compared in constant time. The cookie holds a SHA-256 of the token under a
-//! domain string, never the token, and stops working when the token changes.
+//! Tokens are compared in constant time. The cookie holds an expiry and an HMAC-SHA256 of it
+//! keyed by the token (never the token): it lapses after [`SESSION`], stops working when the
+//! token changes, and is the same on every replica, so a load balancer may send the browser
+//! to any of them.
 
 use bulwark_config::Secret;
+use hmac::{Hmac, Mac};
 use hyper::HeaderMap;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "sentinel_session";
+
+/// How long a sign-in lasts, in seconds.
+pub const SESSION: i64 = 12 * 3600;
 
 /// The configured access rules.
 #[derive(Debug, Clone)]
@@ -89,35 +95,54 @@ impl Auth {
         }
     }
 
-    /// May `headers` read? The bearer header or the session cookie.
+    /// May `headers` read? The bearer header or an unexpired session cookie.
     pub fn read(&self, headers: &HeaderMap) -> Result<(), Denied> {
+        self.read_at(headers, jiff::Timestamp::now().as_second())
+    }
+
+    /// [`Self::read`] at `now` (Unix seconds).
+    pub fn read_at(&self, headers: &HeaderMap, now: i64) -> Result<(), Denied> {
         if self.public_reads {
             return Ok(());
         }
-        let Some(session) = self.session() else {
+        if self.token.is_none() {
             return Err(Denied::ReadsClosed);
-        };
+        }
         if bearer(headers).is_some_and(|t| self.token_matches(t)) {
             return Ok(());
         }
         match cookie(headers, COOKIE) {
-            Some(c) if bool::from(c.as_bytes().ct_eq(session.as_bytes())) => Ok(()),
+            Some(c) if self.session_valid(c, now) => Ok(()),
             _ => Err(Denied::Unauthenticated),
         }
     }
 
-    /// The session cookie's value for the configured token.
-    pub fn session(&self) -> Option<String> {
+    /// A session cookie's value, valid until `expires` (Unix seconds).
+    pub fn session(&self, expires: i64) -> Option<String> {
+        let mac = self.mac(expires)?;
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        Some(format!("{expires}.{hex}"))
+    }
+
+    fn session_valid(&self, value: &str, now: i64) -> bool {
+        let Some((expires, _)) = value.split_once('.') else {
+            return false;
+        };
+        let Ok(expires) = expires.parse::<i64>() else {
+            return false;
+        };
+        expires > now
+            && self
+                .session(expires)
+                .is_some_and(|want| bool::from(want.as_bytes().ct_eq(value.as_bytes())))
+    }
+
+    fn mac(&self, expires: i64) -> Option<[u8; 32]> {
         let token = self.token.as_ref()?;
-        let mut h = Sha256::new();
-        h.update(b"bulwark-sentinel session v1\0");
-        h.update(token.expose().as_bytes());
-        Some(
-            h.finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>(),
-        )
+        let mut mac = Hmac::<Sha256>::new_from_slice(token.expose().as_bytes()).ok()?;
+        mac.update(b"bulwark-sentinel session v1|");
+        mac.update(expires.to_string().as_bytes());
+        Some(mac.finalize().into_bytes().into())
     }
 }
 
@@ -155,7 +180,8 @@ mod tests {
     #[test]
     fn writes_need_the_bearer_token_and_never_the_cookie() {
         let auth = Auth::new(Some(Secret::new("s3cret")), false);
-        let session = auth.session().unwrap();
+        let now = 1_000_000;
+        let session = auth.session(now + SESSION).unwrap();
         assert_eq!(
             auth.write(&headers(&[(AUTHORIZATION, "Bearer s3cret")])),
             Ok(())
@@ -176,10 +202,36 @@ mod tests {
             auth.write(&headers(&[(COOKIE_HEADER, &cookie)])),
             Err(Denied::Unauthenticated)
         );
-        assert_eq!(auth.read(&headers(&[(COOKIE_HEADER, &cookie)])), Ok(()));
+        let with = |c: &str| headers(&[(COOKIE_HEADER, c)]);
+        assert_eq!(auth.read_at(&with(&cookie), now), Ok(()));
         assert_eq!(
-            auth.read(&headers(&[(COOKIE_HEADER, "sentinel_session=00")])),
+            auth.read_at(&with(&cookie), now + SESSION),
+            Err(Denied::Unauthenticated),
+            "expired"
+        );
+        // Pushing the expiry forward breaks the MAC.
+        let (_, mac) = session.split_once('.').unwrap();
+        let forged = format!("{COOKIE}={}.{mac}", now + 10 * SESSION);
+        assert_eq!(
+            auth.read_at(&with(&forged), now),
             Err(Denied::Unauthenticated)
+        );
+        for bad in [
+            "sentinel_session=00",
+            "sentinel_session=",
+            "sentinel_session=x.y",
+        ] {
+            assert_eq!(
+                auth.read_at(&with(bad), now),
+                Err(Denied::Unauthenticated),
+                "{bad}"
+            );
+        }
+        let rotated = Auth::new(Some(Secret::new("n3w")), false);
+        assert_eq!(
+            rotated.read_at(&with(&cookie), now),
+            Err(Denied::Unauthenticated),
+            "a new token ends old sessions"
         );
         assert!(!session.contains("s3cret"));
     }

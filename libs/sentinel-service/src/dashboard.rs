@@ -16,7 +16,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use maud::Markup;
 
 use crate::api::{Api, read_body};
-use crate::auth::COOKIE;
+use crate::auth::{COOKIE, SESSION};
 
 mod pages;
 
@@ -133,10 +133,11 @@ async fn login(api: &Api, req: Request<Incoming>) -> Response<ResponseBody> {
         Err((status, message)) => return page(status, pages::login(api, Some(&message))),
     };
     let given = field(&fields, "token").unwrap_or_default();
-    match api.auth.session() {
+    let expires = jiff::Timestamp::now().as_second() + SESSION;
+    match api.auth.session(expires) {
         Some(session) if api.auth.token_matches(given) => {
             let cookie = format!(
-                "{COOKIE}={session}; Path={}; HttpOnly; SameSite=Strict{}",
+                "{COOKIE}={session}; Path={}; Max-Age={SESSION}; HttpOnly; SameSite=Strict{}",
                 cookie_path(api),
                 if secure { "; Secure" } else { "" }
             );
@@ -199,11 +200,16 @@ async fn settings(api: &Api, req: Request<Incoming>) -> Result<Markup, (StatusCo
             .await
             .map(|s| format!("Saved: enabled {}, dry run {}.", s.enabled, s.dry_run)),
         Some("clear") => {
-            let rule = field(&fields, "rule").unwrap_or_default();
-            let owner = field(&fields, "owner").unwrap_or_default();
-            api.clear(rule.to_owned(), owner.to_owned())
-                .await
-                .map(|_| format!("Cleared the cooldown of {rule} on {owner}."))
+            let held = bulwark_sentinel::remediation::Held {
+                rule: field(&fields, "rule").unwrap_or_default().to_owned(),
+                namespace: field(&fields, "namespace").unwrap_or_default().to_owned(),
+                owner: field(&fields, "owner").unwrap_or_default().to_owned(),
+            };
+            let said = format!(
+                "Cleared the cooldown of {} on {} in {}.",
+                held.rule, held.owner, held.namespace
+            );
+            api.clear(held).await.map(|_| said)
         }
         _ => Err((StatusCode::BAD_REQUEST, "unknown settings action".into())),
     };

@@ -22,6 +22,8 @@ use crate::metrics;
 /// Subscribers served at once; more get 503.
 pub const MAX_SUBSCRIBERS: usize = 64;
 const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How long a subscriber may take to accept one event before it is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What changed.
 #[derive(Debug, Clone)]
@@ -110,7 +112,12 @@ impl Live {
                         Err(broadcast::error::RecvError::Closed) => break,
                     },
                 };
-                if out.send(frame).await.is_err() {
+                // A client that stops reading is dropped rather than holding its slot.
+                let sent = tokio::select! {
+                    () = hub.stop.cancelled() => break,
+                    sent = tokio::time::timeout(SEND_TIMEOUT, out.send(frame)) => sent,
+                };
+                if !matches!(sent, Ok(Ok(()))) {
                     break;
                 }
             }

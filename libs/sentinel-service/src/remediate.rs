@@ -5,11 +5,13 @@
 //! [`Safety::decide`] (enabled, namespace, cooldown on the rule and workload, budgets), checks
 //! that the action fits the workload, carries it out through `bulwark_kube::workloads`, posts
 //! an Event on the object, and writes the audit log in the store. Only the leader acts: a
-//! follower drops what it is handed, and a replica that becomes the leader first rebuilds the
-//! cooldowns and the hour's budget from the shared audit log ([`Safety::restore`]).
+//! follower drops what it is handed.
 //!
-//! Operators' switches (`POST /api/settings`) and cleared cooldowns reach the engine through
-//! the store, so they hold whichever replica received them.
+//! Before each batch the leader rebuilds its cooldowns and the hour's budget from the shared
+//! audit log (the entries [`audit::Filter::relevant_at_ns`] selects: holds still in force and
+//! the last hour's attempts, whoever wrote them), so a new leader, or one that lost the Lease
+//! for a while, carries on from what every replica did; operators' switches and cleared
+//! cooldowns reach it the same way, whichever replica received them.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use bulwark_kube::{EventType, Events, Leadership};
 use bulwark_sentinel::audit::{self, Entry, Outcome};
 use bulwark_sentinel::fingerprint::Fingerprint;
 use bulwark_sentinel::remediation::plan::OwnerKind;
-use bulwark_sentinel::remediation::{Decision, Limits, Refusal, Request, Safety};
+use bulwark_sentinel::remediation::{Decision, Held, Limits, Refusal, Request, Safety};
 use bulwark_sentinel::rules::{Action, Rule};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -38,8 +40,8 @@ pub const MANAGER: &str = "kube-sentinel";
 /// How long a pod's owner is remembered (pods do not change owners; this only bounds the map).
 const OWNER_MEMORY: Duration = Duration::from_secs(300);
 
-/// How far back a new leader reads the audit log: past the longest plausible cooldown.
-const RESTORE_WINDOW_NS: i64 = 24 * 3_600_000_000_000;
+/// The longest Event note Kubernetes accepts, in bytes.
+const EVENT_NOTE_MAX: usize = 1024;
 
 /// A line whose rule has an action.
 #[derive(Debug, Clone)]
@@ -77,10 +79,6 @@ impl std::fmt::Debug for Engine {
 /// The engine's state while it runs.
 struct State {
     safety: Safety,
-    /// Whether `safety` was rebuilt since this replica last became the leader.
-    restored: bool,
-    /// The newest audit entry seen, for following cleared cooldowns.
-    seen_id: u64,
     owners: HashMap<(String, String), (Owner, Instant)>,
 }
 
@@ -111,8 +109,6 @@ impl Engine {
     pub async fn run(self, mut rx: mpsc::Receiver<Vec<Candidate>>, stop: CancellationToken) {
         let mut state = State {
             safety: Safety::default(),
-            restored: false,
-            seen_id: 0,
             owners: HashMap::new(),
         };
         self.publish_budget(&mut state).await;
@@ -135,7 +131,6 @@ impl Engine {
                 },
             };
             if !self.leading() {
-                state.restored = false;
                 continue;
             }
             if let Err(error) = self.sync(&mut state).await {
@@ -172,45 +167,22 @@ impl Engine {
         self.leadership.as_ref().is_none_or(Leadership::is_leader)
     }
 
-    /// Brings `state` up to date with the audit log: all of it on becoming the leader, else
-    /// the cooldowns cleared since the last look.
+    /// Rebuilds the cooldowns and the hour's attempts from the shared audit log.
     async fn sync(&self, state: &mut State) -> Result<(), crate::store::StoreError> {
         let now = now_ns();
-        if !state.restored {
-            let filter = audit::Filter {
-                since_ns: Some(now - RESTORE_WINDOW_NS),
-                ..audit::Filter::default()
-            };
-            let (entries, _) = self
-                .store
-                .audit_log(&filter, 0, crate::store::AUDIT_CAPACITY)
-                .await?;
-            state.safety = Safety::restore(&entries, now);
-            state.seen_id = entries.iter().map(|e| e.id).max().unwrap_or(0);
-            state.restored = true;
-            tracing::info!(
-                entries = entries.len(),
-                "Leading: remediation state rebuilt from the audit log."
-            );
-            return Ok(());
-        }
-        let filter = audit::Filter {
-            after_id: Some(state.seen_id),
-            ..audit::Filter::default()
-        };
-        let (entries, _) = self.store.audit_log(&filter, 0, usize::MAX).await?;
-        for e in &entries {
-            if e.outcome == Outcome::CooldownCleared {
-                state.safety.clear_cooldown(&e.rule, &e.owner);
-            }
-            state.seen_id = state.seen_id.max(e.id);
-        }
+        let entries = relevant(self.store.as_ref(), now).await?;
+        state.safety.rebuild(&entries, now);
         Ok(())
     }
 
     async fn handle(&self, state: &mut State, limits: &Limits, c: &Candidate) {
         let action = c.rule.action;
         if action == Action::None {
+            return;
+        }
+        if !limits.enabled {
+            // Nothing to look up or record while remediation is off.
+            metrics::refusal(action.name(), Refusal::Disabled.reason());
             return;
         }
         let owner = match self.owner(state, c).await {
@@ -228,12 +200,7 @@ impl Engine {
         };
         let now = now_ns();
         let decision = state.safety.decide(limits, &req, now);
-        let hold = state
-            .safety
-            .cooldowns(now)
-            .into_iter()
-            .find(|(r, o, _)| *r == c.rule.name && *o == owner_text)
-            .map(|(_, _, until)| until);
+        let hold = state.safety.held_until(&Held::of(&req), now);
         let mut entry = Entry {
             id: 0,
             at_ns: now,
@@ -359,7 +326,15 @@ impl Engine {
             Outcome::Skipped => (EventType::Normal, "RemediationSkipped"),
             _ => (EventType::Warning, "RemediationFailed"),
         };
-        let note = format!("rule {}: {}", e.rule, e.detail);
+        let mut note = format!("rule {}: {}", e.rule, e.detail);
+        if note.len() > EVENT_NOTE_MAX {
+            let mut cut = EVENT_NOTE_MAX - 3;
+            while !note.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            note.truncate(cut);
+            note.push_str("...");
+        }
         let object = execute::reference(&target, namespace);
         if let Err(error) = self
             .events
@@ -395,4 +370,17 @@ fn refusal_detail(r: Refusal, limits: &Limits, namespace: &str) -> String {
         Refusal::Disabled => "remediation is disabled".into(),
         Refusal::Cooldown { .. } => "in cooldown".into(),
     }
+}
+
+/// The audit entries that shape the remediation state at `now_ns` (see
+/// [`audit::Filter::relevant_at_ns`]).
+pub(crate) async fn relevant(
+    store: &dyn Store,
+    now_ns: i64,
+) -> Result<Vec<Entry>, crate::store::StoreError> {
+    let filter = audit::Filter {
+        relevant_at_ns: Some(now_ns),
+        ..audit::Filter::default()
+    };
+    Ok(store.audit_log(&filter, 0, usize::MAX).await?.0)
 }

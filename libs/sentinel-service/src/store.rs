@@ -13,7 +13,7 @@ use bulwark_loki::Cursor;
 use bulwark_loki::pager::LineId;
 use bulwark_sentinel::audit::{self, Entry, MemoryLog};
 use bulwark_sentinel::fingerprint::Fingerprint;
-use bulwark_sentinel::remediation::Switches;
+use bulwark_sentinel::remediation::{SwitchChange, Switches};
 use bulwark_sentinel::rules::Priority;
 use bulwark_sentinel::store::memory::MemoryStore;
 use bulwark_sentinel::store::{ErrorView, Filter, Occurrence, Page, Stats};
@@ -97,7 +97,13 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     ) -> Result<(Vec<Entry>, usize), StoreError>;
     /// The switches an operator set, if any (shared by every replica).
     async fn switches(&self) -> Result<Option<Switches>, StoreError>;
-    async fn set_switches(&self, switches: Switches) -> Result<(), StoreError>;
+    /// Sets the switches `change` names, atomically, starting from `defaults` when none were
+    /// set; returns the switches now in force.
+    async fn set_switches(
+        &self,
+        change: SwitchChange,
+        defaults: Switches,
+    ) -> Result<Switches, StoreError>;
 }
 
 /// Audit entries the memory store keeps (the newest; the retention applies too).
@@ -219,8 +225,14 @@ impl Store for Memory {
         Ok(*self.switches.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    async fn set_switches(&self, switches: Switches) -> Result<(), StoreError> {
-        *self.switches.lock().unwrap_or_else(|e| e.into_inner()) = Some(switches);
-        Ok(())
+    async fn set_switches(
+        &self,
+        change: SwitchChange,
+        defaults: Switches,
+    ) -> Result<Switches, StoreError> {
+        let mut current = self.switches.lock().unwrap_or_else(|e| e.into_inner());
+        let now = change.apply(current.unwrap_or(defaults));
+        *current = Some(now);
+        Ok(now)
     }
 }

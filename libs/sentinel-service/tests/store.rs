@@ -13,7 +13,7 @@ use bulwark_sentinel::audit::{Entry as AuditEntry, Filter as AuditFilter, Outcom
 use bulwark_sentinel::detect::{Detector, Stream};
 use bulwark_sentinel::fingerprint::Fingerprint;
 use bulwark_sentinel::model::Labels;
-use bulwark_sentinel::remediation::Switches;
+use bulwark_sentinel::remediation::{SwitchChange, Switches};
 use bulwark_sentinel::rules::{Priority, RuleSet};
 use bulwark_sentinel::store::{Filter, Page};
 use bulwark_sentinel_service::store::postgres::PgStore;
@@ -224,14 +224,41 @@ fn entry(at_ns: i64, ns: &str, outcome: Outcome, fingerprint: Option<u64>) -> Au
 }
 
 /// The audit log and the switches: ids increase, newest first, filters, paging, entries read
-/// back whole, the retention applies, switches start unset and read back.
+/// back whole, the retention applies, the entries that shape the remediation state, and the
+/// switches: unset at first, each change setting only what it names, concurrent changes to
+/// different switches both kept.
 async fn audit_suite(store: &dyn Store) {
     assert_eq!(store.switches().await.unwrap(), None);
+    let defaults = Switches {
+        enabled: true,
+        dry_run: false,
+    };
+    let off = SwitchChange {
+        enabled: Some(false),
+        dry_run: None,
+    };
+    let dry = SwitchChange {
+        enabled: None,
+        dry_run: Some(true),
+    };
+    assert_eq!(
+        store.set_switches(off, defaults).await.unwrap(),
+        Switches {
+            enabled: false,
+            dry_run: false
+        }
+    );
+    // Two operators at once: an emergency stop and a dry-run; neither undoes the other.
+    let (a, b) = tokio::join!(
+        store.set_switches(off, defaults),
+        store.set_switches(dry, defaults)
+    );
+    a.unwrap();
+    b.unwrap();
     let on = Switches {
         enabled: false,
         dry_run: true,
     };
-    store.set_switches(on).await.unwrap();
     assert_eq!(store.switches().await.unwrap(), Some(on));
 
     let written = [
@@ -274,6 +301,27 @@ async fn audit_suite(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(second[0].id, ids[1], "offset and limit");
+    // What a rebuild reads at 4_100: holds lasting past it and the hour's attempts.
+    let relevant = AuditFilter {
+        relevant_at_ns: Some(4_100),
+        ..AuditFilter::default()
+    };
+    let (kept, _) = store.audit_log(&relevant, 0, 10).await.unwrap();
+    assert_eq!(
+        kept.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [ids[2], ids[1], ids[0]],
+        "every hold lasts to at_ns + 300"
+    );
+    let later = AuditFilter {
+        relevant_at_ns: Some(4_350),
+        ..AuditFilter::default()
+    };
+    let (kept, _) = store.audit_log(&later, 0, 10).await.unwrap();
+    assert_eq!(
+        kept.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [ids[0]],
+        "the success still counts in the hour; every hold is over"
+    );
     store.purge(4_001).await.unwrap();
     assert_eq!(
         store

@@ -98,6 +98,10 @@ pub struct Filter {
     pub after_id: Option<u64>,
     /// Entries at or after this time.
     pub since_ns: Option<i64>,
+    /// The entries that shape the remediation state at this time: those whose hold lasts
+    /// past it (a cleared cooldown's entry holds until the hold it lifted would have ended),
+    /// and the attempts of the hour before it.
+    pub relevant_at_ns: Option<i64>,
 }
 
 impl Filter {
@@ -108,6 +112,10 @@ impl Filter {
             && self.outcome.is_none_or(|o| o == e.outcome)
             && self.after_id.is_none_or(|id| e.id > id)
             && self.since_ns.is_none_or(|t| e.at_ns >= t)
+            && self.relevant_at_ns.is_none_or(|t| {
+                e.hold_until_ns.is_some_and(|until| until > t)
+                    || (e.outcome.spent() && e.at_ns > t - crate::remediation::HOUR_NS)
+            })
     }
 }
 

@@ -4,8 +4,9 @@
 //! 1. the rule's action is `none`: nothing to decide, nothing to record;
 //! 2. remediation is enabled;
 //! 3. the namespace is not excluded;
-//! 4. the cooldown, keyed on the rule and the **owning workload** (`Deployment/api`), not the
-//!    pod: a replacement pod with a new name is the same workload and waits too;
+//! 4. the cooldown, keyed on the rule and the **owning workload** (`Deployment/api` in its
+//!    namespace), not the pod: a replacement pod with a new name is the same workload and
+//!    waits too, and `api` in another namespace is another workload;
 //! 5. the namespace's hourly budget, then the global one (`max_actions_per_hour`), over a
 //!    sliding hour of the actions taken;
 //! 6. act, or in dry-run say what would be done.
@@ -59,7 +60,32 @@ pub struct Switches {
     pub dry_run: bool,
 }
 
+/// A change to the switches: those given are set, the others kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SwitchChange {
+    pub enabled: Option<bool>,
+    pub dry_run: Option<bool>,
+}
+
+impl SwitchChange {
+    /// `current` with this change applied.
+    pub fn apply(self, current: Switches) -> Switches {
+        Switches {
+            enabled: self.enabled.unwrap_or(current.enabled),
+            dry_run: self.dry_run.unwrap_or(current.dry_run),
+        }
+    }
+}
+
 impl Limits {
+    /// The switches these limits hold.
+    pub fn switches(&self) -> Switches {
+        Switches {
+            enabled: self.enabled,
+            dry_run: self.dry_run,
+        }
+    }
+
     /// These limits with `switches` applied.
     pub fn with(&self, switches: Option<Switches>) -> Self {
         let mut limits = self.clone();
@@ -127,17 +153,46 @@ pub enum Decision {
     Refused(Refusal),
 }
 
-const HOUR_NS: i64 = 3_600_000_000_000;
+/// An hour, in nanoseconds: the budgets' window.
+pub const HOUR_NS: i64 = 3_600_000_000_000;
+
+/// What a cooldown holds: one rule on one workload (`Kind/name` in `namespace`; a workload's
+/// name is unique only within its namespace).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Held {
+    pub rule: String,
+    pub namespace: String,
+    pub owner: String,
+}
+
+impl Held {
+    /// What `req` would hold.
+    pub fn of(req: &Request<'_>) -> Self {
+        Self {
+            rule: req.rule.name.clone(),
+            namespace: req.namespace.to_owned(),
+            owner: req.owner.to_owned(),
+        }
+    }
+
+    fn of_entry(e: &Entry) -> Self {
+        Self {
+            rule: e.rule.clone(),
+            namespace: e.namespace.clone(),
+            owner: e.owner.clone(),
+        }
+    }
+}
 
 /// The state the decisions keep: cooldowns and the actions of the last hour.
 #[derive(Debug, Default, Clone)]
 pub struct Safety {
-    /// Until when (ns) each (rule, owner) is held.
-    cooldowns: HashMap<(String, String), i64>,
+    /// Until when (ns) each rule and workload is held.
+    cooldowns: HashMap<Held, i64>,
     /// Actions taken in the last hour: when, and in which namespace.
     taken: VecDeque<(i64, String)>,
-    /// Until when each (rule, owner, reason) refusal stays out of the audit log.
-    refusals: HashMap<(String, String, &'static str), i64>,
+    /// Until when each refusal reason on a rule and workload stays out of the audit log.
+    refusals: HashMap<(Held, &'static str), i64>,
 }
 
 impl Safety {
@@ -156,7 +211,7 @@ impl Safety {
         {
             return Decision::Refused(Refusal::ExcludedNamespace);
         }
-        let key = (req.rule.name.clone(), req.owner.to_owned());
+        let key = Held::of(req);
         if let Some(&until_ns) = self.cooldowns.get(&key)
             && now_ns < until_ns
         {
@@ -190,18 +245,22 @@ impl Safety {
         (used, limits.max_actions_per_hour.saturating_sub(used))
     }
 
-    /// Lifts the cooldown of `rule` on `owner`; returns whether there was one.
-    pub fn clear_cooldown(&mut self, rule: &str, owner: &str) -> bool {
-        self.cooldowns
-            .remove(&(rule.to_owned(), owner.to_owned()))
-            .is_some()
+    /// Lifts the cooldown on `held`; returns whether there was one.
+    pub fn clear_cooldown(&mut self, held: &Held) -> bool {
+        self.cooldowns.remove(held).is_some()
     }
 
-    /// Holds `rule` on `owner` until `until_ns` without spending the budget (an action that
-    /// does not fit its workload is reported once per cooldown, not on every line).
-    pub fn hold(&mut self, rule: &str, owner: &str, until_ns: i64) {
+    /// Holds `held` until `until_ns` without spending the budget.
+    pub fn hold(&mut self, held: Held, until_ns: i64) {
+        self.cooldowns.insert(held, until_ns);
+    }
+
+    /// Until when `held` is held, if it is at `now_ns`.
+    pub fn held_until(&self, held: &Held, now_ns: i64) -> Option<i64> {
         self.cooldowns
-            .insert((rule.to_owned(), owner.to_owned()), until_ns);
+            .get(held)
+            .copied()
+            .filter(|until| *until > now_ns)
     }
 
     /// Gives back the budget of the action just taken at `at_ns` in `namespace`, when it
@@ -216,11 +275,11 @@ impl Safety {
         }
     }
 
-    /// Whether a refusal for `reason` on `rule` and `owner` is new enough to write to the
-    /// audit log: once per `cooldown` for each, so that a spent budget or an excluded
+    /// Whether a refusal for `reason` on `req`'s rule and workload is new enough to write to
+    /// the audit log: once per the rule's cooldown, so that a spent budget or an excluded
     /// namespace is recorded, not repeated for every line.
     pub fn first_refusal(&mut self, req: &Request<'_>, reason: Refusal, now_ns: i64) -> bool {
-        let key = (req.rule.name.clone(), req.owner.to_owned(), reason.reason());
+        let key = (Held::of(req), reason.reason());
         match self.refusals.get(&key) {
             Some(&until) if now_ns < until => false,
             _ => {
@@ -234,40 +293,49 @@ impl Safety {
     /// The state the audit log implies at `now_ns`: its holds still in force and the attempts
     /// of the last hour, so that a new leader keeps its predecessor's cooldowns and budget.
     /// Entries come in any order; a cleared cooldown lifts the holds written before it.
+    /// [`audit::Filter::relevant_at`](crate::audit::Filter) selects the entries that matter.
     pub fn restore(entries: &[Entry], now_ns: i64) -> Self {
+        let mut safety = Self::default();
+        safety.rebuild(entries, now_ns);
+        safety
+    }
+
+    /// Replaces the cooldowns and the hour's attempts with what `entries` imply at `now_ns`
+    /// (see [`Self::restore`]), keeping which refusals were already reported.
+    pub fn rebuild(&mut self, entries: &[Entry], now_ns: i64) {
         let mut sorted: Vec<&Entry> = entries.iter().collect();
         sorted.sort_by_key(|e| (e.at_ns, e.id));
-        let mut safety = Self::default();
+        self.cooldowns.clear();
+        self.taken.clear();
         for e in sorted {
             if e.outcome == Outcome::CooldownCleared {
-                safety.clear_cooldown(&e.rule, &e.owner);
+                self.clear_cooldown(&Held::of_entry(e));
                 continue;
             }
             if let Some(until) = e.hold_until_ns
                 && until > now_ns
             {
-                safety.hold(&e.rule, &e.owner, until);
+                self.hold(Held::of_entry(e), until);
             }
             if e.outcome.spent() && e.at_ns > now_ns - HOUR_NS {
-                safety.taken.push_back((e.at_ns, e.namespace.clone()));
+                self.taken.push_back((e.at_ns, e.namespace.clone()));
             }
         }
-        safety
     }
 
-    /// Cooldowns in force at `now_ns`: (rule, owner, until), soonest first.
-    pub fn cooldowns(&self, now_ns: i64) -> Vec<(String, String, i64)> {
+    /// Cooldowns in force at `now_ns`, soonest to end first.
+    pub fn cooldowns(&self, now_ns: i64) -> Vec<(Held, i64)> {
         let mut held: Vec<_> = self
             .cooldowns
             .iter()
             .filter(|(_, until)| **until > now_ns)
-            .map(|((rule, owner), until)| (rule.clone(), owner.clone(), *until))
+            .map(|(h, until)| (h.clone(), *until))
             .collect();
-        held.sort_by_key(|(_, _, until)| *until);
+        held.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
         held
     }
 
-    /// Drops expired cooldowns (call now and then: they are otherwise kept until replaced).
+    /// Drops expired cooldowns and refusal marks.
     pub fn expire(&mut self, now_ns: i64) {
         self.cooldowns.retain(|_, until| *until > now_ns);
         self.refusals.retain(|_, until| *until > now_ns);

@@ -403,7 +403,7 @@ async fn acts_on_the_cluster_within_the_safety_limits() {
 
     // Every write refuses a missing or wrong token and changes nothing.
     let settings_before = get(addr, "/kube-sentinel/api/settings");
-    let clear = r#"{"rule": "oom", "owner": "Deployment/api"}"#;
+    let clear = r#"{"rule": "oom", "namespace": "shop", "owner": "Deployment/api"}"#;
     for auth in [
         None,
         Some("Bearer wrong"),
@@ -553,6 +553,20 @@ async fn only_the_leader_acts_and_another_replica_takes_over() {
     let entries = wait(|| audit(b_addr), |e| e.len() >= 2);
     assert_eq!(entries[0]["replica"], "sentinel-b", "{entries:?}");
     assert_eq!(entries[0]["outcome"], "success");
+    // The new leader keeps its predecessor's cooldown: api's replacement pod waits.
+    let rs = kube
+        .get("apps/v1", "replicasets", Some("shop"), "api-2")
+        .unwrap();
+    let rs_uid = rs["metadata"]["uid"].as_str().unwrap().to_owned();
+    pod_of(&kube, "shop", "api-2-fffff", "ReplicaSet", "api-2", &rs_uid);
+    push(&loki, "shop", "api-2-fffff", "container app was OOMKilled");
+    let series =
+        "kube_sentinel_remediation_refusals_total{action=\"restart-pod\",reason=\"cooldown\"}";
+    wait(|| metric(b_addr, series), |n| *n >= 1.0);
+    assert!(
+        kube.get("v1", "pods", Some("shop"), "api-2-fffff")
+            .is_some()
+    );
     let web = kube
         .get("apps/v1", "deployments", Some("shop"), "web")
         .unwrap();

@@ -72,10 +72,20 @@ async fn owners_scale_restart_and_delete() {
         );
     }
     let api = owner("Deployment", "api");
-    assert_eq!(workloads::replicas(&client, "shop", &api).await.unwrap(), 2);
-    workloads::scale(&client, "shop", &api, 4, "sentinel")
+    let (replicas, read_at) = workloads::replicas(&client, "shop", &api).await.unwrap();
+    assert_eq!(replicas, 2);
+    workloads::scale(&client, "shop", &api, 4, read_at.as_deref(), "sentinel")
         .await
         .unwrap();
+    let d = fake
+        .get("apps/v1", "deployments", Some("shop"), "api")
+        .unwrap();
+    assert_eq!(d["spec"]["replicas"], 4);
+    // Changed since it was read (an autoscaler, say): the stale scale is refused, not applied.
+    let e = workloads::scale(&client, "shop", &api, 6, read_at.as_deref(), "sentinel")
+        .await
+        .unwrap_err();
+    assert!(format!("{e:?}").contains("409"), "{e:?}");
     let d = fake
         .get("apps/v1", "deployments", Some("shop"), "api")
         .unwrap();
@@ -94,9 +104,16 @@ async fn owners_scale_restart_and_delete() {
         d["spec"]["template"]["spec"]["containers"][0]["image"], "api:2",
         "the rest of the template stays"
     );
-    let e = workloads::scale(&client, "shop", &owner("DaemonSet", "x"), 1, "sentinel")
-        .await
-        .unwrap_err();
+    let e = workloads::scale(
+        &client,
+        "shop",
+        &owner("DaemonSet", "x"),
+        1,
+        None,
+        "sentinel",
+    )
+    .await
+    .unwrap_err();
     assert!(e.to_string().contains("DaemonSet"), "{e}");
     workloads::delete_pod(&client, "shop", "bare", Some(0))
         .await

@@ -5,13 +5,13 @@
 use bulwark_kube::Leadership;
 use bulwark_sentinel::audit::{self, Entry, Outcome};
 use bulwark_sentinel::fingerprint::Fingerprint;
-use bulwark_sentinel::remediation::{Limits, Safety, Switches};
+use bulwark_sentinel::remediation::{Held, Limits, Safety, SwitchChange, Switches};
 use bulwark_sentinel::store::rfc3339;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
 
-use super::{Api, read_body, unavailable};
+use super::{Api, MAX_PAGE, read_body, unavailable};
 use crate::live::Update;
 use crate::rules::now_ns;
 
@@ -58,9 +58,6 @@ impl Control {
 
 type Answer = Result<serde_json::Value, (StatusCode, String)>;
 
-/// How far back the cooldowns are read from the audit log.
-const COOLDOWN_WINDOW_NS: i64 = 24 * 3_600_000_000_000;
-
 impl Api {
     /// The limits in force: the config's, with the store's switches.
     pub(crate) async fn limits(&self) -> Result<Limits, (StatusCode, String)> {
@@ -71,13 +68,7 @@ impl Api {
     /// The remediation state the audit log implies now (cooldowns, this hour's actions).
     pub(crate) async fn safety(&self) -> Result<Safety, (StatusCode, String)> {
         let now = now_ns();
-        let filter = audit::Filter {
-            since_ns: Some(now - COOLDOWN_WINDOW_NS),
-            ..audit::Filter::default()
-        };
-        let (entries, _) = self
-            .store
-            .audit_log(&filter, 0, crate::store::AUDIT_CAPACITY)
+        let entries = crate::remediate::relevant(self.store.as_ref(), now)
             .await
             .map_err(unavailable)?;
         Ok(Safety::restore(&entries, now))
@@ -105,8 +96,8 @@ impl Api {
                     page = value
                         .parse()
                         .ok()
-                        .filter(|p| *p >= 1)
-                        .ok_or_else(|| bad("expected a page number from 1"))?;
+                        .filter(|p| (1..=MAX_PAGE).contains(p))
+                        .ok_or_else(|| bad("expected a page number from 1 to 1000000"))?;
                 }
                 "page_size" => {
                     page_size = value
@@ -120,7 +111,7 @@ impl Api {
         }
         let (entries, total) = self
             .store
-            .audit_log(&filter, (page - 1) * page_size, page_size)
+            .audit_log(&filter, (page - 1).saturating_mul(page_size), page_size)
             .await
             .map_err(unavailable)?;
         let entries: Vec<_> = entries.iter().map(entry_view).collect();
@@ -133,7 +124,9 @@ impl Api {
             .await?
             .cooldowns(now_ns())
             .into_iter()
-            .map(|(rule, owner, until)| json!({ "rule": rule, "owner": owner, "until": rfc3339(until) }))
+            .map(|(h, until)| {
+                json!({ "rule": h.rule, "namespace": h.namespace, "owner": h.owner, "until": rfc3339(until) })
+            })
             .collect();
         Ok(json!({ "cooldowns": held }))
     }
@@ -195,13 +188,10 @@ impl Api {
                 format!("remediation cannot be enabled on this replica: {why}"),
             ));
         }
-        let current = self.limits().await?;
-        let switches = Switches {
-            enabled: enabled.unwrap_or(current.enabled),
-            dry_run: dry_run.unwrap_or(current.dry_run),
-        };
-        self.store
-            .set_switches(switches)
+        let change = SwitchChange { enabled, dry_run };
+        let switches = self
+            .store
+            .set_switches(change, self.control.limits.switches())
             .await
             .map_err(unavailable)?;
         tracing::info!(
@@ -218,52 +208,54 @@ impl Api {
         #[serde(deny_unknown_fields)]
         struct Clear {
             rule: String,
+            namespace: String,
             owner: String,
         }
         let body = read_body(req).await?;
         let c: Clear = serde_json::from_slice(&body).map_err(|e| {
             (
                 StatusCode::BAD_REQUEST,
-                format!("expected {{\"rule\": \"...\", \"owner\": \"Kind/name\"}}: {e}"),
+                format!(
+                    "expected {{\"rule\": \"...\", \"namespace\": \"...\", \"owner\": \"Kind/name\"}}: {e}"
+                ),
             )
         })?;
-        let entry = self.clear(c.rule, c.owner).await?;
+        let held = Held {
+            rule: c.rule,
+            namespace: c.namespace,
+            owner: c.owner,
+        };
+        let entry = self.clear(held).await?;
         Ok(json!({ "cleared": entry_view(&entry) }))
     }
 
-    /// Lifts the cooldown of `rule` on `owner` (404 when none holds), through the audit log.
-    pub(crate) async fn clear(
-        &self,
-        rule: String,
-        owner: String,
-    ) -> Result<Entry, (StatusCode, String)> {
+    /// Lifts the cooldown on `held` (404 when none holds), through the audit log: the entry
+    /// lasts as long as the hold it lifts, so whoever rebuilds the state meets it.
+    pub(crate) async fn clear(&self, held: Held) -> Result<Entry, (StatusCode, String)> {
         let now = now_ns();
-        let held = self
-            .safety()
-            .await?
-            .cooldowns(now)
-            .into_iter()
-            .find(|(r, o, _)| *r == rule && *o == owner);
-        if held.is_none() {
+        let Some(until) = self.safety().await?.held_until(&held, now) else {
             return Err((
                 StatusCode::NOT_FOUND,
-                format!("no cooldown holds rule {rule:?} on {owner:?}"),
+                format!(
+                    "no cooldown holds rule {:?} on {:?} in namespace {:?}",
+                    held.rule, held.owner, held.namespace
+                ),
             ));
-        }
+        };
         let mut entry = Entry {
             id: 0,
             at_ns: now,
             fingerprint: None,
-            rule,
-            namespace: String::new(),
+            rule: held.rule,
+            namespace: held.namespace,
             pod: String::new(),
-            owner,
+            owner: held.owner,
             action: String::new(),
             outcome: Outcome::CooldownCleared,
             reason: None,
             detail: "cooldown cleared through the API".into(),
             replica: self.control.replica.clone(),
-            hold_until_ns: None,
+            hold_until_ns: Some(until),
         };
         entry.id = self.store.audit(&entry).await.map_err(unavailable)?;
         tracing::info!(rule = %entry.rule, owner = %entry.owner, "Cooldown cleared through the API.");

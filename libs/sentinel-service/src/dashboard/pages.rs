@@ -375,7 +375,7 @@ pub(super) async fn remediations(api: &Api, query: &str) -> Result<Markup> {
     }
     let (entries, _) = api
         .store
-        .audit_log(&filter, (page - 1) * page_size, page_size)
+        .audit_log(&filter, (page - 1).saturating_mul(page_size), page_size)
         .await
         .map_err(unavailable)?;
     let body = html! {
@@ -426,15 +426,17 @@ pub(super) async fn settings(
         }
         h2 { "Cooldowns" }
         table {
-            thead { tr { th { "Rule" } th { "Workload" } th { "Until" } th {} } }
-            tbody { @for (rule, owner, until) in &cooldowns {
+            thead { tr { th { "Rule" } th { "Namespace" } th { "Workload" } th { "Until" } th {} } }
+            tbody { @for (held, until) in &cooldowns {
                 tr {
-                    td { (rule) } td { (owner) } td { (bulwark_sentinel::store::rfc3339(*until)) }
+                    td { (held.rule) } td { (held.namespace) } td { (held.owner) }
+                    td { (bulwark_sentinel::store::rfc3339(*until)) }
                     td { @if api.auth.writable() {
                         form method="post" action=(action) {
                             input type="hidden" name="do" value="clear";
-                            input type="hidden" name="rule" value=(rule);
-                            input type="hidden" name="owner" value=(owner);
+                            input type="hidden" name="rule" value=(held.rule);
+                            input type="hidden" name="namespace" value=(held.namespace);
+                            input type="hidden" name="owner" value=(held.owner);
                             input type="password" name="token" placeholder="token" autocomplete="off" required;
                             button type="submit" { "Clear" }
                         }

@@ -64,7 +64,7 @@ pub(super) async fn run(
             Err(e) => Err(failed(&format!("cannot delete pod {pod}"), e)),
         },
         Action::ScaleUp { .. } | Action::ScaleDown { .. } => {
-            let current = workloads::replicas(client, namespace, owner)
+            let (current, read_at) = workloads::replicas(client, namespace, owner)
                 .await
                 .map_err(|e| failed(&format!("cannot read the replicas of {owner}"), e))?;
             let Some(target) = plan::scale(action, current) else {
@@ -72,9 +72,16 @@ pub(super) async fn run(
                     "{owner} stays at {current} replicas (at its bound)"
                 )));
             };
-            workloads::scale(client, namespace, owner, target, MANAGER)
-                .await
-                .map_err(|e| failed(&format!("cannot scale {owner}"), e))?;
+            workloads::scale(
+                client,
+                namespace,
+                owner,
+                target,
+                read_at.as_deref(),
+                MANAGER,
+            )
+            .await
+            .map_err(|e| failed(&format!("cannot scale {owner}"), e))?;
             Ok(Done::Changed(format!(
                 "scaled {owner} from {current} to {target} replicas"
             )))
@@ -116,23 +123,41 @@ pub(super) async fn run(
             )))
         }
         Action::DeleteStuckPods => {
-            let deleted =
+            let stuck =
                 workloads::delete_stuck_pods(client, namespace, pod, jiff::Timestamp::now())
                     .await
                     .map_err(|e| failed("cannot delete stuck pods", e))?;
-            if deleted.is_empty() {
+            let held = if stuck.held_by_finalizers.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {} held by finalizers, left alone: {}",
+                    stuck.held_by_finalizers.len(),
+                    names(&stuck.held_by_finalizers)
+                )
+            };
+            if stuck.deleted.is_empty() {
                 Ok(Done::Nothing(format!(
-                    "no pod of {owner} is stuck terminating"
+                    "no pod of {owner} to force-delete{held}"
                 )))
             } else {
                 Ok(Done::Changed(format!(
-                    "force-deleted {} stuck pod(s): {}",
-                    deleted.len(),
-                    deleted.join(", ")
+                    "force-deleted {} stuck pod(s): {}{held}",
+                    stuck.deleted.len(),
+                    names(&stuck.deleted)
                 )))
             }
         }
     }
+}
+
+/// Pod names for a message: the first five and how many more.
+fn names(pods: &[String]) -> String {
+    let mut text = pods.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    if pods.len() > 5 {
+        text.push_str(&format!(" and {} more", pods.len() - 5));
+    }
+    text
 }
 
 /// A reference to `owner` in `namespace`, for an Event.

@@ -20,7 +20,7 @@ use bulwark_config::Secret;
 use bulwark_loki::Cursor;
 use bulwark_sentinel::audit::{Entry, Filter as AuditFilter};
 use bulwark_sentinel::fingerprint::Fingerprint;
-use bulwark_sentinel::remediation::Switches;
+use bulwark_sentinel::remediation::{SwitchChange, Switches};
 use bulwark_sentinel::rules::Priority;
 use bulwark_sentinel::store::{
     ErrorView, Filter, Page, SampleView, Stats, merge_samples, rfc3339, sample_message,
@@ -475,7 +475,11 @@ impl Store for PgStore {
         audit::switches(&self.pool).await
     }
 
-    async fn set_switches(&self, switches: Switches) -> Result<(), StoreError> {
-        audit::set_switches(&self.pool, switches).await
+    async fn set_switches(
+        &self,
+        change: SwitchChange,
+        defaults: Switches,
+    ) -> Result<Switches, StoreError> {
+        audit::set_switches(&self.pool, change, defaults).await
     }
 }

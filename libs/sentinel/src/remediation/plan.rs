@@ -55,6 +55,15 @@ impl OwnerKind {
 /// for the audit log.
 pub fn fits(action: Action, kind: OwnerKind) -> Result<(), String> {
     use OwnerKind as K;
+    if action == Action::DeleteStuckPods && kind == K::StatefulSet {
+        // Kubernetes' own warning: a force-deleted StatefulSet pod whose node is unreachable
+        // may still run while its replacement, with the same identity, starts.
+        return Err(
+            "delete-stuck-pods does not force-delete a StatefulSet's pods: two pods \
+                    with one identity could run"
+                .into(),
+        );
+    }
     let ok = match action {
         Action::None | Action::RestartPod { .. } | Action::DeleteStuckPods => true,
         Action::ScaleUp { .. } | Action::ScaleDown { .. } => {

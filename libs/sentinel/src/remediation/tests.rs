@@ -83,12 +83,15 @@ fn the_cooldown_holds_the_workload_not_the_pod() {
         s.decide(&limits(), &req(restart, "shop", "Deployment/web"), 4 * MIN),
         Decision::Act(_)
     ));
+    // A workload of the same name in another namespace is another workload.
     assert!(matches!(
-        s.decide(&limits(), &req(restart, "auth", "Deployment/api"), 5 * MIN),
+        s.decide(&limits(), &req(restart, "auth", "Deployment/api"), 4 * MIN),
         Decision::Act(_)
     ));
-    assert!(s.clear_cooldown("restart", "Deployment/web"));
-    assert!(!s.clear_cooldown("restart", "Deployment/web"));
+    let web = Held::of(&req(restart, "shop", "Deployment/web"));
+    assert_eq!(s.held_until(&web, 4 * MIN), Some(9 * MIN));
+    assert!(s.clear_cooldown(&web));
+    assert!(!s.clear_cooldown(&web));
 }
 
 #[test]
@@ -215,15 +218,46 @@ fn a_new_leader_keeps_the_cooldowns_and_the_hours_budget() {
             until_ns: now + 4 * MIN
         })
     );
+    let held = Held {
+        rule: "restart".into(),
+        namespace: "web".into(),
+        owner: "Deployment/api".into(),
+    };
+    assert_eq!(s.cooldowns(now), [(held.clone(), now + 4 * MIN)]);
     assert_eq!(
-        s.cooldowns(now),
-        [("restart".into(), "Deployment/api".into(), now + 4 * MIN)]
+        s.decide(&limits(), &req(rule, "shop", "Deployment/api"), now),
+        Decision::Act(rule.action),
+        "shop's api is another workload than web's"
     );
     // Cleared afterwards: the hold is gone; the budget is not given back.
     let mut cleared = log.to_vec();
-    cleared.push(entry(now - 1, Outcome::CooldownCleared, "web", None));
+    cleared.push(entry(
+        now - 1,
+        Outcome::CooldownCleared,
+        "web",
+        Some(now + 4 * MIN),
+    ));
     let mut s = Safety::restore(&cleared, now);
     assert!(s.cooldowns(now).is_empty());
+    // The audit filter keeps exactly the entries that matter now.
+    let relevant = crate::audit::Filter {
+        relevant_at_ns: Some(now),
+        ..crate::audit::Filter::default()
+    };
+    let kept: Vec<Entry> = cleared
+        .iter()
+        .filter(|e| relevant.accepts(e))
+        .cloned()
+        .collect();
+    assert_eq!(
+        kept.len(),
+        4,
+        "all but the attempt of more than an hour ago"
+    );
+    let mut rebuilt = Safety::default();
+    rebuilt.rebuild(&kept, now);
+    assert_eq!(rebuilt.budget(&limits(), now), s.budget(&limits(), now));
+    assert!(rebuilt.cooldowns(now).is_empty());
     assert_eq!(
         s.decide(&limits(), &req(rule, "web", "Deployment/api"), now),
         Decision::Act(rule.action)
@@ -246,8 +280,8 @@ fn refunds_holds_and_refusals_reported_once_per_cooldown() {
         ),
         "but its cooldown holds"
     );
-    s.hold("restart", "StatefulSet/db", 5 * MIN);
     let db = req(rule, "shop", "StatefulSet/db");
+    s.hold(Held::of(&db), 5 * MIN);
     assert!(matches!(
         s.decide(&limits(), &db, MIN),
         Decision::Refused(Refusal::Cooldown { .. })

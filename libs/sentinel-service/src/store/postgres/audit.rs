@@ -2,7 +2,7 @@
 
 use bulwark_sentinel::audit::{Entry, Filter, Outcome};
 use bulwark_sentinel::fingerprint::Fingerprint;
-use bulwark_sentinel::remediation::Switches;
+use bulwark_sentinel::remediation::{SwitchChange, Switches};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row};
 
@@ -76,6 +76,13 @@ fn filtered(select: &str, f: &Filter) -> QueryBuilder<Postgres> {
     if let Some(t) = f.since_ns {
         q.push(" AND at >= ").push_bind(t);
     }
+    if let Some(t) = f.relevant_at_ns {
+        q.push(" AND (hold_until > ")
+            .push_bind(t)
+            .push(" OR (outcome IN ('success', 'failed') AND at > ")
+            .push_bind(t.saturating_sub(bulwark_sentinel::remediation::HOUR_NS))
+            .push("))");
+    }
     q
 }
 
@@ -134,14 +141,30 @@ pub(super) async fn switches(pool: &PgPool) -> Result<Option<Switches>, StoreErr
     .transpose()
 }
 
-pub(super) async fn set_switches(pool: &PgPool, s: Switches) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO sentinel_settings (enabled, dry_run) VALUES ($1, $2)
-         ON CONFLICT (id) DO UPDATE SET enabled = $1, dry_run = $2, updated_at = now()",
+/// Sets the switches given, in one statement (two operators changing one switch each do not
+/// undo each other); the row starts from `defaults`. Returns the switches now in force.
+pub(super) async fn set_switches(
+    pool: &PgPool,
+    change: SwitchChange,
+    defaults: Switches,
+) -> Result<Switches, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO sentinel_settings (enabled, dry_run)
+         VALUES (COALESCE($1, $3), COALESCE($2, $4))
+         ON CONFLICT (id) DO UPDATE SET
+             enabled = COALESCE($1, sentinel_settings.enabled),
+             dry_run = COALESCE($2, sentinel_settings.dry_run),
+             updated_at = now()
+         RETURNING enabled, dry_run",
     )
-    .bind(s.enabled)
-    .bind(s.dry_run)
-    .execute(pool)
+    .bind(change.enabled)
+    .bind(change.dry_run)
+    .bind(defaults.enabled)
+    .bind(defaults.dry_run)
+    .fetch_one(pool)
     .await?;
-    Ok(())
+    Ok(Switches {
+        enabled: row.try_get("enabled")?,
+        dry_run: row.try_get("dry_run")?,
+    })
 }

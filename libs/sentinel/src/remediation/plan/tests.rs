@@ -40,6 +40,9 @@ fn actions_fit_their_owners() {
         )
         .is_ok()
     );
+    assert!(fits(Action::DeleteStuckPods, OwnerKind::Deployment).is_ok());
+    let e = fits(Action::DeleteStuckPods, OwnerKind::StatefulSet).unwrap_err();
+    assert!(e.contains("two pods with one identity"), "{e}");
 }
 
 #[test]

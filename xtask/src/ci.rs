@@ -4,14 +4,14 @@
 //! can rerun the one that failed.
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     time::{Duration, Instant},
 };
 
 use anyhow::Context;
 use xshell::{Shell, cmd};
 
-use crate::{find_program, prereqs, project_root, templates, tidy};
+use crate::{prereqs, project_root, templates, tidy};
 
 /// Whether `ci` first installs what is missing.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -196,77 +196,14 @@ pub(crate) fn fuzz(sh: &Shell) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds every Kustomize folder under `manifests/`, so that a broken overlay fails CI.
-/// The Kubernetes version whose schemas the manifests must satisfy: the oldest we support
-/// (native sidecars need 1.29; `matchConditions` are GA in 1.30).
-const KUBERNETES_VERSION: &str = "1.30.0";
-
+/// Renders and validates the manifests, and runs their alert and metric-name checks
+/// (see `manifests.rs`).
 pub(crate) fn kustomize(sh: &Shell) -> anyhow::Result<()> {
-    let manifests = project_root().join("manifests");
-    if !manifests.is_dir() {
-        eprintln!("no manifests/ folder yet: nothing to build");
-        return Ok(());
-    }
-    let dirs = kustomization_dirs(&manifests)?;
-    if dirs.is_empty() {
-        eprintln!("no kustomization.yaml under manifests/: nothing to build");
-        return Ok(());
-    }
-    if find_program("kubectl").is_none() {
-        anyhow::bail!("kubectl is not on PATH, and manifests/ has Kustomize folders to build");
-    }
-    for dir in &dirs {
-        let dir = dir.strip_prefix(project_root()).unwrap_or(dir);
-        let rendered = cmd!(sh, "kubectl kustomize {dir}")
-            .read()
-            .with_context(|| format!("kustomize cannot build {}", dir.display()))?;
-        // Validate against the Kubernetes schemas, offline and strictly (unknown fields fail);
-        // custom resources such as cert-manager's are skipped by the validator.
-        cmd!(
-            sh,
-            "kubernetes-validate --strict --quiet -k {KUBERNETES_VERSION} -"
-        )
-        .stdin(&rendered)
-        .run()
-        .with_context(|| {
-            format!(
-                "{} does not validate against Kubernetes {KUBERNETES_VERSION}",
-                dir.display()
-            )
-        })?;
-    }
-    eprintln!("built and validated {} Kustomize folders", dirs.len());
-    Ok(())
+    crate::manifests::kustomize(sh)
 }
 
 fn tidy_step(_: &Shell) -> anyhow::Result<()> {
     tidy::run(project_root())
-}
-
-/// Every folder under `dir` (itself included) that holds a Kustomization, sorted.
-fn kustomization_dirs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut res = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(dir) = todo.pop() {
-        let entries =
-            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?;
-        for entry in entries {
-            let path = entry
-                .with_context(|| format!("cannot list {}", dir.display()))?
-                .path();
-            if path.is_dir() {
-                todo.push(path);
-            } else if path.file_name().is_some_and(|name| {
-                name == "kustomization.yaml"
-                    || name == "kustomization.yml"
-                    || name == "Kustomization"
-            }) {
-                res.push(dir.clone());
-            }
-        }
-    }
-    res.sort();
-    Ok(res)
 }
 
 fn seconds(duration: Duration) -> String {

@@ -15,6 +15,7 @@ mod build;
 mod ci;
 mod demo;
 mod image;
+mod manifests;
 mod oci;
 mod prereqs;
 mod release;
@@ -69,7 +70,8 @@ commands:
   test                 cargo test --workspace --locked --no-fail-fast
   release-test         the release for x86_64, then xtask/tests/release.rs on what it made
   fuzz                 build every fuzz target (stable, uninstrumented) and run it on its seeds
-  kustomize            kubectl kustomize every folder under manifests/
+  kustomize            render and validate manifests/ (bases, overlays, components),
+                       run the alert tests, check the metric names
   templates [--check]  render the template corpus with Go and Sprig into expected.json
                        (--check: fail unless the committed file is what Go prints)
 ";

@@ -1,6 +1,4 @@
-//! The step runner stops at the first failure and names it; Kustomize folders are all found.
-
-use std::path::PathBuf;
+//! The step runner stops at the first failure and names it.
 
 use super::*;
 
@@ -50,37 +48,4 @@ fn ci_steps_are_unique_and_start_with_prereqs() {
     unique.sort_unstable();
     unique.dedup();
     assert_eq!(unique.len(), names.len(), "{names:?}");
-}
-
-#[test]
-fn kustomization_dirs_are_found_at_any_depth() {
-    let root = std::env::temp_dir().join(format!("xtask-kustomize-{}", std::process::id()));
-    let dirs = [
-        "base/sentinel",
-        "overlays/production",
-        "overlays/staging/extra",
-        "empty",
-    ];
-    for dir in dirs {
-        std::fs::create_dir_all(root.join(dir)).unwrap();
-    }
-    for (dir, file) in [
-        ("base/sentinel", "kustomization.yaml"),
-        ("overlays/production", "kustomization.yml"),
-        ("overlays/staging/extra", "Kustomization"),
-        ("empty", "deployment.yaml"),
-    ] {
-        std::fs::write(root.join(dir).join(file), "").unwrap();
-    }
-    let found = kustomization_dirs(&root);
-    std::fs::remove_dir_all(&root).unwrap();
-    let found: Vec<PathBuf> = found
-        .unwrap()
-        .iter()
-        .map(|dir| dir.strip_prefix(&root).unwrap().to_path_buf())
-        .collect();
-    assert_eq!(
-        found,
-        dirs[..3].iter().map(PathBuf::from).collect::<Vec<_>>()
-    );
 }

@@ -186,7 +186,7 @@ fn config(dir: &Path, loki: &FakeLoki, kubeconfig: &Path, extra: &str) -> String
     path.to_str().unwrap().to_owned()
 }
 
-/// The rules `manifests/sentinel/rbac.yaml` grants: (namespace or `None` for cluster-wide,
+/// The rules `manifests/sentinel/base/rbac.yaml` grants: (namespace or `None` for cluster-wide,
 /// apiGroups, resources, verbs, resourceNames).
 type Grant = (
     Option<String>,
@@ -198,7 +198,7 @@ type Grant = (
 
 fn granted() -> Vec<Grant> {
     // Relative to the package root, where cargo runs tests.
-    let text = std::fs::read_to_string("../../manifests/sentinel/rbac.yaml").unwrap();
+    let text = std::fs::read_to_string("../../manifests/sentinel/base/rbac.yaml").unwrap();
     let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
     let list = |v: &Value| -> Vec<String> {
         v.as_array()
@@ -270,7 +270,7 @@ fn assert_rbac_allows(requests: &[(hyper::Method, String)]) {
             });
         assert!(
             allowed,
-            "{method} {target}: {verb} {group}/{resource} is not granted by manifests/sentinel/rbac.yaml"
+            "{method} {target}: {verb} {group}/{resource} is not granted by manifests/sentinel/base/rbac.yaml"
         );
     }
 }

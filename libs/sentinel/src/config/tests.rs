@@ -132,7 +132,10 @@ fn web_auth_takes_one_token_source() {
 
 #[test]
 fn the_manifests_config_is_the_seeds_with_authentication() {
-    let shipped = load(include_str!("../../../../manifests/sentinel/config.yaml")).unwrap();
+    let shipped = load(include_str!(
+        "../../../../manifests/sentinel/base/config.yaml"
+    ))
+    .unwrap();
     let mut seed = load(SEED).unwrap();
     assert_eq!(
         shipped.web.auth.token_file.as_deref(),

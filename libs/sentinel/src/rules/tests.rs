@@ -448,10 +448,10 @@ fn shipped_rules_classify_typical_lines() {
 #[test]
 fn the_manifests_ship_the_default_rules() {
     // The Kustomize base carries its own copy (kustomize reads only files under its folder).
-    let shipped = include_str!("../../../../manifests/sentinel/rules.yaml");
+    let shipped = include_str!("../../../../manifests/sentinel/base/rules.yaml");
     assert_eq!(
         shipped,
         crate::rules::DEFAULT_RULES,
-        "manifests/sentinel/rules.yaml differs from default-rules.yaml: copy it over"
+        "manifests/sentinel/base/rules.yaml differs from default-rules.yaml: copy it over"
     );
 }

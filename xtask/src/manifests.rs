@@ -1,0 +1,297 @@
+//! `cargo xtask kustomize`: every Kustomize base and overlay under `manifests/` renders, and
+//! so does every overlay with each component that applies to it (the binary's own
+//! components and the shared ones), one at a time and all together; every rendered object
+//! passes strict offline validation against the Kubernetes schemas; every alert passes its
+//! `promtool test rules` unit tests; and every metric an alert or a dashboard queries is one a
+//! binary exports.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use xshell::{Shell, cmd};
+
+use crate::{find_program, project_root};
+
+mod metric_names;
+
+use metric_names::{check_metric_names, exported_metrics};
+
+/// The Kubernetes version whose schemas the manifests must satisfy: the oldest we support
+/// (native sidecars need 1.29; `matchConditions` are GA in 1.30).
+const KUBERNETES_VERSION: &str = "1.30.0";
+
+/// A folder with a `kustomization.yaml`, and whether it is a Component.
+#[derive(Debug, Clone)]
+struct Folder {
+    dir: PathBuf,
+    component: bool,
+}
+
+pub(crate) fn kustomize(sh: &Shell) -> anyhow::Result<()> {
+    let manifests = project_root().join("manifests");
+    let folders = folders(&manifests)?;
+    if folders.is_empty() {
+        eprintln!("no kustomization.yaml under manifests/: nothing to build");
+        return Ok(());
+    }
+    if find_program("kubectl").is_none() {
+        anyhow::bail!("kubectl is not on PATH, and manifests/ has Kustomize folders to build");
+    }
+    let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
+    let mut built = 0;
+    for f in folders.iter().filter(|f| !f.component) {
+        render_and_validate(sh, &f.dir, &relative(&f.dir))?;
+        built += 1;
+    }
+    let shared: Vec<&Folder> = folders
+        .iter()
+        .filter(|f| f.component && f.dir.starts_with(manifests.join("components")))
+        .collect();
+    for overlay in folders
+        .iter()
+        .filter(|f| !f.component && is_overlay(&f.dir))
+    {
+        let binary = overlay
+            .dir
+            .parent()
+            .and_then(Path::parent)
+            .context("an overlay lies in <binary>/overlays/<environment>")?;
+        let own: Vec<&Folder> = folders
+            .iter()
+            .filter(|f| f.component && f.dir.starts_with(binary.join("components")))
+            .collect();
+        let included = included_components(&overlay.dir)?;
+        let mut all = Vec::new();
+        for component in own.iter().chain(&shared) {
+            if included.contains(&component.dir) {
+                continue;
+            }
+            let combo = combine(scratch.path(), built, &overlay.dir, &[&component.dir])?;
+            let name = format!("{} + {}", relative(&overlay.dir), relative(&component.dir));
+            render_and_validate(sh, &combo, &name)?;
+            built += 1;
+            // The shared components are alternatives (policy-controller or Kyverno); the
+            // binary's own are meant to go together.
+            if own.iter().any(|o| o.dir == component.dir) {
+                all.push(component.dir.as_path());
+            }
+        }
+        let combo = combine(scratch.path(), built, &overlay.dir, &all)?;
+        render_and_validate(
+            sh,
+            &combo,
+            &format!("{} + all its components", relative(&overlay.dir)),
+        )?;
+        built += 1;
+    }
+    eprintln!("built and validated {built} Kustomize renderings");
+    alert_tests(sh, &manifests, scratch.path())?;
+    let exported = exported_metrics(project_root())?;
+    let problems = check_metric_names(&manifests, &exported)?;
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "alerts or dashboards query metrics no binary exports:\n{}",
+            problems.join("\n")
+        );
+    }
+    eprintln!(
+        "every metric the alerts and dashboards query is exported ({} names known)",
+        exported.len()
+    );
+    Ok(())
+}
+
+/// The components `overlay`'s kustomization already lists, as canonical paths.
+fn included_components(overlay: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let path = overlay.join("kustomization.yaml");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let doc: serde_json::Value =
+        serde_saphyr::from_str(&text).with_context(|| format!("{} is not YAML", path.display()))?;
+    let mut out = Vec::new();
+    for c in doc["components"].as_array().into_iter().flatten() {
+        let rel = c.as_str().context("a component is a path")?;
+        let dir = overlay.join(rel);
+        out.push(
+            dir.canonicalize()
+                .with_context(|| format!("{}: no component {rel}", path.display()))?,
+        );
+    }
+    Ok(out)
+}
+
+fn relative(dir: &Path) -> String {
+    dir.strip_prefix(project_root())
+        .unwrap_or(dir)
+        .display()
+        .to_string()
+}
+
+fn is_overlay(dir: &Path) -> bool {
+    dir.parent()
+        .and_then(Path::file_name)
+        .is_some_and(|n| n == "overlays")
+}
+
+/// A kustomization in `scratch` (numbered `n`) rendering `overlay` with `components`.
+fn combine(
+    scratch: &Path,
+    n: usize,
+    overlay: &Path,
+    components: &[&Path],
+) -> anyhow::Result<PathBuf> {
+    let dir = scratch.join(format!("combo-{n}"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Kustomize takes only relative paths to other kustomizations.
+    let up = "../".repeat(dir.components().count().saturating_sub(1));
+    let from_here = |p: &Path| format!("{up}{}", p.strip_prefix("/").unwrap_or(p).display());
+    let mut text = format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {}\n",
+        from_here(overlay)
+    );
+    if !components.is_empty() {
+        text.push_str("components:\n");
+        for c in components {
+            text.push_str(&format!("  - {}\n", from_here(c)));
+        }
+    }
+    let path = dir.join("kustomization.yaml");
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(dir)
+}
+
+fn render_and_validate(sh: &Shell, dir: &Path, name: &str) -> anyhow::Result<()> {
+    let rendered = cmd!(sh, "kubectl kustomize {dir}")
+        .quiet()
+        .read()
+        .with_context(|| format!("kustomize cannot build {name}"))?;
+    // Strictly (unknown fields fail); custom resources are skipped by this validator, with a
+    // warning we silence.
+    cmd!(
+        sh,
+        "kubernetes-validate --strict --quiet --no-warn -k {KUBERNETES_VERSION} -"
+    )
+    .quiet()
+    .stdin(&rendered)
+    .run()
+    .with_context(|| format!("{name} does not validate against Kubernetes {KUBERNETES_VERSION}"))
+}
+
+/// Every folder under `dir` (itself included) that holds a Kustomization or a Component.
+fn folders(dir: &Path) -> anyhow::Result<Vec<Folder>> {
+    let mut res = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        let entries =
+            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?;
+        for entry in entries {
+            let path = entry
+                .with_context(|| format!("cannot list {}", dir.display()))?
+                .path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.file_name().is_some_and(|n| n == "kustomization.yaml") {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let component = text.lines().any(|l| l.trim() == "kind: Component");
+                res.push(Folder {
+                    dir: dir.clone(),
+                    component,
+                });
+            }
+        }
+    }
+    res.sort_by(|a, b| a.dir.cmp(&b.dir));
+    Ok(res)
+}
+
+/// Runs `promtool test rules` on every `components/alerts/tests/*.test.yaml`, against the
+/// rule groups of the PrometheusRule beside it (its `spec`, written where the tests name it).
+fn alert_tests(sh: &Shell, manifests: &Path, scratch: &Path) -> anyhow::Result<()> {
+    let mut tested = 0;
+    for f in folders(manifests)?
+        .iter()
+        .filter(|f| f.dir.ends_with("components/alerts"))
+    {
+        let rule = f.dir.join("prometheusrule.yaml");
+        let text = std::fs::read_to_string(&rule)
+            .with_context(|| format!("cannot read {}", rule.display()))?;
+        let doc: serde_json::Value = serde_saphyr::from_str(&text)
+            .with_context(|| format!("{} is not YAML", rule.display()))?;
+        let dir = scratch.join(format!("alerts-{tested}"));
+        std::fs::create_dir_all(dir.join("tests"))?;
+        std::fs::write(
+            dir.join("prometheusrule.rules.yaml"),
+            serde_json::to_string_pretty(&doc["spec"])?,
+        )?;
+        let tests = f.dir.join("tests");
+        let mut names = BTreeSet::new();
+        for entry in std::fs::read_dir(&tests)
+            .with_context(|| format!("{} has no tests/", relative(&f.dir)))?
+        {
+            let path = entry?.path();
+            if let Some(name) = path.file_name().and_then(|n| n.to_str())
+                && name.ends_with(".test.yaml")
+            {
+                std::fs::copy(&path, dir.join("tests").join(name))?;
+                names.insert(format!("tests/{name}"));
+            }
+        }
+        anyhow::ensure!(!names.is_empty(), "{} has no *.test.yaml", relative(&tests));
+        let _cd = sh.push_dir(&dir);
+        cmd!(sh, "promtool test rules {names...}")
+            .quiet()
+            .run()
+            .with_context(|| format!("the alert tests of {} fail", relative(&f.dir)))?;
+        tested += 1;
+    }
+    eprintln!("promtool: the alert tests of {tested} components pass");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_are_found_at_any_depth_and_components_told_apart() {
+        let root = tempfile::tempdir().unwrap();
+        for (dir, text) in [
+            ("sentinel/base", "kind: Kustomization\n"),
+            ("sentinel/overlays/production", "kind: Kustomization\n"),
+            ("sentinel/components/alerts", "# x\nkind: Component\n"),
+            ("empty", ""),
+        ] {
+            std::fs::create_dir_all(root.path().join(dir)).unwrap();
+            if !text.is_empty() {
+                std::fs::write(root.path().join(dir).join("kustomization.yaml"), text).unwrap();
+            }
+        }
+        let found: Vec<(String, bool)> = folders(root.path())
+            .unwrap()
+            .into_iter()
+            .map(|f| {
+                let rel = f
+                    .dir
+                    .strip_prefix(root.path())
+                    .unwrap()
+                    .display()
+                    .to_string();
+                (rel, f.component)
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("sentinel/base".to_owned(), false),
+                ("sentinel/components/alerts".to_owned(), true),
+                ("sentinel/overlays/production".to_owned(), false),
+            ]
+        );
+        assert!(is_overlay(
+            &root.path().join("sentinel/overlays/production")
+        ));
+        assert!(!is_overlay(&root.path().join("sentinel/base")));
+    }
+}

@@ -204,7 +204,7 @@ fn env_var(name: &str) -> Option<OsString> {
     std::env::var_os(name).filter(|value| !value.is_empty())
 }
 
-fn home_dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn home_dir() -> anyhow::Result<PathBuf> {
     env_var("HOME")
         .map(PathBuf::from)
         .context("HOME is not set")

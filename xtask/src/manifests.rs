@@ -3,7 +3,9 @@
 //! components and the shared ones), one at a time and all together; every rendered object
 //! passes strict offline validation against the Kubernetes schemas; every alert passes its
 //! `promtool test rules` unit tests; and every metric an alert or a dashboard queries is one a
-//! binary exports.
+//! binary exports. Core objects are validated by `kubernetes-validate` (strict: unknown fields
+//! fail); custom resources by `manifests/tests/validate-crds.mjs`, against the validators
+//! generated from their projects' published CRD schemas (pinned npm packages).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -40,8 +42,9 @@ pub(crate) fn kustomize(sh: &Shell) -> anyhow::Result<()> {
     }
     let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
     let mut built = 0;
+    let mut renderings = Vec::new();
     for f in folders.iter().filter(|f| !f.component) {
-        render_and_validate(sh, &f.dir, &relative(&f.dir))?;
+        renderings.push(render(sh, &f.dir, &relative(&f.dir))?);
         built += 1;
     }
     let shared: Vec<&Folder> = folders
@@ -69,7 +72,7 @@ pub(crate) fn kustomize(sh: &Shell) -> anyhow::Result<()> {
             }
             let combo = combine(scratch.path(), built, &overlay.dir, &[&component.dir])?;
             let name = format!("{} + {}", relative(&overlay.dir), relative(&component.dir));
-            render_and_validate(sh, &combo, &name)?;
+            renderings.push(render(sh, &combo, &name)?);
             built += 1;
             // The shared components are alternatives (policy-controller or Kyverno); the
             // binary's own are meant to go together.
@@ -78,12 +81,23 @@ pub(crate) fn kustomize(sh: &Shell) -> anyhow::Result<()> {
             }
         }
         let combo = combine(scratch.path(), built, &overlay.dir, &all)?;
-        render_and_validate(
+        renderings.push(render(
             sh,
             &combo,
             &format!("{} + all its components", relative(&overlay.dir)),
-        )?;
+        )?);
         built += 1;
+    }
+    // One validator run over every rendering (each starts an interpreter); only when that
+    // fails, one run per rendering, to name the one at fault.
+    let all: String = renderings
+        .iter()
+        .map(|(_, r)| format!("---\n{r}\n"))
+        .collect();
+    if validate(sh, &all).is_err() {
+        for (name, rendered) in &renderings {
+            validate(sh, rendered).with_context(|| format!("in {name}"))?;
+        }
     }
     eprintln!("built and validated {built} Kustomize renderings");
     alert_tests(sh, &manifests, scratch.path())?;
@@ -161,21 +175,34 @@ fn combine(
     Ok(dir)
 }
 
-fn render_and_validate(sh: &Shell, dir: &Path, name: &str) -> anyhow::Result<()> {
+/// `dir` rendered by kustomize, with `name` for messages.
+fn render(sh: &Shell, dir: &Path, name: &str) -> anyhow::Result<(String, String)> {
     let rendered = cmd!(sh, "kubectl kustomize {dir}")
         .quiet()
         .read()
         .with_context(|| format!("kustomize cannot build {name}"))?;
-    // Strictly (unknown fields fail); custom resources are skipped by this validator, with a
-    // warning we silence.
+    Ok((name.to_owned(), rendered))
+}
+
+/// Validates rendered objects: the core ones strictly against the Kubernetes schemas
+/// (unknown fields fail), the custom resources against their projects' published schemas.
+fn validate(sh: &Shell, rendered: &str) -> anyhow::Result<()> {
     cmd!(
         sh,
         "kubernetes-validate --strict --quiet --no-warn -k {KUBERNETES_VERSION} -"
     )
     .quiet()
-    .stdin(&rendered)
+    .stdin(rendered)
     .run()
-    .with_context(|| format!("{name} does not validate against Kubernetes {KUBERNETES_VERSION}"))
+    .with_context(|| format!("does not validate against Kubernetes {KUBERNETES_VERSION}"))?;
+    let npm = crate::prereqs::npm_dir(&crate::home_dir()?);
+    let script = project_root().join("manifests/tests/validate-crds.mjs");
+    cmd!(sh, "node {script} {npm}")
+        .quiet()
+        .ignore_stdout()
+        .stdin(rendered)
+        .run()
+        .context("a custom resource does not match its schema")
 }
 
 /// Every folder under `dir` (itself included) that holds a Kustomization or a Component.

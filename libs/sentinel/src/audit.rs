@@ -165,26 +165,32 @@ impl MemoryLog {
     }
 }
 
+/// An entry for tests: rule `restart` acted (or not) on `Deployment/api` in `ns`.
+#[cfg(test)]
+pub(crate) fn sample(at_ns: i64, outcome: Outcome, ns: &str, hold_until_ns: Option<i64>) -> Entry {
+    Entry {
+        id: 0,
+        at_ns,
+        fingerprint: None,
+        rule: "restart".into(),
+        namespace: ns.into(),
+        pod: "api-1".into(),
+        owner: "Deployment/api".into(),
+        action: "restart-pod".into(),
+        outcome,
+        reason: None,
+        detail: String::new(),
+        replica: "a".into(),
+        hold_until_ns,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn entry(ns: &str, outcome: Outcome) -> Entry {
-        Entry {
-            id: 0,
-            at_ns: 10,
-            fingerprint: None,
-            rule: "oom".into(),
-            namespace: ns.into(),
-            pod: "api-1".into(),
-            owner: "Deployment/api".into(),
-            action: "restart-pod".into(),
-            outcome,
-            reason: None,
-            detail: String::new(),
-            replica: "r".into(),
-            hold_until_ns: None,
-        }
+        sample(10, outcome, ns, None)
     }
 
     #[test]

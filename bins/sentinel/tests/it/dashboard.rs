@@ -126,6 +126,11 @@ async fn assert_inert(c: &Client, page: &str) {
     assert_eq!(injected, json!(0), "{page}: injected elements");
 }
 
+/// The text of the first element `locator` finds.
+async fn text(c: &Client, locator: Locator<'_>) -> String {
+    c.find(locator).await.unwrap().text().await.unwrap()
+}
+
 fn artifacts() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sentinel-dashboard");
     std::fs::create_dir_all(&dir).unwrap();
@@ -197,13 +202,7 @@ async fn pages_show_hostile_lines_as_text_and_update_live() {
     }
     // The errors list shows each line as text, the long one cut.
     c.goto(&format!("{base}/errors")).await.unwrap();
-    let body = c
-        .find(Locator::Css("main"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = text(&c, Locator::Css("main")).await;
     assert!(
         body.contains("<script>document.title='pwned';alert(1)</script>"),
         "{body}"
@@ -234,13 +233,7 @@ async fn pages_show_hostile_lines_as_text_and_update_live() {
     for href in &links {
         c.goto(&format!("http://{addr}{href}")).await.unwrap();
         assert_inert(&c, href).await;
-        let message = c
-            .find(Locator::Css("main pre bdi"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let message = text(&c, Locator::Css("main pre bdi")).await;
         let wanted = hostile().into_iter().find(|(_, l)| {
             // The page shows the message after extraction ("error " gone), invisible
             // controls by their code points.
@@ -264,13 +257,7 @@ async fn pages_show_hostile_lines_as_text_and_update_live() {
         .await
         .unwrap();
     assert_eq!(live.text().await.unwrap(), "live");
-    let before = c
-        .find(Locator::Css("[data-stat='occurrences']"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let before = text(&c, Locator::Css("[data-stat='occurrences']")).await;
     loki.push(
         &[
             ("namespace", "shop"),
@@ -282,20 +269,8 @@ async fn pages_show_hostile_lines_as_text_and_update_live() {
     );
     let start = Instant::now();
     loop {
-        let updates = c
-            .find(Locator::Id("updates"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let now = c
-            .find(Locator::Css("[data-stat='occurrences']"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let updates = text(&c, Locator::Id("updates")).await;
+        let now = text(&c, Locator::Css("[data-stat='occurrences']")).await;
         if updates != "0" && now != before {
             assert_eq!(now, "5", "the counters follow the store");
             break;

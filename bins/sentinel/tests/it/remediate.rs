@@ -87,6 +87,15 @@ fn pod_of(kube: &FakeKube, ns: &str, pod: &str, kind: &str, owner: &str, uid: &s
         .unwrap();
 }
 
+/// A new pod of `api`'s current ReplicaSet, as its controller makes after a restart.
+fn replacement(kube: &FakeKube, pod: &str) {
+    let rs = kube
+        .get("apps/v1", "replicasets", Some("shop"), "api-2")
+        .unwrap();
+    let uid = rs["metadata"]["uid"].as_str().unwrap().to_owned();
+    pod_of(kube, "shop", pod, "ReplicaSet", "api-2", &uid);
+}
+
 fn seed(kube: &FakeKube) {
     for ns in ["shop", "pay", "kube-system", "kube-sentinel"] {
         kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
@@ -381,11 +390,7 @@ async fn acts_on_the_cluster_within_the_safety_limits() {
     );
 
     // A replacement pod of the same ReplicaSet: the cooldown holds the workload.
-    let rs = kube
-        .get("apps/v1", "replicasets", Some("shop"), "api-2")
-        .unwrap();
-    let rs_uid = rs["metadata"]["uid"].as_str().unwrap().to_owned();
-    pod_of(&kube, "shop", "api-2-ddddd", "ReplicaSet", "api-2", &rs_uid);
+    replacement(&kube, "api-2-ddddd");
     push(&loki, "shop", "api-2-ddddd", "container app was OOMKilled");
     let series =
         "kube_sentinel_remediation_refusals_total{action=\"restart-pod\",reason=\"cooldown\"}";
@@ -554,11 +559,7 @@ async fn only_the_leader_acts_and_another_replica_takes_over() {
     assert_eq!(entries[0]["replica"], "sentinel-b", "{entries:?}");
     assert_eq!(entries[0]["outcome"], "success");
     // The new leader keeps its predecessor's cooldown: api's replacement pod waits.
-    let rs = kube
-        .get("apps/v1", "replicasets", Some("shop"), "api-2")
-        .unwrap();
-    let rs_uid = rs["metadata"]["uid"].as_str().unwrap().to_owned();
-    pod_of(&kube, "shop", "api-2-fffff", "ReplicaSet", "api-2", &rs_uid);
+    replacement(&kube, "api-2-fffff");
     push(&loki, "shop", "api-2-fffff", "container app was OOMKilled");
     let series =
         "kube_sentinel_remediation_refusals_total{action=\"restart-pod\",reason=\"cooldown\"}";

@@ -179,23 +179,7 @@ fn limits_come_from_the_seed_config() {
     assert!(l.excluded_namespaces.iter().any(|n| n == "kube-sentinel"));
 }
 
-fn entry(at_ns: i64, outcome: Outcome, ns: &str, hold_until_ns: Option<i64>) -> Entry {
-    Entry {
-        id: 0,
-        at_ns,
-        fingerprint: None,
-        rule: "restart".into(),
-        namespace: ns.into(),
-        pod: "api-1".into(),
-        owner: "Deployment/api".into(),
-        action: "restart-pod".into(),
-        outcome,
-        reason: None,
-        detail: String::new(),
-        replica: "a".into(),
-        hold_until_ns,
-    }
-}
+use crate::audit::sample as entry;
 
 #[test]
 fn a_new_leader_keeps_the_cooldowns_and_the_hours_budget() {

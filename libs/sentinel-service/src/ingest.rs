@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bulwark_loki::pager::LineId;
 use bulwark_loki::{Client, Cursor, Entry, PageError, Window, read_window};
 use bulwark_sentinel::detect::{Stream, Workspace};
+use bulwark_sentinel::remediation::nanos;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -241,8 +242,4 @@ fn detect(
         normalized: d.normalized.text.clone(),
         values: d.values(),
     }
-}
-
-fn nanos(d: Duration) -> i64 {
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }

@@ -348,7 +348,9 @@ impl Safety {
     }
 }
 
-fn nanos(d: Duration) -> i64 {
+/// `d` in nanoseconds, as the decisions' clock counts (saturating: a cooldown of centuries is
+/// forever).
+pub fn nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 

@@ -95,10 +95,11 @@ pub(crate) fn kustomize(sh: &Shell) -> anyhow::Result<()> {
         .iter()
         .map(|(_, r)| format!("---\n{r}\n"))
         .collect();
-    if validate(sh, &all).is_err() {
+    if let Err(together) = validate(sh, &all) {
         for (name, rendered) in &renderings {
             validate(sh, rendered).with_context(|| format!("in {name}"))?;
         }
+        return Err(together.context("the renderings fail together, though each passes alone"));
     }
     eprintln!("built and validated {built} Kustomize renderings");
     alert_tests(sh, &manifests, scratch.path())?;

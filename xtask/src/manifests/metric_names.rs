@@ -1,7 +1,9 @@
 //! Every metric an alert or a dashboard queries is one a binary exports.
 //!
 //! Exported names are the string constants of each crate's `metrics.rs` (STYLE.md 2: a crate
-//! declares its metric names there, once), `bulwark_build_info`, and Prometheus' own `up`. A
+//! declares its metric names there, once), `bulwark_build_info`, Prometheus' own `up`, and the
+//! one kube-state-metrics series the archiver's alerts need (a CronJob's last success, which
+//! its short-lived runs cannot report reliably themselves). A
 //! histogram is queried through `_bucket`, `_sum` and `_count`. Queried names are the metric
 //! identifiers of PromQL expressions: in alerts, each rule's `expr`; in dashboards (JSON), each
 //! target's `expr`.
@@ -86,10 +88,14 @@ const PROMQL_WORDS: &[&str] = &[
 
 /// The metric names the workspace's binaries export.
 pub(crate) fn exported_metrics(root: &Path) -> anyhow::Result<BTreeSet<String>> {
-    let mut names: BTreeSet<String> = ["up", "bulwark_build_info"]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let mut names: BTreeSet<String> = [
+        "up",
+        "bulwark_build_info",
+        "kube_cronjob_status_last_successful_time",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     let libs = root.join("libs");
     for entry in
         std::fs::read_dir(&libs).with_context(|| format!("cannot list {}", libs.display()))?

@@ -89,6 +89,15 @@ pub(crate) fn kustomize(sh: &Shell) -> anyhow::Result<()> {
         )?);
         built += 1;
     }
+    // Production runs our images by digest only: every container image, and the sidecar image
+    // the webhook injects (its environment). Checked on the production overlays as shipped: a
+    // component adding a workload (the archiver's manual-run) is pinned only when listed
+    // before release-images, which a combination made outside the overlay cannot show.
+    for (name, rendered) in &renderings {
+        if name.ends_with("/overlays/production") {
+            unpinned(rendered).with_context(|| format!("in {name}"))?;
+        }
+    }
     // One validator run over every rendering (each starts an interpreter); only when that
     // fails, one run per rendering, to name the one at fault.
     let all: String = renderings
@@ -175,6 +184,47 @@ fn combine(
     let path = dir.join("kustomization.yaml");
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(dir)
+}
+
+/// Fails when `rendered` names one of our images by tag, rather than by digest, as a
+/// container's `image` or in a container's environment (where the webhook takes the sidecar
+/// image it injects). The webhook's config text may still hold the tag: the environment wins.
+fn unpinned(rendered: &str) -> anyhow::Result<()> {
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(rendered).context("the rendering is not YAML")?;
+    let mut found = Vec::new();
+    for doc in &docs {
+        container_images(doc, &mut found);
+    }
+    match found
+        .iter()
+        .find(|v| v.starts_with("ghcr.io/bulwark-k8s/") && !v.contains("@sha256:"))
+    {
+        Some(v) => anyhow::bail!("{v} is not pinned by digest"),
+        None => Ok(()),
+    }
+}
+
+/// Every container image and env value under `v`.
+fn container_images(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                if matches!(key.as_str(), "containers" | "initContainers") {
+                    for c in value.as_array().into_iter().flatten() {
+                        out.extend(c["image"].as_str().map(str::to_owned));
+                        for e in c["env"].as_array().into_iter().flatten() {
+                            out.extend(e["value"].as_str().map(str::to_owned));
+                        }
+                    }
+                } else {
+                    container_images(value, out);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|i| container_images(i, out)),
+        _ => {}
+    }
 }
 
 /// `dir` rendered by kustomize, with `name` for messages.
@@ -284,6 +334,29 @@ fn alert_tests(sh: &Shell, manifests: &Path, scratch: &Path) -> anyhow::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn production_pins_our_images() {
+        let pod = |image: &str, env: &str| {
+            format!(
+                "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: a\n          image: {image}\n          env:\n            - name: X\n              value: {env}\n---\nkind: ConfigMap\ndata:\n  config.yaml: |\n    image: ghcr.io/bulwark-k8s/injector-sidecar:0.1.0\n"
+            )
+        };
+        let digest = "@sha256:00";
+        let pinned = pod(
+            &format!("ghcr.io/bulwark-k8s/sentinel{digest}"),
+            &format!("ghcr.io/bulwark-k8s/injector-sidecar{digest}"),
+        );
+        assert!(unpinned(&pinned).is_ok(), "a config's text is not an image");
+        let e = unpinned(&pod("ghcr.io/bulwark-k8s/sentinel:0.1.0", "x")).unwrap_err();
+        assert!(e.to_string().contains("sentinel:0.1.0"), "{e}");
+        let e = unpinned(&pod(
+            "registry.k8s.io/pause:3.10",
+            "ghcr.io/bulwark-k8s/injector-sidecar:0.1.0",
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("injector-sidecar:0.1.0"), "{e}");
+    }
 
     #[test]
     fn folders_are_found_at_any_depth_and_components_told_apart() {

@@ -246,6 +246,19 @@ fn write_component(
             index.digest()
         ));
     }
+    // The sidecar image the webhook injects is a string in its config, which `images` does
+    // not reach: the same digest through the webhook's environment (as
+    // manifests/components/release-images does).
+    if let Some((binary, index)) = indexes.iter().find(|(b, _)| b == "injector-sidecar") {
+        text.push_str(&format!(
+            "patches:\n  - target:\n      kind: Deployment\n      name: injector-webhook\n    \
+             patch: |-\n      - op: add\n        path: /spec/template/spec/containers/0/env/-\n        \
+             value:\n          name: BULWARK_INJECTOR_WEBHOOK_DEFAULTS__IMAGE\n          \
+             value: {}@{}\n",
+            stamp.repository(binary),
+            index.digest()
+        ));
+    }
     let path = dir.join("kustomization.yaml");
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)

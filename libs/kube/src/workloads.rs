@@ -196,28 +196,21 @@ pub async fn scale(
     if let Some(version) = read_at {
         body["metadata"] = json!({"resourceVersion": version});
     }
-    let patch = Patch::Merge(body);
-    let params = PatchParams {
-        field_manager: Some(manager.to_owned()),
-        ..PatchParams::default()
-    };
-    let name = &owner.name;
-    let done = match owner.kind.as_str() {
-        "Deployment" => Api::<Deployment>::namespaced(client.clone(), namespace)
-            .patch(name, &params, &patch)
-            .await
-            .map(drop),
-        "StatefulSet" => Api::<StatefulSet>::namespaced(client.clone(), namespace)
-            .patch(name, &params, &patch)
-            .await
-            .map(drop),
-        "ReplicaSet" => Api::<ReplicaSet>::namespaced(client.clone(), namespace)
-            .patch(name, &params, &patch)
-            .await
-            .map(drop),
-        other => return Err(Error::Settings(format!("a {other} cannot be scaled"))),
-    };
-    done.map_err(Error::Api)
+    merge_patch(
+        client,
+        namespace,
+        owner,
+        &["Deployment", "StatefulSet", "ReplicaSet"],
+        body,
+        manager,
+    )
+    .await
+    .unwrap_or_else(|| {
+        Err(Error::Settings(format!(
+            "a {} cannot be scaled",
+            owner.kind
+        )))
+    })
 }
 
 /// `kubectl rollout restart`: sets `kubectl.kubernetes.io/restartedAt` to `at` (RFC 3339) on
@@ -229,33 +222,24 @@ pub async fn rollout_restart(
     at: &str,
     manager: &str,
 ) -> Result<(), Error> {
-    let patch = Patch::Merge(json!({"spec": {"template": {"metadata": {"annotations": {
+    let body = json!({"spec": {"template": {"metadata": {"annotations": {
         "kubectl.kubernetes.io/restartedAt": at
-    }}}}}));
-    let params = PatchParams {
-        field_manager: Some(manager.to_owned()),
-        ..PatchParams::default()
-    };
-    let done = match owner.kind.as_str() {
-        "Deployment" => Api::<Deployment>::namespaced(client.clone(), namespace)
-            .patch(&owner.name, &params, &patch)
-            .await
-            .map(drop),
-        "StatefulSet" => Api::<StatefulSet>::namespaced(client.clone(), namespace)
-            .patch(&owner.name, &params, &patch)
-            .await
-            .map(drop),
-        "DaemonSet" => Api::<DaemonSet>::namespaced(client.clone(), namespace)
-            .patch(&owner.name, &params, &patch)
-            .await
-            .map(drop),
-        other => {
-            return Err(Error::Settings(format!(
-                "a {other} has no rollout to restart"
-            )));
-        }
-    };
-    done.map_err(Error::Api)
+    }}}}});
+    merge_patch(
+        client,
+        namespace,
+        owner,
+        &["Deployment", "StatefulSet", "DaemonSet"],
+        body,
+        manager,
+    )
+    .await
+    .unwrap_or_else(|| {
+        Err(Error::Settings(format!(
+            "a {} has no rollout to restart",
+            owner.kind
+        )))
+    })
 }
 
 /// A Deployment and the ReplicaSets it controls (by its selector and their controller
@@ -327,4 +311,52 @@ pub async fn rollback(
         .await
         .map(drop)
         .map_err(Error::Api)
+}
+
+/// Merge-patches `owner` with `body` as `manager`, when its kind is one of `kinds`; `None`
+/// when it is not.
+async fn merge_patch(
+    client: &kube::Client,
+    namespace: &str,
+    owner: &Owner,
+    kinds: &[&str],
+    body: serde_json::Value,
+    manager: &str,
+) -> Option<Result<(), Error>> {
+    if !kinds.contains(&owner.kind.as_str()) {
+        return None;
+    }
+    let patch = Patch::Merge(body);
+    let params = PatchParams {
+        field_manager: Some(manager.to_owned()),
+        ..PatchParams::default()
+    };
+    let name = &owner.name;
+    let done = match owner.kind.as_str() {
+        "Deployment" => patch_as::<Deployment>(client, namespace, name, &params, &patch).await,
+        "StatefulSet" => patch_as::<StatefulSet>(client, namespace, name, &params, &patch).await,
+        "DaemonSet" => patch_as::<DaemonSet>(client, namespace, name, &params, &patch).await,
+        "ReplicaSet" => patch_as::<ReplicaSet>(client, namespace, name, &params, &patch).await,
+        _ => return None,
+    };
+    Some(done.map_err(Error::Api))
+}
+
+async fn patch_as<K>(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    params: &PatchParams,
+    patch: &Patch<serde_json::Value>,
+) -> Result<(), kube::Error>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + k8s_openapi::serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(client.clone(), namespace)
+        .patch(name, params, patch)
+        .await
+        .map(drop)
 }

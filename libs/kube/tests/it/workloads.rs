@@ -47,6 +47,12 @@ fn seed(fake: &FakeKube) {
     }
 }
 
+/// The Deployment `api` as the API server holds it now.
+fn api_deployment(fake: &FakeKube) -> Value {
+    fake.get("apps/v1", "deployments", Some("shop"), "api")
+        .unwrap()
+}
+
 fn owner(kind: &str, name: &str) -> Owner {
     Owner {
         kind: kind.into(),
@@ -77,25 +83,19 @@ async fn owners_scale_restart_and_delete() {
     workloads::scale(&client, "shop", &api, 4, read_at.as_deref(), "sentinel")
         .await
         .unwrap();
-    let d = fake
-        .get("apps/v1", "deployments", Some("shop"), "api")
-        .unwrap();
+    let d = api_deployment(&fake);
     assert_eq!(d["spec"]["replicas"], 4);
     // Changed since it was read (an autoscaler, say): the stale scale is refused, not applied.
     let e = workloads::scale(&client, "shop", &api, 6, read_at.as_deref(), "sentinel")
         .await
         .unwrap_err();
     assert!(format!("{e:?}").contains("409"), "{e:?}");
-    let d = fake
-        .get("apps/v1", "deployments", Some("shop"), "api")
-        .unwrap();
+    let d = api_deployment(&fake);
     assert_eq!(d["spec"]["replicas"], 4);
     workloads::rollout_restart(&client, "shop", &api, "2026-12-05T08:00:00Z", "sentinel")
         .await
         .unwrap();
-    let d = fake
-        .get("apps/v1", "deployments", Some("shop"), "api")
-        .unwrap();
+    let d = api_deployment(&fake);
     assert_eq!(
         d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"],
         "2026-12-05T08:00:00Z"
@@ -143,9 +143,7 @@ async fn rollback_replaces_the_template_and_refuses_a_stale_read() {
     workloads::rollback(&client, &deployment, &previous, &annotations, "sentinel")
         .await
         .unwrap();
-    let d = fake
-        .get("apps/v1", "deployments", Some("shop"), "api")
-        .unwrap();
+    let d = api_deployment(&fake);
     assert_eq!(
         d["spec"]["template"]["spec"]["containers"][0]["image"],
         "api:1"

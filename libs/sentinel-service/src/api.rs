@@ -40,6 +40,7 @@ use crate::store::{Store, StoreError};
 mod write;
 
 pub use write::Control;
+pub(crate) use write::remediation_query;
 
 /// The highest page number a list accepts (far beyond any store's size, and no overflow).
 pub(crate) const MAX_PAGE: usize = 1_000_000;
@@ -182,10 +183,7 @@ impl Api {
 /// The filters and page of `GET /api/errors` (and the errors page).
 pub(crate) fn error_query(query: &str) -> Result<(Filter, Page), (StatusCode, String)> {
     let mut filter = Filter::default();
-    let mut page = Page {
-        page: 1,
-        page_size: 20,
-    };
+    let mut page = FIRST_PAGE;
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         let value = value.into_owned();
         let bad = |what: &str| (StatusCode::BAD_REQUEST, format!("{key}={value:?}: {what}"));
@@ -207,24 +205,38 @@ pub(crate) fn error_query(query: &str) -> Result<(Filter, Page), (StatusCode, St
                         bad("expected an RFC 3339 time or a duration such as 15m")
                     })?)
             }
-            "page" => {
-                page.page = value
-                    .parse()
-                    .ok()
-                    .filter(|p| (1..=MAX_PAGE).contains(p))
-                    .ok_or_else(|| bad("expected a page number from 1 to 1000000"))?;
-            }
-            "page_size" | "pageSize" => {
-                page.page_size = value
-                    .parse()
-                    .ok()
-                    .filter(|s| (1..=100).contains(s))
-                    .ok_or_else(|| bad("expected a page size from 1 to 100"))?;
-            }
+            "page" | "page_size" => paging(&key, &value, &mut page).map_err(bad)?,
+            // Upstream's spelling.
+            "pageSize" => paging("page_size", &value, &mut page).map_err(bad)?,
             _ => return Err(bad("unknown parameter")),
         }
     }
     Ok((filter, page))
+}
+
+/// The first page of 20, where a list starts.
+pub(crate) const FIRST_PAGE: Page = Page {
+    page: 1,
+    page_size: 20,
+};
+
+/// Reads `key` (`page`, from 1, or `page_size`, 1-100) into `page`; the error says what was
+/// expected.
+pub(crate) fn paging(key: &str, value: &str, page: &mut Page) -> Result<(), &'static str> {
+    if key == "page" {
+        page.page = value
+            .parse()
+            .ok()
+            .filter(|p| (1..=MAX_PAGE).contains(p))
+            .ok_or("expected a page number from 1 to 1000000")?;
+    } else {
+        page.page_size = value
+            .parse()
+            .ok()
+            .filter(|s| (1..=100).contains(s))
+            .ok_or("expected a page size from 1 to 100")?;
+    }
+    Ok(())
 }
 
 /// The answer to a request `denied` refused.

@@ -111,7 +111,8 @@ impl Engine {
             safety: Safety::default(),
             owners: HashMap::new(),
         };
-        self.publish_budget(&mut state).await;
+        let limits = self.limits().await.unwrap_or_else(|_| self.limits.clone());
+        self.publish_budget(&mut state, &limits);
         let mut leadership = self.leadership.clone();
         loop {
             let batch = tokio::select! {
@@ -122,7 +123,8 @@ impl Engine {
                         None => std::future::pending().await,
                     }
                 } => {
-                    self.publish_budget(&mut state).await;
+                    let limits = self.limits().await.unwrap_or_else(|_| self.limits.clone());
+                    self.publish_budget(&mut state, &limits);
                     continue;
                 }
                 batch = rx.recv() => match batch {
@@ -137,8 +139,8 @@ impl Engine {
                 tracing::warn!(error = %error, "Cannot read the audit log; not acting on this page.");
                 continue;
             }
-            let limits = match self.store.switches().await {
-                Ok(s) => self.limits.with(s),
+            let limits = match self.limits().await {
+                Ok(limits) => limits,
                 Err(error) => {
                     tracing::warn!(error = %error, "Cannot read the switches; not acting on this page.");
                     continue;
@@ -159,7 +161,7 @@ impl Engine {
             state
                 .owners
                 .retain(|_, (_, at)| now.duration_since(*at) < OWNER_MEMORY);
-            self.publish_budget(&mut state).await;
+            self.publish_budget(&mut state, &limits);
         }
     }
 
@@ -346,13 +348,15 @@ impl Engine {
         }
     }
 
-    async fn publish_budget(&self, state: &mut State) {
-        let limits = match self.store.switches().await {
-            Ok(s) => self.limits.with(s),
-            Err(_) => self.limits.clone(),
-        };
-        let (used, _) = state.safety.budget(&limits, now_ns());
-        metrics::budget(&limits, used, self.leading());
+    /// The limits in force: the config's with the store's switches.
+    async fn limits(&self) -> Result<Limits, crate::store::StoreError> {
+        Ok(self.limits.with(self.store.switches().await?))
+    }
+
+    /// The budget, switches and leadership gauges, under `limits`.
+    fn publish_budget(&self, state: &mut State, limits: &Limits) {
+        let (used, _) = state.safety.budget(limits, now_ns());
+        metrics::budget(limits, used, self.leading());
     }
 }
 

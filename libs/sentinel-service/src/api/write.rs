@@ -11,7 +11,9 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
 
-use super::{Api, MAX_PAGE, read_body, unavailable};
+use bulwark_sentinel::store::Page;
+
+use super::{Api, FIRST_PAGE, paging, read_body, unavailable};
 use crate::live::Update;
 use crate::rules::now_ns;
 
@@ -75,47 +77,28 @@ impl Api {
     }
 
     pub(crate) async fn remediations(&self, query: &str) -> Answer {
-        let mut filter = audit::Filter::default();
-        let (mut page, mut page_size) = (1usize, 20usize);
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-            let value = value.into_owned();
-            let bad = |what: &str| (StatusCode::BAD_REQUEST, format!("{key}={value:?}: {what}"));
-            match &*key {
-                "namespace" => filter.namespace = Some(value),
-                "outcome" => {
-                    filter.outcome = Some(Outcome::parse(&value).ok_or_else(|| {
-                        bad("expected success, failed, dry_run, skipped, refused or cooldown_cleared")
-                    })?);
-                }
-                "error" => {
-                    filter.fingerprint = Some(
-                        Fingerprint::parse(&value).ok_or_else(|| bad("expected an error id"))?,
-                    );
-                }
-                "page" => {
-                    page = value
-                        .parse()
-                        .ok()
-                        .filter(|p| (1..=MAX_PAGE).contains(p))
-                        .ok_or_else(|| bad("expected a page number from 1 to 1000000"))?;
-                }
-                "page_size" => {
-                    page_size = value
-                        .parse()
-                        .ok()
-                        .filter(|s| (1..=100).contains(s))
-                        .ok_or_else(|| bad("expected a page size from 1 to 100"))?;
-                }
-                _ => return Err(bad("unknown parameter")),
-            }
-        }
-        let (entries, total) = self
-            .store
-            .audit_log(&filter, (page - 1).saturating_mul(page_size), page_size)
-            .await
-            .map_err(unavailable)?;
+        let (filter, page) = remediation_query(query)?;
+        let (entries, total) = self.audit_page(&filter, page).await?;
         let entries: Vec<_> = entries.iter().map(entry_view).collect();
-        Ok(json!({ "entries": entries, "total": total, "page": page, "page_size": page_size }))
+        Ok(
+            json!({ "entries": entries, "total": total, "page": page.page, "page_size": page.page_size }),
+        )
+    }
+
+    /// One page of the audit log, with the number of entries `filter` passes.
+    pub(crate) async fn audit_page(
+        &self,
+        filter: &audit::Filter,
+        page: Page,
+    ) -> Result<(Vec<Entry>, usize), (StatusCode, String)> {
+        self.store
+            .audit_log(
+                filter,
+                (page.page - 1).saturating_mul(page.page_size),
+                page.page_size,
+            )
+            .await
+            .map_err(unavailable)
     }
 
     pub(crate) async fn cooldowns(&self) -> Answer {
@@ -265,6 +248,33 @@ impl Api {
             .send(Update::Audit(Box::new(entry.clone())));
         Ok(entry)
     }
+}
+
+/// The filters and page of `GET /api/remediations` (and the remediations page).
+pub(crate) fn remediation_query(
+    query: &str,
+) -> Result<(audit::Filter, Page), (StatusCode, String)> {
+    let mut filter = audit::Filter::default();
+    let mut page = FIRST_PAGE;
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let value = value.into_owned();
+        let bad = |what: &str| (StatusCode::BAD_REQUEST, format!("{key}={value:?}: {what}"));
+        match &*key {
+            "namespace" => filter.namespace = Some(value),
+            "outcome" => {
+                filter.outcome = Some(Outcome::parse(&value).ok_or_else(|| {
+                    bad("expected success, failed, dry_run, skipped, refused or cooldown_cleared")
+                })?);
+            }
+            "error" => {
+                filter.fingerprint =
+                    Some(Fingerprint::parse(&value).ok_or_else(|| bad("expected an error id"))?);
+            }
+            "page" | "page_size" => paging(&key, &value, &mut page).map_err(bad)?,
+            _ => return Err(bad("unknown parameter")),
+        }
+    }
+    Ok((filter, page))
 }
 
 /// An audit entry with its times in RFC 3339.

@@ -8,7 +8,7 @@ use bulwark_sentinel::store::{ErrorView, Page};
 use hyper::StatusCode;
 use maud::{DOCTYPE, Markup, html};
 
-use crate::api::{Api, error_query, unavailable};
+use crate::api::{Api, error_query, remediation_query, unavailable};
 use crate::rules::now_ns;
 
 type Result<T> = std::result::Result<T, (StatusCode, String)>;
@@ -360,27 +360,11 @@ pub(super) fn rules(
 }
 
 pub(super) async fn remediations(api: &Api, query: &str) -> Result<Markup> {
-    let answer = api.remediations(query).await?;
-    let page = answer["page"].as_u64().unwrap_or(1) as usize;
-    let page_size = answer["page_size"].as_u64().unwrap_or(20) as usize;
-    let total = answer["total"].as_u64().unwrap_or(0) as usize;
-    let mut filter = audit::Filter::default();
-    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-        match &*k {
-            "namespace" => filter.namespace = Some(v.into_owned()),
-            "outcome" => filter.outcome = audit::Outcome::parse(&v),
-            "error" => filter.fingerprint = Fingerprint::parse(&v),
-            _ => {}
-        }
-    }
-    let (entries, _) = api
-        .store
-        .audit_log(&filter, (page - 1).saturating_mul(page_size), page_size)
-        .await
-        .map_err(unavailable)?;
+    let (filter, page) = remediation_query(query)?;
+    let (entries, total) = api.audit_page(&filter, page).await?;
     let body = html! {
         (audit_rows(api, &entries))
-        (pager(api, "/remediations", query, page, page_size, total))
+        (pager(api, "/remediations", query, page.page, page.page_size, total))
     };
     Ok(layout(api, "Remediations", body))
 }

@@ -111,7 +111,7 @@ pub(crate) fn kustomize(sh: &Shell) -> anyhow::Result<()> {
         return Err(together.context("the renderings fail together, though each passes alone"));
     }
     eprintln!("built and validated {built} Kustomize renderings");
-    alert_tests(sh, &manifests, scratch.path())?;
+    alert_tests(sh, &folders, scratch.path())?;
     let exported = exported_metrics(project_root())?;
     let problems = check_metric_names(&manifests, &exported)?;
     if !problems.is_empty() {
@@ -289,9 +289,9 @@ fn folders(dir: &Path) -> anyhow::Result<Vec<Folder>> {
 
 /// Runs `promtool test rules` on every `components/alerts/tests/*.test.yaml`, against the
 /// rule groups of the PrometheusRule beside it (its `spec`, written where the tests name it).
-fn alert_tests(sh: &Shell, manifests: &Path, scratch: &Path) -> anyhow::Result<()> {
+fn alert_tests(sh: &Shell, folders: &[Folder], scratch: &Path) -> anyhow::Result<()> {
     let mut tested = 0;
-    for f in folders(manifests)?
+    for f in folders
         .iter()
         .filter(|f| f.dir.ends_with("components/alerts"))
     {

@@ -96,6 +96,17 @@ fn replacement(kube: &FakeKube, pod: &str) {
     pod_of(kube, "shop", pod, "ReplicaSet", "api-2", &uid);
 }
 
+/// A replacement pod `pod` of `api` logs another OOMKilled: the replica at `addr` refuses it
+/// for the cooldown (counted, not audited) and the pod stays.
+fn held_by_the_cooldown(kube: &FakeKube, loki: &FakeLoki, addr: SocketAddr, pod: &str) {
+    replacement(kube, pod);
+    push(loki, "shop", pod, "container app was OOMKilled");
+    let series =
+        "kube_sentinel_remediation_refusals_total{action=\"restart-pod\",reason=\"cooldown\"}";
+    wait(|| metric(addr, series), |n| *n >= 1.0);
+    assert!(kube.get("v1", "pods", Some("shop"), pod).is_some());
+}
+
 fn seed(kube: &FakeKube) {
     for ns in ["shop", "pay", "kube-system", "kube-sentinel"] {
         kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
@@ -390,15 +401,7 @@ async fn acts_on_the_cluster_within_the_safety_limits() {
     );
 
     // A replacement pod of the same ReplicaSet: the cooldown holds the workload.
-    replacement(&kube, "api-2-ddddd");
-    push(&loki, "shop", "api-2-ddddd", "container app was OOMKilled");
-    let series =
-        "kube_sentinel_remediation_refusals_total{action=\"restart-pod\",reason=\"cooldown\"}";
-    wait(|| metric(addr, series), |n| *n >= 1.0);
-    assert!(
-        kube.get("v1", "pods", Some("shop"), "api-2-ddddd")
-            .is_some()
-    );
+    held_by_the_cooldown(&kube, &loki, addr, "api-2-ddddd");
     let cooldowns = get(addr, "/kube-sentinel/api/cooldowns");
     assert_eq!(
         cooldowns["cooldowns"].as_array().unwrap().len(),
@@ -559,15 +562,7 @@ async fn only_the_leader_acts_and_another_replica_takes_over() {
     assert_eq!(entries[0]["replica"], "sentinel-b", "{entries:?}");
     assert_eq!(entries[0]["outcome"], "success");
     // The new leader keeps its predecessor's cooldown: api's replacement pod waits.
-    replacement(&kube, "api-2-fffff");
-    push(&loki, "shop", "api-2-fffff", "container app was OOMKilled");
-    let series =
-        "kube_sentinel_remediation_refusals_total{action=\"restart-pod\",reason=\"cooldown\"}";
-    wait(|| metric(b_addr, series), |n| *n >= 1.0);
-    assert!(
-        kube.get("v1", "pods", Some("shop"), "api-2-fffff")
-            .is_some()
-    );
+    held_by_the_cooldown(&kube, &loki, b_addr, "api-2-fffff");
     let web = kube
         .get("apps/v1", "deployments", Some("shop"), "web")
         .unwrap();

@@ -2,10 +2,8 @@
 //! fingerprint. Everything a line costs on the hot path is here; the benchmark
 //! (`cargo bench -p sentinel`) runs exactly this.
 
-use std::borrow::Cow;
-
 use crate::extract;
-use crate::fingerprint::{Fingerprint, workload};
+use crate::fingerprint::Fingerprint;
 use crate::model::{Labels, Source};
 use crate::normalize::{Normalized, Normalizer};
 use crate::rules::{DEFAULT_RULE, Priority, Rule, RuleSet, Scratch, Subject};
@@ -22,6 +20,8 @@ pub struct Detector {
 pub struct Workspace {
     scratch: Scratch,
     normalized: Normalized,
+    /// A message joined from two parts, or unescaped.
+    message: String,
 }
 
 /// A stream's labels and what they say about its source, worked out once per stream.
@@ -35,11 +35,10 @@ pub struct Stream<'a> {
 impl<'a> Stream<'a> {
     /// The stream with `labels`.
     pub fn new(labels: &'a Labels) -> Self {
-        let source = labels.source();
         Self {
             labels,
-            source,
-            workload: workload(source.pod),
+            source: labels.source(),
+            workload: labels.workload(),
         }
     }
 }
@@ -51,7 +50,7 @@ pub struct Detection<'a> {
     pub workload: &'a str,
     /// The rule that matched; `None` is [`DEFAULT_RULE`].
     pub rule: Option<&'a Rule>,
-    pub message: Cow<'a, str>,
+    pub message: &'a str,
     pub normalized: &'a Normalized,
     pub fingerprint: Fingerprint,
 }
@@ -69,7 +68,7 @@ impl Detection<'_> {
 
     /// The replaced values of this line's message (see [`Normalized::values`]).
     pub fn values(&self) -> Box<[u8]> {
-        self.normalized.values(&self.message)
+        self.normalized.values(self.message)
     }
 }
 
@@ -92,6 +91,7 @@ impl Detector {
         Workspace {
             scratch: self.rules.matcher().scratch(),
             normalized: Normalized::default(),
+            message: String::new(),
         }
     }
 
@@ -108,17 +108,18 @@ impl Detector {
             source,
             workload,
         } = *stream;
-        let message = extract::message(line);
+        let read = extract::read(line);
         let rule = self.rules.first_match(
             &Subject {
                 namespace: source.namespace,
                 labels,
-                message: &message,
+                parts: &read.parts(),
                 line,
             },
             &mut ws.scratch,
         );
-        self.normalizer.normalize_into(&message, &mut ws.normalized);
+        let message = read.text(&mut ws.message);
+        self.normalizer.normalize_into(message, &mut ws.normalized);
         let fingerprint = Fingerprint::new(
             source.namespace,
             workload,

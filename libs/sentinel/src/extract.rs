@@ -23,39 +23,103 @@ use serde_json::value::RawValue;
 /// Longest message kept, in bytes (upstream's 500).
 pub const MAX_MESSAGE: usize = 500;
 
-/// The message of `line`.
+/// A line's message as it was read: one part, or a message and an error (`msg` and `err`)
+/// that the message joins with `: `. Rules are matched against the parts
+/// ([`Message::parts`]), as upstream matches them against its `msg`; the joined text is what
+/// is normalised, fingerprinted and shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message<'a> {
+    first: Cow<'a, str>,
+    second: Option<Cow<'a, str>>,
+}
+
+impl<'a> Message<'a> {
+    fn one(text: Cow<'a, str>) -> Self {
+        Self {
+            first: text,
+            second: None,
+        }
+    }
+
+    /// The parts, each borrowed from the line or unescaped.
+    pub fn parts(&self) -> Parts<'_> {
+        match &self.second {
+            Some(second) => Parts([&self.first, second], 2),
+            None => Parts([&self.first, ""], 1),
+        }
+    }
+
+    /// The message: the parts joined with `: ` and cut to [`MAX_MESSAGE`] bytes on a
+    /// character boundary. Borrowed from the line when it is one part the line holds as it
+    /// is; otherwise written into `buf` (cleared first), so that no line allocates.
+    pub fn text<'b>(&self, buf: &'b mut String) -> &'b str
+    where
+        'a: 'b,
+    {
+        if let (Cow::Borrowed(s), None) = (&self.first, &self.second) {
+            return &s[..cut_at(s)];
+        }
+        buf.clear();
+        buf.push_str(&self.first);
+        if let Some(second) = &self.second {
+            buf.push_str(": ");
+            buf.push_str(second);
+        }
+        buf.truncate(cut_at(buf));
+        buf
+    }
+
+    /// The message as [`Message::text`] gives it, owned only when it must be.
+    pub fn into_text(self) -> Cow<'a, str> {
+        match (self.first, self.second) {
+            (Cow::Borrowed(s), None) => Cow::Borrowed(&s[..cut_at(s)]),
+            (first, second) => {
+                let mut buf = String::new();
+                Self { first, second }.text(&mut buf);
+                Cow::Owned(buf)
+            }
+        }
+    }
+}
+
+/// A message's one or two parts, as a slice.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts<'m>([&'m str; 2], usize);
+
+impl<'m> std::ops::Deref for Parts<'m> {
+    type Target = [&'m str];
+
+    fn deref(&self) -> &Self::Target {
+        &self.0[..self.1]
+    }
+}
+
+/// The message of `line` (see [`read`]).
 pub fn message(line: &str) -> Cow<'_, str> {
+    read(line).into_text()
+}
+
+/// The message of `line`, as its parts.
+pub fn read(line: &str) -> Message<'_> {
     let trimmed = line.trim();
     let found = if trimmed.starts_with('{') {
         json(trimmed)
     } else {
         None
     };
-    let message = match found {
-        Some(m) => m,
-        None => {
-            let rest = strip_klog_header(trimmed);
-            logfmt(rest).unwrap_or_else(|| Cow::Borrowed(strip_text_header(rest)))
-        }
-    };
-    cut(message)
+    found.unwrap_or_else(|| {
+        let rest = strip_klog_header(trimmed);
+        logfmt(rest).unwrap_or_else(|| Message::one(Cow::Borrowed(strip_text_header(rest))))
+    })
 }
 
-fn cut(m: Cow<'_, str>) -> Cow<'_, str> {
-    if m.len() <= MAX_MESSAGE {
-        return m;
-    }
-    let mut end = MAX_MESSAGE;
-    while !m.is_char_boundary(end) {
+/// Where a message of `text` ends: at most [`MAX_MESSAGE`] bytes, on a character boundary.
+fn cut_at(text: &str) -> usize {
+    let mut end = text.len().min(MAX_MESSAGE);
+    while !text.is_char_boundary(end) {
         end -= 1;
     }
-    match m {
-        Cow::Borrowed(s) => Cow::Borrowed(&s[..end]),
-        Cow::Owned(mut s) => {
-            s.truncate(end);
-            Cow::Owned(s)
-        }
-    }
+    end
 }
 
 #[derive(Deserialize)]
@@ -70,11 +134,11 @@ struct JsonFields<'a> {
     err: Option<&'a RawValue>,
 }
 
-fn json(line: &str) -> Option<Cow<'_, str>> {
+fn json(line: &str) -> Option<Message<'_>> {
     let fields: JsonFields<'_> = serde_json::from_str(line).ok()?;
     let msg = text(fields.msg).or_else(|| text(fields.message));
     let err = text(fields.error).or_else(|| text(fields.err));
-    Some(join(msg, err).unwrap_or(Cow::Borrowed(line)))
+    Some(join(msg, err).unwrap_or(Message::one(Cow::Borrowed(line))))
 }
 
 /// A JSON field's text: a string unescaped, `null` as none, anything else as its JSON.
@@ -90,10 +154,10 @@ fn text(value: Option<&RawValue>) -> Option<Cow<'_, str>> {
     .filter(|s| !s.is_empty())
 }
 
-fn join<'a>(msg: Option<Cow<'a, str>>, err: Option<Cow<'a, str>>) -> Option<Cow<'a, str>> {
+fn join<'a>(msg: Option<Cow<'a, str>>, err: Option<Cow<'a, str>>) -> Option<Message<'a>> {
     match (msg, err) {
-        (Some(m), Some(e)) => Some(Cow::Owned(format!("{m}: {e}"))),
-        (m, e) => m.or(e),
+        (Some(first), second) => Some(Message { first, second }),
+        (None, err) => err.map(Message::one),
     }
 }
 
@@ -117,7 +181,7 @@ fn strip_klog_header(line: &str) -> &str {
 
 /// A `msg`/`message` (and `err`/`error`) from logfmt, or from structured klog, whose message
 /// is a leading quoted string.
-fn logfmt(text: &str) -> Option<Cow<'_, str>> {
+fn logfmt(text: &str) -> Option<Message<'_>> {
     let mut msg = None;
     let mut err = None;
     let mut rest = text;

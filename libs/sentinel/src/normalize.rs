@@ -234,11 +234,14 @@ fn is_status(text: &str, before: &str) -> bool {
         .rsplit([' ', '"', '(', ',', ';'])
         .next()
         .unwrap_or_default()
-        .to_ascii_lowercase();
+        .as_bytes();
+    let ends_with = |w: &str| {
+        word.len() >= w.len() && word[word.len() - w.len()..].eq_ignore_ascii_case(w.as_bytes())
+    };
     ["status", "code", "returned", "http"]
         .iter()
-        .any(|w| word.ends_with(w))
-        || word.starts_with("http/")
+        .any(|w| ends_with(w))
+        || word.len() >= 5 && word[..5].eq_ignore_ascii_case(b"http/")
 }
 
 /// `text` without its last `n` `-segments`.

@@ -127,11 +127,11 @@ const fn enabled() -> bool {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatchSpec {
-    /// A regular expression (Rust `regex` syntax, which reads RE2's), searched in the message
-    /// and in the whole line.
+    /// A regular expression (Rust `regex` syntax, which reads RE2's), searched in the whole
+    /// line and in each part of the message ([`crate::extract::Message::parts`]).
     #[serde(default)]
     pub pattern: Option<String>,
-    /// Any one of these, case-insensitively, in the message or the line.
+    /// Any one of these, case-insensitively, in the line or a part of the message.
     #[serde(default)]
     pub keywords: Vec<String>,
     /// Stream labels: `value` (equal), `!value` (anything else, or absent), `~regex`.

@@ -1,6 +1,8 @@
 //! Tests: messages from JSON (escapes included), klog, logfmt and text lines.
 
-use super::{MAX_MESSAGE, message};
+use std::borrow::Cow;
+
+use super::{MAX_MESSAGE, message, read};
 
 #[test]
 fn json_message_and_error_with_escapes() {
@@ -93,4 +95,33 @@ fn long_messages_are_cut_on_a_character_boundary() {
     assert!(line.starts_with(&*m));
     let json = format!(r#"{{"msg":"{}"}}"#, "\\u00e9".repeat(400));
     assert_eq!(message(&json).chars().count(), MAX_MESSAGE / 2);
+}
+
+#[test]
+fn parts_borrow_the_line_and_the_text_allocates_only_when_joined_or_unescaped() {
+    let line = r#"{"level":"error","msg":"Reconciler error","error":"dial tcp: refused"}"#;
+    let m = read(line);
+    assert_eq!(*m.parts(), ["Reconciler error", "dial tcp: refused"]);
+    for part in m.parts().iter() {
+        assert!(line.as_bytes().as_ptr_range().contains(&part.as_ptr()));
+    }
+    let mut buf = String::from("left over");
+    assert_eq!(m.text(&mut buf), "Reconciler error: dial tcp: refused");
+
+    let plain = "2024-01-02T03:04:05Z ERROR [main] disk full";
+    let m = read(plain);
+    assert_eq!(*m.parts(), ["disk full"]);
+    let mut buf = String::new();
+    assert_eq!(m.text(&mut buf), "disk full");
+    assert!(buf.is_empty(), "a borrowed message is not copied");
+    assert!(matches!(m.into_text(), Cow::Borrowed("disk full")));
+
+    let escaped = r#"{"msg":"say \"hi\""}"#;
+    assert_eq!(*read(escaped).parts(), [r#"say "hi""#]);
+
+    // The joined text is cut, not the parts.
+    let long = format!(r#"{{"msg":"{}","err":"tail"}}"#, "x".repeat(MAX_MESSAGE));
+    let m = read(&long);
+    assert_eq!(m.parts()[1], "tail");
+    assert_eq!(m.text(&mut buf).len(), MAX_MESSAGE);
 }

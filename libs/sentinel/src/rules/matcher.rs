@@ -9,8 +9,10 @@
 //! case as upstream's `strings.ToLower` does. Namespaces and labels are checked only for the
 //! rules the scan reports.
 //!
-//! The haystacks are the message and the whole line (upstream matches a pattern against
-//! either); when the message is the line, it is scanned once.
+//! The haystacks are the whole line and the parts of its message (upstream matches a pattern
+//! against its message or the line). A part is almost always a slice of the line, and then
+//! only the patterns with assertions (`^`, `\b`...) that the line's scan did not report are
+//! tried on it; an unescaped part is scanned on its own.
 
 use aho_corasick::AhoCorasick;
 use regex_automata::meta::{Cache, Regex};
@@ -25,8 +27,8 @@ use crate::model::Labels;
 pub struct Subject<'a> {
     pub namespace: &'a str,
     pub labels: &'a Labels,
-    /// The extracted message.
-    pub message: &'a str,
+    /// The extracted message's parts ([`crate::extract::Message::parts`]).
+    pub parts: &'a [&'a str],
     /// The whole line as Loki returned it.
     pub line: &'a str,
 }
@@ -162,49 +164,54 @@ impl Matcher {
         s: &Subject<'_>,
         scratch: &mut Scratch,
     ) -> Option<usize> {
-        scratch.pattern_hits.fill(0);
-        scratch.keyword_hits.fill(0);
-        let same = s.message == s.line;
-        if let (Some(set), Some(cache)) = (&self.set, scratch.cache.as_mut()) {
-            scratch.patterns.clear();
-            set.which_overlapping_matches_with(cache, &Input::new(s.line), &mut scratch.patterns);
-            if !same && !scratch.patterns.is_full() {
-                if contains(s.line, s.message) {
-                    // A pattern without assertions that matches the message matches any text
+        let Scratch {
+            cache,
+            patterns,
+            edge_cache,
+            edge_patterns,
+            pattern_hits,
+            keyword_hits,
+        } = scratch;
+        pattern_hits.fill(0);
+        keyword_hits.fill(0);
+        if let (Some(set), Some(cache)) = (&self.set, cache.as_mut()) {
+            patterns.clear();
+            set.which_overlapping_matches_with(cache, &Input::new(s.line), patterns);
+            for part in s.parts {
+                if patterns.is_full() {
+                    break;
+                }
+                match within(s.line, part) {
+                    Within::Whole => {}
+                    // A pattern without assertions that matches the part matches any text
                     // containing it, so the line's scan found it: only the patterns with
                     // assertions that have not matched yet are left to try.
-                    self.scan_edges(s.message, scratch);
-                } else {
-                    set.which_overlapping_matches_with(
-                        cache,
-                        &Input::new(s.message),
-                        &mut scratch.patterns,
-                    );
+                    Within::Slice => self.scan_edges(part, patterns, edge_cache, edge_patterns),
+                    Within::Apart => {
+                        set.which_overlapping_matches_with(cache, &Input::new(part), patterns);
+                    }
                 }
             }
-            for id in scratch.patterns.iter() {
+            for id in patterns.iter() {
                 match self.set_targets[id.as_usize()] {
-                    Target::Pattern(i) => set_bit(&mut scratch.pattern_hits, i),
-                    Target::Keyword(i) => set_bit(&mut scratch.keyword_hits, i),
+                    Target::Pattern(i) => set_bit(pattern_hits, i),
+                    Target::Keyword(i) => set_bit(keyword_hits, i),
                 }
             }
         }
         if let Some(ac) = &self.keywords {
-            let haystacks: &[&str] = if same {
-                &[s.line]
-            } else {
-                &[s.message, s.line]
-            };
-            for h in haystacks {
+            // Keywords are plain text: a part the line holds cannot add one.
+            let apart = s
+                .parts
+                .iter()
+                .filter(|p| within(s.line, p) == Within::Apart);
+            for h in std::iter::once(&s.line).chain(apart) {
                 for m in ac.find_overlapping_iter(*h) {
-                    set_bit(
-                        &mut scratch.keyword_hits,
-                        self.keyword_rules[m.pattern().as_usize()],
-                    );
+                    set_bit(keyword_hits, self.keyword_rules[m.pattern().as_usize()]);
                 }
             }
         }
-        let words = scratch.pattern_hits.iter().zip(&scratch.keyword_hits);
+        let words = pattern_hits.iter().zip(keyword_hits.iter());
         for (w, (p, k)) in words.enumerate() {
             let mut any = p | k;
             while any != 0 {
@@ -224,27 +231,28 @@ impl Matcher {
 }
 
 impl Matcher {
-    fn scan_edges(&self, message: &str, scratch: &mut Scratch) {
-        let (Some(edges), Some(cache)) = (&self.edges, scratch.edge_cache.as_mut()) else {
+    /// Adds the patterns with assertions that match `part` to `patterns`.
+    fn scan_edges(
+        &self,
+        part: &str,
+        patterns: &mut PatternSet,
+        edge_cache: &mut Option<Cache>,
+        edge_patterns: &mut PatternSet,
+    ) {
+        let (Some(edges), Some(cache)) = (&self.edges, edge_cache.as_mut()) else {
             return;
         };
         let missing = self
             .edge_ids
             .iter()
-            .any(|&i| !scratch.patterns.contains(PatternID::new_unchecked(i)));
+            .any(|&i| !patterns.contains(PatternID::new_unchecked(i)));
         if !missing {
             return;
         }
-        scratch.edge_patterns.clear();
-        edges.which_overlapping_matches_with(
-            cache,
-            &Input::new(message),
-            &mut scratch.edge_patterns,
-        );
-        for id in scratch.edge_patterns.iter() {
-            let _ = scratch
-                .patterns
-                .try_insert(PatternID::new_unchecked(self.edge_ids[id.as_usize()]));
+        edge_patterns.clear();
+        edges.which_overlapping_matches_with(cache, &Input::new(part), edge_patterns);
+        for id in edge_patterns.iter() {
+            let _ = patterns.try_insert(PatternID::new_unchecked(self.edge_ids[id.as_usize()]));
         }
     }
 }
@@ -270,13 +278,29 @@ fn has_assertions(pattern: &str) -> bool {
     regex_syntax::parse(pattern).map_or(true, |h| !h.properties().look_set().is_empty())
 }
 
-/// Whether `haystack` contains `needle`: by address when the message is a slice of the line
-/// (the usual case), else by search.
-fn contains(haystack: &str, needle: &str) -> bool {
-    let h = haystack.as_bytes().as_ptr_range();
-    let n = needle.as_bytes().as_ptr_range();
-    (h.start <= n.start && n.end <= h.end)
-        || memchr::memmem::find(haystack.as_bytes(), needle.as_bytes()).is_some()
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Within {
+    /// The part is the whole line.
+    Whole,
+    /// The part is a slice of the line (the usual case: extraction borrows).
+    Slice,
+    /// The part is text of its own (unescaped).
+    Apart,
+}
+
+/// Where `part` lies: by address, which is what extraction's borrowing guarantees; an
+/// unescaped part that happens to equal some text of the line is scanned on its own, which
+/// costs time but never changes the answer.
+fn within(line: &str, part: &str) -> Within {
+    let l = line.as_bytes().as_ptr_range();
+    let p = part.as_bytes().as_ptr_range();
+    if l == p {
+        Within::Whole
+    } else if l.start <= p.start && p.end <= l.end {
+        Within::Slice
+    } else {
+        Within::Apart
+    }
 }
 
 fn set_bit(bits: &mut [u64], i: usize) {

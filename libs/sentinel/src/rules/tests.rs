@@ -32,7 +32,7 @@ fn hit_message(
     let subject = Subject {
         namespace,
         labels: &labels,
-        message,
+        parts: &[message],
         line,
     };
     let one_pass = rules
@@ -54,12 +54,12 @@ fn one_by_one(rules: &RuleSet, s: &Subject<'_>) -> String {
         }
         if let Some(p) = &r.pattern {
             let re = Regex::new(p).unwrap();
-            if !re.is_match(s.message) && !re.is_match(s.line) {
+            if !s.parts.iter().any(|m| re.is_match(m)) && !re.is_match(s.line) {
                 continue;
             }
         }
         if !r.keywords.is_empty() {
-            let hay = format!("{} {}", s.message, s.line).to_lowercase();
+            let hay = format!("{} {}", s.parts.join(" "), s.line).to_lowercase();
             if !r.keywords.iter().any(|k| hay.contains(&k.to_lowercase())) {
                 continue;
             }
@@ -117,6 +117,51 @@ rules:
         "anchored"
     );
     assert_eq!(hit(&rules, "a", &[], line), DEFAULT_RULE);
+}
+
+#[test]
+fn patterns_see_each_part_of_a_message_unescaped_but_not_the_join() {
+    let rules = set(r#"
+rules:
+  - {name: anchored-err, match: {pattern: "^dial tcp"}, priority: P1}
+  - {name: quoted, match: {pattern: 'open "db"'}, priority: P2}
+  - {name: across, match: {pattern: "sync: dial"}, priority: P3}
+"#);
+    let hit_read = |line: &str| {
+        let read = crate::extract::read(line);
+        let parts = read.parts();
+        assert!(!parts.is_empty());
+        let labels = Labels::default();
+        let subject = Subject {
+            namespace: "a",
+            labels: &labels,
+            parts: &parts,
+            line,
+        };
+        let one_pass = rules
+            .first_match(&subject, &mut rules.matcher().scratch())
+            .map_or(DEFAULT_RULE, |r| r.name.as_str())
+            .to_owned();
+        assert_eq!(one_pass, one_by_one(&rules, &subject), "line {line:?}");
+        one_pass
+    };
+    // The error is a slice of the line, where `^` does not hold before it.
+    assert_eq!(
+        hit_read(r#"{"msg":"failed to sync","err":"dial tcp 10.0.0.1:5432: refused"}"#),
+        "anchored-err"
+    );
+    // The line holds `open \"db\"`; the message part is unescaped.
+    assert_eq!(hit_read(r#"{"msg":"cannot open \"db\""}"#), "quoted");
+    // The `: ` that joins a message and its error is not in the line: a pattern does not
+    // match across it (upstream matches its `msg` alone).
+    assert_eq!(
+        hit_read(r#"{"msg":"failed to sync","err":"dial udp"}"#),
+        DEFAULT_RULE
+    );
+    assert_eq!(
+        crate::extract::message(r#"{"msg":"failed to sync","err":"dial udp"}"#),
+        "failed to sync: dial udp"
+    );
 }
 
 #[test]

@@ -246,13 +246,14 @@ fn quoted(s: &str) -> Option<(Cow<'_, str>, &str)> {
     None
 }
 
-/// A JSON string literal's value: borrowed when it has no escapes (serde gives `Cow` only
-/// owned at the top level, hence the two tries).
+/// A string literal's value (`literal` starts and ends with `"`): the text between the quotes
+/// when it has no escapes, which needs no copy; otherwise unescaped as JSON.
 fn unquote(literal: &str) -> Option<Cow<'_, str>> {
-    match serde_json::from_str::<&str>(literal) {
-        Ok(s) => Some(Cow::Borrowed(s)),
-        Err(_) => serde_json::from_str::<String>(literal).ok().map(Cow::Owned),
+    let inner = literal.get(1..literal.len().checked_sub(1)?)?;
+    if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
+        return Some(Cow::Borrowed(inner));
     }
+    serde_json::from_str::<String>(literal).ok().map(Cow::Owned)
 }
 
 /// A leading timestamp (`2024-01-02T03:04:05.123Z`, `2024/01/02 03:04:05`), level word (not

@@ -92,10 +92,16 @@ pub async fn run(
     let mut backoff = Duration::from_secs(1);
     let mut last_purge: Option<Instant> = None;
     let mut last_end: Option<i64> = None;
+    // The regex caches fill as they meet lines: kept across polls while the rules stay.
+    let mut kept: Option<(Arc<Loaded>, Workspace)> = None;
     loop {
         let end = now_ns();
         let loaded = rules.current();
-        let ws = RefCell::new(loaded.detector.workspace());
+        let ws = match kept.take() {
+            Some((rules_then, ws)) if Arc::ptr_eq(&rules_then, &loaded) => ws,
+            _ => loaded.detector.workspace(),
+        };
+        let ws = RefCell::new(ws);
         let page = RefCell::new(Vec::new());
         let page_bytes = RefCell::new(0u64);
         let wanted: RefCell<Wanted> = RefCell::new((Vec::new(), HashSet::new()));
@@ -146,6 +152,7 @@ pub async fn run(
         )
         .await;
         metrics::poll(started.elapsed());
+        kept = Some((loaded, ws.into_inner()));
         let wait = match result {
             Ok(stats) => {
                 status.set(None);

@@ -66,6 +66,8 @@ impl<'a> Message<'a> {
             buf.push_str(second);
         }
         buf.truncate(cut_at(buf));
+        // A workspace lives across polls: one huge line does not pin its size.
+        buf.shrink_to(4 * MAX_MESSAGE);
         buf
     }
 

@@ -81,7 +81,8 @@ pub trait Store: std::fmt::Debug + Send + Sync + 'static {
         page: Page,
     ) -> Result<(Vec<ErrorView>, usize), StoreError>;
     async fn stats(&self) -> Result<Stats, StoreError>;
-    /// Forgets errors last seen before `cutoff_ns`; returns how many.
+    /// Forgets errors last seen before `cutoff_ns`; returns how many. A store whose bound
+    /// is not kept on every insert (PostgreSQL) applies it here too.
     async fn purge(&self, cutoff_ns: i64) -> Result<usize, StoreError>;
     /// Unique errors held, and errors evicted by a bound so far.
     async fn size(&self) -> Result<(usize, u64), StoreError>;
@@ -117,7 +118,7 @@ pub async fn open(
     use bulwark_sentinel::config::StoreKind;
     Ok(match (config.kind, &config.url) {
         (StoreKind::Postgres, Some(url)) => {
-            std::sync::Arc::new(postgres::PgStore::connect(url, password).await?)
+            std::sync::Arc::new(postgres::PgStore::connect(url, password, config.max_errors).await?)
         }
         _ => std::sync::Arc::new(Memory::new(config.max_errors)),
     })

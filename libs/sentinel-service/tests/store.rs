@@ -333,9 +333,52 @@ async fn audit_suite(store: &dyn Store) {
     );
 }
 
+/// A store made with `max_errors` 10, after 15 errors recorded one page at a time, oldest
+/// first, and a purge that forgets nothing by age: the newest are kept, the oldest evicted.
+async fn bound_suite(store: &dyn Store) {
+    let specs: Vec<(String, i64, &str)> = (b'a'..=b'o')
+        .enumerate()
+        .map(|(i, c)| {
+            let pod = format!("svc-{}-0", char::from(c));
+            (pod, 1_000 * (i as i64 + 1), "disk quota exceeded")
+        })
+        .collect();
+    let specs: Vec<(&str, i64, &str)> = specs.iter().map(|(p, t, m)| (&**p, *t, *m)).collect();
+    let all = lines(&specs);
+    let workloads: std::collections::HashSet<_> = all.iter().map(|l| l.fingerprint).collect();
+    assert_eq!(workloads.len(), 15, "one error per workload");
+    let cursor = Cursor::new(0);
+    for line in &all {
+        store
+            .record(std::slice::from_ref(line), "bound", &cursor)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.purge(0).await.unwrap(),
+        0,
+        "nothing is past the retention"
+    );
+    let (held, evicted) = store.size().await.unwrap();
+    assert!((9..=10).contains(&held), "{held} errors held");
+    assert_eq!(evicted, 15 - held as u64);
+    let (listed, total) = store.list(&Filter::default(), ALL).await.unwrap();
+    assert_eq!(total, held);
+    let kept: Vec<&str> = listed.iter().map(|e| e.workload.as_str()).collect();
+    assert!(kept.contains(&"svc-o"), "the newest is kept: {kept:?}");
+    assert!(!kept.contains(&"svc-a"), "the oldest is evicted: {kept:?}");
+    for w in &kept {
+        assert!(
+            w.as_bytes()[4] >= b'f',
+            "only the least recently seen go: {kept:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_memory_store_passes_the_suite() {
     suite(&Memory::new(100)).await;
+    bound_suite(&Memory::new(10)).await;
 }
 
 #[tokio::test]
@@ -343,13 +386,31 @@ async fn postgres_passes_the_suite_and_counts_a_line_once_across_replicas() {
     let pg = TestPostgres::start().unwrap();
     pg.create_database("sentinel").unwrap();
     let url = pg.url("sentinel");
-    let store = PgStore::connect(&url, None).await.unwrap();
+    let store = PgStore::connect(&url, None, 100).await.unwrap();
     suite(&store).await;
+    pg.create_database("bounded").unwrap();
+    bound_suite(
+        &PgStore::connect(&pg.url("bounded"), None, 10)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let kept = pg
+        .psql(
+            "bounded",
+            "SELECT string_agg(workload, ' ' ORDER BY workload) FROM sentinel_errors",
+        )
+        .unwrap();
+    assert_eq!(
+        kept.trim(),
+        "svc-g svc-h svc-i svc-j svc-k svc-l svc-m svc-n svc-o",
+        "as psql sees it: 15 errors over a bound of 10 leave the newest 9"
+    );
 
     // Two replicas (two pools; migrations already applied are skipped) record the same
     // 200 lines at once, in pages of different sizes.
-    let a = PgStore::connect(&url, None).await.unwrap();
-    let b = PgStore::connect(&url, None).await.unwrap();
+    let a = PgStore::connect(&url, None, 100).await.unwrap();
+    let b = PgStore::connect(&url, None, 100).await.unwrap();
     let specs: Vec<(String, i64, String)> = (0..200)
         .map(|i| {
             (

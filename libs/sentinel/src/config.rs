@@ -191,7 +191,8 @@ pub struct Store {
     pub kind: StoreKind,
     /// Errors not seen for this long are forgotten (the seed's 30 days).
     pub retention: Duration,
-    /// The most errors kept; past it the tenth seen least recently is evicted (memory).
+    /// The most errors kept; past it the tenth seen least recently is evicted (memory: on
+    /// the insert that crosses it; PostgreSQL: with each purge, every 10 minutes).
     pub max_errors: usize,
     /// `postgres://user@host:5432/database?sslmode=verify-full` (type `postgres`), without a
     /// password: that comes from the variable `password_env` names.

@@ -13,6 +13,8 @@
 //! neither reads lines older than that.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -77,11 +79,19 @@ const MIGRATION_LOCK: i64 = 0x5e4e_7117_0000_0001;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    max_errors: usize,
+    /// Errors this replica evicted by the bound.
+    evicted: Arc<AtomicU64>,
 }
 
 impl PgStore {
-    /// Connects to `url` (with `password` when given) and brings the schema up to date.
-    pub async fn connect(url: &str, password: Option<&Secret>) -> Result<Self, StoreError> {
+    /// Connects to `url` (with `password` when given) and brings the schema up to date; the
+    /// store keeps at most about `max_errors` errors (the bound is applied by each purge).
+    pub async fn connect(
+        url: &str,
+        password: Option<&Secret>,
+        max_errors: usize,
+    ) -> Result<Self, StoreError> {
         let mut options: PgConnectOptions = url.parse()?;
         options = options.application_name("bulwark-sentinel");
         if let Some(p) = password {
@@ -93,7 +103,11 @@ impl PgStore {
             .connect_with(options)
             .await?;
         migrate(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            max_errors,
+            evicted: Arc::default(),
+        })
     }
 }
 
@@ -438,6 +452,22 @@ impl Store for PgStore {
             .bind(cutoff_ns)
             .execute(&self.pool)
             .await?;
+        // The bound: past `max_errors`, the errors seen least recently go, down to nine
+        // tenths of it, as the memory store evicts (there on the insert that crosses it, here
+        // with each purge). Replicas purging together delete from the same end, so the
+        // second finds the rows gone rather than deleting more.
+        let max = i64::try_from(self.max_errors).unwrap_or(i64::MAX);
+        let evicted = sqlx::query(
+            "DELETE FROM sentinel_errors WHERE fingerprint IN (
+                SELECT fingerprint FROM sentinel_errors ORDER BY last_seen, fingerprint
+                LIMIT (SELECT CASE WHEN count(*) > $1 THEN count(*) - $1 + $1 / 10 ELSE 0 END
+                       FROM sentinel_errors))",
+        )
+        .bind(max)
+        .execute(&self.pool)
+        .await?;
+        self.evicted
+            .fetch_add(evicted.rows_affected(), Ordering::Relaxed);
         let memory = i64::try_from(LINE_MEMORY.as_nanos()).unwrap_or(i64::MAX);
         let newest: Option<i64> = sqlx::query_scalar("SELECT max(ts) FROM sentinel_lines")
             .fetch_one(&self.pool)
@@ -455,7 +485,7 @@ impl Store for PgStore {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sentinel_errors")
             .fetch_one(&self.pool)
             .await?;
-        Ok((n as usize, 0))
+        Ok((n as usize, self.evicted.load(Ordering::Relaxed)))
     }
 
     async fn audit(&self, entry: &Entry) -> Result<u64, StoreError> {

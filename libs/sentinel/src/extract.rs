@@ -57,24 +57,26 @@ impl<'a> Message<'a> {
         'a: 'b,
     {
         if let (Cow::Borrowed(s), None) = (&self.first, &self.second) {
-            return &s[..cut_at(s)];
+            return &s[..cut_at(s, MAX_MESSAGE)];
         }
+        // Only what is kept is copied, so the buffer never outgrows the cut.
         buf.clear();
-        buf.push_str(&self.first);
-        if let Some(second) = &self.second {
-            buf.push_str(": ");
-            buf.push_str(second);
+        let second = self.second.as_deref();
+        let pieces = [Some(&*self.first), second.map(|_| ": "), second];
+        for piece in pieces.into_iter().flatten() {
+            let room = MAX_MESSAGE - buf.len();
+            buf.push_str(&piece[..cut_at(piece, room)]);
+            if piece.len() > room {
+                break;
+            }
         }
-        buf.truncate(cut_at(buf));
-        // A workspace lives across polls: one huge line does not pin its size.
-        buf.shrink_to(4 * MAX_MESSAGE);
         buf
     }
 
     /// The message as [`Message::text`] gives it, owned only when it must be.
     pub fn into_text(self) -> Cow<'a, str> {
         match (self.first, self.second) {
-            (Cow::Borrowed(s), None) => Cow::Borrowed(&s[..cut_at(s)]),
+            (Cow::Borrowed(s), None) => Cow::Borrowed(&s[..cut_at(s, MAX_MESSAGE)]),
             (first, second) => {
                 let mut buf = String::new();
                 Self { first, second }.text(&mut buf);
@@ -115,9 +117,9 @@ pub fn read(line: &str) -> Message<'_> {
     })
 }
 
-/// Where a message of `text` ends: at most [`MAX_MESSAGE`] bytes, on a character boundary.
-fn cut_at(text: &str) -> usize {
-    let mut end = text.len().min(MAX_MESSAGE);
+/// Where `text` cut to at most `max` bytes ends, on a character boundary.
+fn cut_at(text: &str, max: usize) -> usize {
+    let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
         end -= 1;
     }

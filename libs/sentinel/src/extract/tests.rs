@@ -119,9 +119,29 @@ fn parts_borrow_the_line_and_the_text_allocates_only_when_joined_or_unescaped() 
     let escaped = r#"{"msg":"say \"hi\""}"#;
     assert_eq!(*read(escaped).parts(), [r#"say "hi""#]);
 
-    // The joined text is cut, not the parts.
+    // The joined text is cut, not the parts; on a character boundary wherever the cut falls.
     let long = format!(r#"{{"msg":"{}","err":"tail"}}"#, "x".repeat(MAX_MESSAGE));
     let m = read(&long);
     assert_eq!(m.parts()[1], "tail");
-    assert_eq!(m.text(&mut buf).len(), MAX_MESSAGE);
+    assert_eq!(m.text(&mut buf), "x".repeat(MAX_MESSAGE));
+    for msg_len in [MAX_MESSAGE - 3, MAX_MESSAGE - 2, MAX_MESSAGE - 1] {
+        let line = format!(r#"{{"msg":"{}","err":"éé tail"}}"#, "x".repeat(msg_len));
+        let joined = format!("{}: éé tail", "x".repeat(msg_len));
+        let mut end = MAX_MESSAGE;
+        while !joined.is_char_boundary(end) {
+            end -= 1;
+        }
+        assert_eq!(
+            read(&line).text(&mut buf),
+            &joined[..end],
+            "msg of {msg_len}"
+        );
+        assert_eq!(message(&line), &joined[..end]);
+    }
+    let huge = format!(r#"{{"msg":"a","err":"{}"}}"#, "y".repeat(100_000));
+    read(&huge).text(&mut buf);
+    assert!(
+        buf.capacity() < 4 * MAX_MESSAGE,
+        "only what is kept is copied"
+    );
 }

@@ -52,6 +52,11 @@ const STEPS: &[Step] = &[
         name: "test",
         run: test,
     },
+    // The README's main job: every binary run locally the way a cluster would.
+    Step {
+        name: "demo",
+        run: crate::demo::run,
+    },
     Step {
         name: "release",
         run: release,

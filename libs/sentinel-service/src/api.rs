@@ -183,35 +183,55 @@ impl Api {
 /// The filters and page of `GET /api/errors` (and the errors page).
 pub(crate) fn error_query(query: &str) -> Result<(Filter, Page), (StatusCode, String)> {
     let mut filter = Filter::default();
-    let mut page = FIRST_PAGE;
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        let value = value.into_owned();
-        let bad = |what: &str| (StatusCode::BAD_REQUEST, format!("{key}={value:?}: {what}"));
-        match &*key {
-            "namespace" => filter.namespace = Some(value),
-            "workload" => filter.workload = Some(value),
-            "pod" => filter.pod = Some(value),
-            "rule" => filter.rule = Some(value),
-            "search" => filter.search = Some(value),
+    let page = read_query(query, |key, value, page| {
+        let text = Some(value.to_owned());
+        match key {
+            "namespace" => filter.namespace = text,
+            "workload" => filter.workload = text,
+            "pod" => filter.pod = text,
+            "rule" => filter.rule = text,
+            "search" => filter.search = text,
             "priority" => {
                 filter.priority = Some(
-                    Priority::parse(&value)
-                        .ok_or_else(|| bad("expected P1-P4, critical, high, medium or low"))?,
+                    Priority::parse(value)
+                        .ok_or("expected P1-P4, critical, high, medium or low")?,
                 );
             }
             "since" => {
-                filter.since_ns =
-                    Some(since(&value).ok_or_else(|| {
-                        bad("expected an RFC 3339 time or a duration such as 15m")
-                    })?)
+                filter.since_ns = Some(
+                    since(value).ok_or("expected an RFC 3339 time or a duration such as 15m")?,
+                );
             }
-            "page" | "page_size" => paging(&key, &value, &mut page).map_err(bad)?,
             // Upstream's spelling.
-            "pageSize" => paging("page_size", &value, &mut page).map_err(bad)?,
-            _ => return Err(bad("unknown parameter")),
+            "pageSize" => paging("page_size", value, page)?,
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     Ok((filter, page))
+}
+
+/// Reads a query string: `page` and `page_size` into a page that starts at [`FIRST_PAGE`],
+/// every other parameter through `field`, which says what is wrong with a value, or returns
+/// `Ok(false)` for a name it does not know. A bad or unknown parameter is a 400 naming it.
+pub(crate) fn read_query(
+    query: &str,
+    mut field: impl FnMut(&str, &str, &mut Page) -> Result<bool, &'static str>,
+) -> Result<Page, (StatusCode, String)> {
+    let mut page = FIRST_PAGE;
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let known = match &*key {
+            "page" | "page_size" => paging(&key, &value, &mut page).map(|()| true),
+            _ => field(&key, &value, &mut page),
+        };
+        let what = match known {
+            Ok(true) => continue,
+            Ok(false) => "unknown parameter",
+            Err(what) => what,
+        };
+        return Err((StatusCode::BAD_REQUEST, format!("{key}={value:?}: {what}")));
+    }
+    Ok(page)
 }
 
 /// The first page of 20, where a list starts.
@@ -222,7 +242,7 @@ pub(crate) const FIRST_PAGE: Page = Page {
 
 /// Reads `key` (`page`, from 1, or `page_size`, 1-100) into `page`; the error says what was
 /// expected.
-pub(crate) fn paging(key: &str, value: &str, page: &mut Page) -> Result<(), &'static str> {
+fn paging(key: &str, value: &str, page: &mut Page) -> Result<(), &'static str> {
     if key == "page" {
         page.page = value
             .parse()
@@ -359,4 +379,58 @@ pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Respon
         hyper::header::HeaderValue::from_static("nosniff"),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parameters_are_read_or_refused_by_name() {
+        let (filter, page) =
+            error_query("namespace=shop&priority=critical&pod=api&pageSize=50&page=3").unwrap();
+        assert_eq!(filter.namespace.as_deref(), Some("shop"));
+        assert_eq!(filter.pod.as_deref(), Some("api"));
+        assert_eq!(filter.priority, Some(Priority::P1));
+        assert_eq!(
+            page,
+            Page {
+                page: 3,
+                page_size: 50
+            }
+        );
+        assert_eq!(error_query("").unwrap().1, FIRST_PAGE);
+        for (query, message) in [
+            (
+                "priority=P9",
+                r#"priority="P9": expected P1-P4, critical, high, medium or low"#,
+            ),
+            (
+                "page_size=0",
+                r#"page_size="0": expected a page size from 1 to 100"#,
+            ),
+            ("colour=red", r#"colour="red": unknown parameter"#),
+        ] {
+            assert_eq!(
+                error_query(query).unwrap_err(),
+                (StatusCode::BAD_REQUEST, message.to_owned())
+            );
+        }
+
+        let (filter, page) = remediation_query("outcome=dry_run&page_size=7").unwrap();
+        assert_eq!(
+            filter.outcome,
+            Some(bulwark_sentinel::audit::Outcome::DryRun)
+        );
+        assert_eq!(page.page_size, 7);
+        // Upstream's `pageSize` is the errors list's only.
+        assert_eq!(
+            remediation_query("pageSize=7").unwrap_err().1,
+            r#"pageSize="7": unknown parameter"#
+        );
+        assert_eq!(
+            remediation_query("error=xyz").unwrap_err().1,
+            r#"error="xyz": expected an error id"#
+        );
+    }
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use bulwark_sentinel::store::Page;
 
-use super::{Api, FIRST_PAGE, paging, read_body, unavailable};
+use super::{Api, read_body, read_query, unavailable};
 use crate::live::Update;
 use crate::rules::now_ns;
 
@@ -255,25 +255,21 @@ pub(crate) fn remediation_query(
     query: &str,
 ) -> Result<(audit::Filter, Page), (StatusCode, String)> {
     let mut filter = audit::Filter::default();
-    let mut page = FIRST_PAGE;
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        let value = value.into_owned();
-        let bad = |what: &str| (StatusCode::BAD_REQUEST, format!("{key}={value:?}: {what}"));
-        match &*key {
-            "namespace" => filter.namespace = Some(value),
+    let page = read_query(query, |key, value, _| {
+        match key {
+            "namespace" => filter.namespace = Some(value.to_owned()),
             "outcome" => {
-                filter.outcome = Some(Outcome::parse(&value).ok_or_else(|| {
-                    bad("expected success, failed, dry_run, skipped, refused or cooldown_cleared")
-                })?);
+                filter.outcome = Some(Outcome::parse(value).ok_or(
+                    "expected success, failed, dry_run, skipped, refused or cooldown_cleared",
+                )?);
             }
             "error" => {
-                filter.fingerprint =
-                    Some(Fingerprint::parse(&value).ok_or_else(|| bad("expected an error id"))?);
+                filter.fingerprint = Some(Fingerprint::parse(value).ok_or("expected an error id")?);
             }
-            "page" | "page_size" => paging(&key, &value, &mut page).map_err(bad)?,
-            _ => return Err(bad("unknown parameter")),
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     Ok((filter, page))
 }
 

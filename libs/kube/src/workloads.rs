@@ -203,14 +203,9 @@ pub async fn scale(
         &["Deployment", "StatefulSet", "ReplicaSet"],
         body,
         manager,
+        "cannot be scaled",
     )
     .await
-    .unwrap_or_else(|| {
-        Err(Error::Settings(format!(
-            "a {} cannot be scaled",
-            owner.kind
-        )))
-    })
 }
 
 /// `kubectl rollout restart`: sets `kubectl.kubernetes.io/restartedAt` to `at` (RFC 3339) on
@@ -232,14 +227,9 @@ pub async fn rollout_restart(
         &["Deployment", "StatefulSet", "DaemonSet"],
         body,
         manager,
+        "has no rollout to restart",
     )
     .await
-    .unwrap_or_else(|| {
-        Err(Error::Settings(format!(
-            "a {} has no rollout to restart",
-            owner.kind
-        )))
-    })
 }
 
 /// A Deployment and the ReplicaSets it controls (by its selector and their controller
@@ -313,8 +303,8 @@ pub async fn rollback(
         .map_err(Error::Api)
 }
 
-/// Merge-patches `owner` with `body` as `manager`, when its kind is one of `kinds`; `None`
-/// when it is not.
+/// Merge-patches `owner` with `body` as `manager`, when its kind is one of `kinds`; otherwise
+/// refuses with "a <kind> <refusal>".
 async fn merge_patch(
     client: &kube::Client,
     namespace: &str,
@@ -322,9 +312,11 @@ async fn merge_patch(
     kinds: &[&str],
     body: serde_json::Value,
     manager: &str,
-) -> Option<Result<(), Error>> {
+    refusal: &str,
+) -> Result<(), Error> {
+    let refused = || Error::Settings(format!("a {} {refusal}", owner.kind));
     if !kinds.contains(&owner.kind.as_str()) {
-        return None;
+        return Err(refused());
     }
     let patch = Patch::Merge(body);
     let params = PatchParams {
@@ -337,9 +329,9 @@ async fn merge_patch(
         "StatefulSet" => patch_as::<StatefulSet>(client, namespace, name, &params, &patch).await,
         "DaemonSet" => patch_as::<DaemonSet>(client, namespace, name, &params, &patch).await,
         "ReplicaSet" => patch_as::<ReplicaSet>(client, namespace, name, &params, &patch).await,
-        _ => return None,
+        _ => return Err(refused()),
     };
-    Some(done.map_err(Error::Api))
+    done.map_err(Error::Api)
 }
 
 async fn patch_as<K>(

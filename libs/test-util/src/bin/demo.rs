@@ -162,14 +162,12 @@ fn archiver(exe: &Path) -> anyhow::Result<()> {
     ];
     let config = project_root().join(config);
     let config = config.to_str().context("non-UTF-8 path")?;
-    let (code, out) = run_to_exit(
+    let code = run_shown(
         exe,
         &["--config", config, "--dry-run", "--log-format", "text"],
         &env,
+        "",
     );
-    for line in out.lines() {
-        println!("    {line}");
-    }
     // The seed's database (db.example.com) is not here: the plan names the error for its
     // tables, and an unreachable database is exit 3, as in a cluster.
     anyhow::ensure!(
@@ -207,10 +205,7 @@ fn sidecar(exe: &Path) -> anyhow::Result<()> {
         "==> injector-sidecar --mode init (fake Keeper at {})",
         keeper.hostname()
     );
-    let (code, out) = run_to_exit(exe, &["--mode", "init", "--log-format", "text"], &env);
-    for line in out.lines() {
-        println!("    {line}");
-    }
+    let code = run_shown(exe, &["--mode", "init", "--log-format", "text"], &env, "");
     anyhow::ensure!(
         code == Some(0),
         "injector-sidecar --mode init exited with {code:?}"
@@ -255,19 +250,14 @@ fn archive_run(exe: &Path) -> anyhow::Result<()> {
     println!("==> archiver --config {config} (throwaway PostgreSQL, local directory)");
     let before = psql("SELECT count(*) FROM audit_log")?;
     let env = [("BULWARK_ARCHIVER_HEALTH__LISTEN", "127.0.0.1:0")];
-    let (code, out) = run_to_exit(
+    let code = run_shown(
         exe,
         &["--config", config, "--dry-run", "--log-format", "text"],
         &env,
+        "--dry-run: ",
     );
-    for line in out.lines() {
-        println!("    --dry-run: {line}");
-    }
     anyhow::ensure!(code == Some(0), "archiver --dry-run exited with {code:?}");
-    let (code, out) = run_to_exit(exe, &["--config", config, "--log-format", "text"], &env);
-    for line in out.lines() {
-        println!("    {line}");
-    }
+    let code = run_shown(exe, &["--config", config, "--log-format", "text"], &env, "");
     anyhow::ensure!(code == Some(0), "archiver exited with {code:?}");
     let after = psql("SELECT count(*) FROM audit_log")?;
     println!("    rows: {before} before, {after} after (older than 90 days archived)");
@@ -275,6 +265,16 @@ fn archive_run(exe: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(code == Some(0), "archiver verify exited with {code:?}");
     println!("    archiver verify -> exit 0");
     Ok(())
+}
+
+/// Runs `exe` with `args` until it exits, printing its output indented, each line after
+/// `label`; returns its exit code.
+fn run_shown(exe: &Path, args: &[&str], env: &[(&str, &str)], label: &str) -> Option<i32> {
+    let (code, out) = run_to_exit(exe, args, env);
+    for line in out.lines() {
+        println!("    {label}{line}");
+    }
+    code
 }
 
 /// The webhook with a throwaway certificate (cert-manager provides it in a cluster).

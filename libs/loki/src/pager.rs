@@ -145,8 +145,9 @@ pub struct Window<'a> {
     pub limit: u32,
 }
 
-/// Reads `[cursor.from_ns, end_ns)` of the query in pages, hands each new line (with its
-/// identity) to `deliver` in timestamp order, then moves the cursor to `end_ns - overlap_ns`.
+/// Reads `[cursor.from_ns, end_ns)` of the query in pages, hands each page's new lines (with
+/// their identities) to `deliver` in timestamp order, then moves the cursor to
+/// `end_ns - overlap_ns`.
 ///
 /// `page_done` runs after each page with the cursor, so that the caller can save it with
 /// what it counted: a crash mid-window then repeats nothing, since lines re-read after a
@@ -156,7 +157,7 @@ pub async fn read_window(
     client: &Client,
     window: Window<'_>,
     cursor: &mut Cursor,
-    mut deliver: impl FnMut(&Entry, LineId),
+    mut deliver: impl FnMut(&[(&Entry, LineId)]),
     mut page_done: impl AsyncFnMut(&Cursor) -> Result<(), String>,
 ) -> Result<WindowStats, PageError> {
     let Window {
@@ -177,13 +178,15 @@ pub async fn read_window(
         let mut admitted = Vec::new();
         for e in &entries {
             if let Some(id) = cursor.admit(e) {
-                admitted.push((e.ts_ns, id));
+                admitted.push((e, id));
                 stats.delivered += 1;
                 stats.bytes += e.line.len() as u64;
-                deliver(e, id);
             }
         }
+        deliver(&admitted);
         if let Err(e) = page_done(cursor).await {
+            let admitted: Vec<(i64, LineId)> =
+                admitted.iter().map(|(e, id)| (e.ts_ns, *id)).collect();
             cursor.forget(&admitted);
             return Err(PageError::Sink(e));
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bulwark_loki::pager::LineId;
 use bulwark_loki::{Client, Cursor, Entry, PageError, Window, read_window};
-use bulwark_sentinel::detect::{Stream, Workspace};
+use bulwark_sentinel::detect::{Detection, Stream, Workspace};
 use bulwark_sentinel::remediation::nanos;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -115,12 +115,18 @@ pub async fn run(
                 limit: settings.limit,
             },
             &mut cursor,
-            |e, id| {
-                *page_bytes.borrow_mut() += e.line.len() as u64;
+            |new| {
+                *page_bytes.borrow_mut() +=
+                    new.iter().map(|(e, _)| e.line.len() as u64).sum::<u64>();
                 let mut wanted = wanted.borrow_mut();
-                let acting = outlet.candidates.is_some().then_some(&mut *wanted);
-                let line = detect(&loaded, &mut ws.borrow_mut(), e, id, acting);
-                page.borrow_mut().push(line);
+                let acting = outlet.candidates.is_some();
+                detect(
+                    &loaded,
+                    &mut ws.borrow_mut(),
+                    new,
+                    &mut page.borrow_mut(),
+                    acting.then_some(&mut *wanted),
+                );
             },
             async |cursor| {
                 let lines = std::mem::take(&mut *page.borrow_mut());
@@ -211,31 +217,42 @@ pub async fn run(
 /// The remediation candidates of a page, and the (rule, namespace, pod) already among them.
 type Wanted = (Vec<Candidate>, HashSet<(String, String, String)>);
 
-/// Detects one new line; adds it to `wanted` when its rule has an action.
+/// Detects a page's new lines into `page`; adds each to `wanted` when its rule has an action.
 fn detect(
     loaded: &Loaded,
     ws: &mut Workspace,
-    e: &Entry,
-    line_id: LineId,
-    wanted: Option<&mut Wanted>,
-) -> Line {
-    let stream = Stream::new(&e.labels);
-    let d = loaded.detector.detect(ws, &stream, &e.line);
-    if let (Some((candidates, seen)), Some(rule)) = (wanted, d.rule)
-        && rule.action != bulwark_sentinel::rules::Action::None
-        && seen.insert((
-            rule.name.clone(),
-            stream.source.namespace.to_owned(),
-            stream.source.pod.to_owned(),
-        ))
-    {
-        candidates.push(Candidate {
-            rule: Arc::new(rule.clone()),
-            fingerprint: d.fingerprint,
-            namespace: stream.source.namespace.to_owned(),
-            pod: stream.source.pod.to_owned(),
-        });
-    }
+    new: &[(&Entry, LineId)],
+    page: &mut Vec<Line>,
+    mut wanted: Option<&mut Wanted>,
+) {
+    let lines: Vec<(Stream<'_>, &str)> = new
+        .iter()
+        .map(|(e, _)| (Stream::new(&e.labels), e.line.as_str()))
+        .collect();
+    loaded.detector.detect_each(ws, &lines, |i, d| {
+        let (e, line_id) = new[i];
+        let stream = lines[i].0;
+        if let (Some((candidates, seen)), Some(rule)) = (wanted.as_deref_mut(), d.rule)
+            && rule.action != bulwark_sentinel::rules::Action::None
+            && seen.insert((
+                rule.name.clone(),
+                stream.source.namespace.to_owned(),
+                stream.source.pod.to_owned(),
+            ))
+        {
+            candidates.push(Candidate {
+                rule: Arc::new(rule.clone()),
+                fingerprint: d.fingerprint,
+                namespace: stream.source.namespace.to_owned(),
+                pod: stream.source.pod.to_owned(),
+            });
+        }
+        page.push(line(&stream, e, line_id, &d));
+    });
+}
+
+/// What the store keeps of a detected line.
+fn line(stream: &Stream<'_>, e: &Entry, line_id: LineId, d: &Detection<'_>) -> Line {
     Line {
         line_id,
         timestamp_ns: e.ts_ns,

@@ -103,21 +103,54 @@ impl Detector {
         stream: &Stream<'a>,
         line: &'a str,
     ) -> Detection<'a> {
-        let Stream {
-            labels,
-            source,
-            workload,
-        } = *stream;
         let read = extract::read(line);
-        let rule = self.rules.first_match(
-            &Subject {
-                namespace: source.namespace,
-                labels,
-                parts: &read.parts(),
-                line,
-            },
-            &mut ws.scratch,
-        );
+        let rule = self
+            .rules
+            .first_match(&subject(stream, &read.parts(), line), &mut ws.scratch);
+        self.finish(ws, stream, &read, rule)
+    }
+
+    /// Detects each of `lines`, calling `each` with its index and detection in order; the
+    /// same as [`Detector::detect`] on each, and faster: the rules scan two lines in step
+    /// ([`RuleSet::first_matches`]).
+    pub fn detect_each<'l>(
+        &self,
+        ws: &mut Workspace,
+        lines: &[(Stream<'l>, &'l str)],
+        mut each: impl FnMut(usize, Detection<'_>),
+    ) {
+        let mut pairs = lines.chunks_exact(2);
+        for (k, pair) in pairs.by_ref().enumerate() {
+            let [(a, line_a), (b, line_b)] = [pair[0], pair[1]];
+            let (read_a, read_b) = (extract::read(line_a), extract::read(line_b));
+            let (parts_a, parts_b) = (read_a.parts(), read_b.parts());
+            let rules = self.rules.first_matches(
+                [
+                    &subject(&a, &parts_a, line_a),
+                    &subject(&b, &parts_b, line_b),
+                ],
+                &mut ws.scratch,
+            );
+            each(2 * k, self.finish(ws, &a, &read_a, rules[0]));
+            each(2 * k + 1, self.finish(ws, &b, &read_b, rules[1]));
+        }
+        if let [(stream, line)] = pairs.remainder() {
+            each(lines.len() - 1, self.detect(ws, stream, line));
+        }
+    }
+
+    /// The rest of a detection once the rule is known: the message, its normal form and the
+    /// fingerprint.
+    fn finish<'a>(
+        &'a self,
+        ws: &'a mut Workspace,
+        stream: &Stream<'a>,
+        read: &extract::Message<'a>,
+        rule: Option<&'a Rule>,
+    ) -> Detection<'a> {
+        let Stream {
+            source, workload, ..
+        } = *stream;
         let message = read.text(&mut ws.message);
         self.normalizer.normalize_into(message, &mut ws.normalized);
         let fingerprint = Fingerprint::new(
@@ -134,5 +167,14 @@ impl Detector {
             normalized: &ws.normalized,
             fingerprint,
         }
+    }
+}
+
+fn subject<'a>(stream: &Stream<'a>, parts: &'a [&'a str], line: &'a str) -> Subject<'a> {
+    Subject {
+        namespace: stream.source.namespace,
+        labels: stream.labels,
+        parts,
+        line,
     }
 }

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod action;
 mod matcher;
+mod walk;
 
 pub use action::{Action, Params};
 pub use matcher::{Matcher, Scratch, Subject};
@@ -399,6 +400,18 @@ impl RuleSet {
         self.matcher
             .first_match(&self.rules, subject, scratch)
             .map(|i| &self.rules[i])
+    }
+
+    /// [`RuleSet::first_match`] of two subjects at once, which is faster than one by one
+    /// (their lines are scanned in step).
+    pub fn first_matches(
+        &self,
+        subjects: [&Subject<'_>; 2],
+        scratch: &mut Scratch,
+    ) -> [Option<&Rule>; 2] {
+        self.matcher
+            .first_matches(&self.rules, subjects, scratch)
+            .map(|i| i.map(|i| &self.rules[i]))
     }
 }
 

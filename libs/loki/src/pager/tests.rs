@@ -40,9 +40,11 @@ async fn window(
             limit,
         },
         cursor,
-        |e, _| {
-            let pod = e.labels.get("pod").unwrap_or_default().to_owned();
-            *seen.entry((e.ts_ns, pod, e.line.clone())).or_default() += 1;
+        |page| {
+            for (e, _) in page {
+                let pod = e.labels.get("pod").unwrap_or_default().to_owned();
+                *seen.entry((e.ts_ns, pod, e.line.clone())).or_default() += 1;
+            }
         },
         async |_| Ok(()),
     )
@@ -144,7 +146,10 @@ async fn a_cursor_saved_mid_window_resumes_without_loss_or_repeat() {
         &c,
         w,
         &mut cursor,
-        |e, _| pending.borrow_mut().push((e.ts_ns, e.line.clone())),
+        |page| {
+            let lines = page.iter().map(|(e, _)| (e.ts_ns, e.line.clone()));
+            pending.borrow_mut().extend(lines);
+        },
         async |cur| {
             pages += 1;
             if pages <= 3 {
@@ -164,7 +169,11 @@ async fn a_cursor_saved_mid_window_resumes_without_loss_or_repeat() {
         &c,
         w,
         &mut resumed,
-        |e, _| *counted.entry((e.ts_ns, e.line.clone())).or_insert(0) += 1,
+        |page| {
+            for (e, _) in page {
+                *counted.entry((e.ts_ns, e.line.clone())).or_insert(0) += 1;
+            }
+        },
         async |_| Ok(()),
     )
     .await
@@ -306,7 +315,10 @@ async fn a_page_that_cannot_be_saved_is_read_again() {
             &c,
             w,
             &mut cursor,
-            |e, _| pending.borrow_mut().push(e.line.clone()),
+            |page| {
+                let lines = page.iter().map(|(e, _)| e.line.clone());
+                pending.borrow_mut().extend(lines);
+            },
             async |_| {
                 let page: Vec<String> = pending.borrow_mut().drain(..).collect();
                 if std::mem::take(&mut fail) {

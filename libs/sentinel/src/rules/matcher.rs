@@ -20,6 +20,7 @@ use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::{Input, MatchKind, PatternID, PatternSet};
 
 use super::Rule;
+use super::walk::Walk;
 use crate::model::Labels;
 
 /// What a rule is matched against: one log line and where it came from.
@@ -43,6 +44,8 @@ enum Target {
 #[derive(Debug, Clone)]
 pub struct Matcher {
     set: Option<Regex>,
+    /// The set's lazy DFA for scanning lines two at a time ([`Matcher::first_matches`]).
+    walk: Option<Walk>,
     set_targets: Vec<Target>,
     /// The set's patterns that use assertions (`^`, `$`, `\b`...), by their index in `set`:
     /// the only ones whose matches in a message can differ from matches in a line containing
@@ -57,8 +60,17 @@ pub struct Matcher {
 /// Per-thread working memory for [`Matcher::first_match`], reused across lines.
 #[derive(Debug, Clone)]
 pub struct Scratch {
-    cache: Option<Cache>,
+    /// The patterns found in the line, and in the second line of a pair.
     patterns: PatternSet,
+    paired: PatternSet,
+    walk_cache: Option<regex_automata::hybrid::dfa::Cache>,
+    rest: Rest,
+}
+
+/// What finishing a line's match needs besides its patterns.
+#[derive(Debug, Clone)]
+struct Rest {
+    cache: Option<Cache>,
     edge_cache: Option<Cache>,
     edge_patterns: PatternSet,
     /// Rules whose pattern matched, and rules whose keywords matched, as bitsets.
@@ -104,6 +116,7 @@ impl Matcher {
             })?;
             Some(built)
         };
+        let walk = set.as_ref().and_then(|_| Walk::new(&patterns));
         let edge_ids: Vec<usize> = patterns
             .iter()
             .enumerate()
@@ -132,6 +145,7 @@ impl Matcher {
         };
         Ok(Self {
             set,
+            walk,
             set_targets,
             edges,
             edge_ids,
@@ -145,12 +159,16 @@ impl Matcher {
     pub fn scratch(&self) -> Scratch {
         let words = self.rules.div_ceil(64);
         Scratch {
-            cache: self.set.as_ref().map(Regex::create_cache),
             patterns: PatternSet::new(self.set_targets.len()),
-            edge_cache: self.edges.as_ref().map(Regex::create_cache),
-            edge_patterns: PatternSet::new(self.edge_ids.len()),
-            pattern_hits: vec![0; words],
-            keyword_hits: vec![0; words],
+            paired: PatternSet::new(self.set_targets.len()),
+            walk_cache: self.walk.as_ref().map(Walk::create_cache),
+            rest: Rest {
+                cache: self.set.as_ref().map(Regex::create_cache),
+                edge_cache: self.edges.as_ref().map(Regex::create_cache),
+                edge_patterns: PatternSet::new(self.edge_ids.len()),
+                pattern_hits: vec![0; words],
+                keyword_hits: vec![0; words],
+            },
         }
     }
 
@@ -164,19 +182,72 @@ impl Matcher {
         s: &Subject<'_>,
         scratch: &mut Scratch,
     ) -> Option<usize> {
+        let Scratch { patterns, rest, .. } = scratch;
+        self.scan_line(s.line, patterns, rest);
+        self.finish(rules, s, patterns, rest)
+    }
+
+    /// [`Matcher::first_match`] of two subjects, whose lines are scanned in step.
+    pub(super) fn first_matches(
+        &self,
+        rules: &[Rule],
+        [a, b]: [&Subject<'_>; 2],
+        scratch: &mut Scratch,
+    ) -> [Option<usize>; 2] {
         let Scratch {
-            cache,
             patterns,
+            paired,
+            walk_cache,
+            rest,
+        } = scratch;
+        patterns.clear();
+        paired.clear();
+        let walked = match (&self.walk, walk_cache) {
+            (Some(walk), Some(cache)) => walk
+                .scan_pair(
+                    cache,
+                    [a.line.as_bytes(), b.line.as_bytes()],
+                    [&mut *patterns, &mut *paired],
+                )
+                .is_ok(),
+            _ => false,
+        };
+        if !walked {
+            self.scan_line(a.line, patterns, rest);
+            self.scan_line(b.line, paired, rest);
+        }
+        [
+            self.finish(rules, a, patterns, rest),
+            self.finish(rules, b, paired, rest),
+        ]
+    }
+
+    /// The set's patterns that match `line`, into `patterns` (cleared first).
+    fn scan_line(&self, line: &str, patterns: &mut PatternSet, rest: &mut Rest) {
+        patterns.clear();
+        if let (Some(set), Some(cache)) = (&self.set, rest.cache.as_mut()) {
+            set.which_overlapping_matches_with(cache, &Input::new(line), patterns);
+        }
+    }
+
+    /// The first rule `s` satisfies, given the set's `patterns` that match its line.
+    fn finish(
+        &self,
+        rules: &[Rule],
+        s: &Subject<'_>,
+        patterns: &mut PatternSet,
+        rest: &mut Rest,
+    ) -> Option<usize> {
+        let Rest {
+            cache,
             edge_cache,
             edge_patterns,
             pattern_hits,
             keyword_hits,
-        } = scratch;
+        } = rest;
         pattern_hits.fill(0);
         keyword_hits.fill(0);
         if let (Some(set), Some(cache)) = (&self.set, cache.as_mut()) {
-            patterns.clear();
-            set.which_overlapping_matches_with(cache, &Input::new(s.line), patterns);
             for part in s.parts {
                 if patterns.is_full() {
                     break;

@@ -1,6 +1,14 @@
-//! Tests: every case of upstream's rule schema, first-match order, the refusals, and the
-//! shipped rules against upstream's regexes run one by one.
+//! Tests: every case of upstream's rule schema, first-match order, the refusals, the
+//! shipped rules against upstream's regexes run one by one, and lines matched in pairs as
+//! they are one by one.
 
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use regex_automata::{Input, MatchKind, PatternSet, meta};
+
+use super::walk::Walk;
 use super::*;
 use crate::model::Labels;
 
@@ -43,6 +51,19 @@ fn hit_message(
     one_pass
 }
 
+/// `f` of `pattern` compiled (once per thread: the property tests ask thousands of times).
+fn compiled(pattern: &str, f: impl FnOnce(&Regex) -> bool) -> bool {
+    thread_local! {
+        static COMPILED: std::cell::RefCell<HashMap<String, Regex>> = Default::default();
+    }
+    COMPILED.with_borrow_mut(|c| {
+        let re = c
+            .entry(pattern.to_owned())
+            .or_insert_with(|| Regex::new(pattern).unwrap_or_else(|e| panic!("{e}")));
+        f(re)
+    })
+}
+
 /// Upstream's algorithm: each rule in turn, each criterion in turn.
 fn one_by_one(rules: &RuleSet, s: &Subject<'_>) -> String {
     for r in rules.rules().iter().filter(|r| r.enabled) {
@@ -52,11 +73,12 @@ fn one_by_one(rules: &RuleSet, s: &Subject<'_>) -> String {
         if !r.labels.iter().all(|(k, t)| t.passes(s.labels.get(k))) {
             continue;
         }
-        if let Some(p) = &r.pattern {
-            let re = Regex::new(p).unwrap();
-            if !s.parts.iter().any(|m| re.is_match(m)) && !re.is_match(s.line) {
-                continue;
-            }
+        if let Some(p) = &r.pattern
+            && !compiled(p, |re| {
+                s.parts.iter().any(|m| re.is_match(m)) || re.is_match(s.line)
+            })
+        {
+            continue;
         }
         if !r.keywords.is_empty() {
             let hay = format!("{} {}", s.parts.join(" "), s.line).to_lowercase();
@@ -499,4 +521,183 @@ fn the_manifests_ship_the_default_rules() {
         crate::rules::DEFAULT_RULES,
         "manifests/sentinel/base/rules.yaml differs from default-rules.yaml: copy it over"
     );
+}
+
+/// Text that the shipped rules and a few with assertions and a Unicode `\b` match, almost
+/// match, or that lies around such text.
+const PIECES: &[&str] = &[
+    "error",
+    "ERROR",
+    "Error:",
+    "errors",
+    "xerror",
+    "level=error",
+    "\"level\":\"error\"",
+    "timeout",
+    "timed out",
+    "connection refused",
+    "dial tcp 10.0.0.1:5432: connect:",
+    "refused",
+    "OOMKilled",
+    "panic:",
+    "PANIC: ",
+    "goroutine 1 [running]",
+    "database",
+    "sql",
+    "x509",
+    "certificate",
+    "no such host",
+    "quota",
+    "exceeded",
+    "node",
+    "drain",
+    "evicted",
+    "SIGSEGV",
+    "Traceback (most recent call last)",
+    "Caused by: ",
+    "too many open files",
+    "leader lost",
+    "rate limited",
+    "throttled",
+    "ImagePullBackOff",
+    "probe",
+    "failed",
+    "Échec",
+    "échec",
+    "fehler",
+    "Fehler",
+    "é",
+    "ü",
+    "日本",
+    " ",
+    "  ",
+    ":",
+    "\"",
+    "=",
+    "-",
+    "a",
+    "_",
+    "1",
+];
+
+/// Rules with the assertions the shipped ones lack: anchors, ASCII and Unicode `\b` (under
+/// which a non-ASCII byte stops the lazy DFA).
+const EDGES: &str = r#"
+rules:
+  - name: unicode-word
+    match:
+      pattern: '(?i)\b(?:échec|fehler)\b'
+    priority: P2
+  - name: starts-with-panic
+    match:
+      pattern: '^panic'
+    priority: P1
+  - name: ends-with-timeout
+    match:
+      pattern: 'timeout$'
+    priority: P3
+  - name: ascii-word
+    match:
+      pattern: '(?-u:\b)refused(?-u:\b)'
+    priority: P3
+"#;
+
+fn lines() -> impl Strategy<Value = String> {
+    proptest::collection::vec(proptest::sample::select(PIECES), 0..12).prop_map(|p| p.concat())
+}
+
+#[test]
+fn pairs_match_as_lines_do_one_by_one() {
+    let labels = Labels::new([("namespace", "prod"), ("pod", "api-0")]);
+    for rules in [RuleSet::defaults(), set(EDGES)] {
+        let mut runner = TestRunner::new(Config {
+            cases: 2_000,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let scratch = std::cell::RefCell::new(rules.matcher().scratch());
+        runner
+            .run(&(lines(), lines()), |(a, b)| {
+                let (a, b) = (line_subject(&labels, &a), line_subject(&labels, &b));
+                let pair = rules.first_matches([&a, &b], &mut scratch.borrow_mut());
+                let names = pair.map(|r| r.map_or(DEFAULT_RULE, |r| r.name.as_str()).to_owned());
+                prop_assert_eq!(&names[0], &one_by_one(&rules, &a), "line {:?}", a.line);
+                prop_assert_eq!(&names[1], &one_by_one(&rules, &b), "line {:?}", b.line);
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+fn line_subject<'a>(labels: &'a Labels, line: &'a str) -> Subject<'a> {
+    Subject {
+        namespace: "prod",
+        labels,
+        parts: &[],
+        line,
+    }
+}
+
+/// The walk either answers as the meta regex does or gives up, also when its state cache is
+/// cleared under it (which leaves the other line's state stale) and on a quit byte.
+#[test]
+fn the_walk_agrees_with_the_set_or_falls_back() {
+    let mut patterns: Vec<String> = RuleSet::defaults()
+        .rules()
+        .iter()
+        .filter_map(|r| r.pattern.clone())
+        .collect();
+    patterns.push(r"(?i)\b(?:échec|fehler)\b".to_owned());
+    let set = meta::Builder::new()
+        .configure(
+            meta::Config::new()
+                .match_kind(MatchKind::All)
+                .which_captures(regex_automata::nfa::thompson::WhichCaptures::None),
+        )
+        .build_many(&patterns)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let found = |line: &str| {
+        let mut s = PatternSet::new(patterns.len());
+        set.which_overlapping_matches(&Input::new(line), &mut s);
+        s
+    };
+    for (walk, name) in [
+        (Walk::new(&patterns), "walk"),
+        (Walk::with_tiny_cache(&patterns), "walk with a tiny cache"),
+    ] {
+        let walk = walk.unwrap_or_else(|| panic!("{name}: not built"));
+        let mut runner = TestRunner::new(Config {
+            cases: 2_000,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let cache = std::cell::RefCell::new(walk.create_cache());
+        let (answered, gave_up) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+        runner
+            .run(&(lines(), lines()), |(a, b)| {
+                let mut got = [
+                    PatternSet::new(patterns.len()),
+                    PatternSet::new(patterns.len()),
+                ];
+                let [ga, gb] = &mut got;
+                let lines = [a.as_bytes(), b.as_bytes()];
+                match walk.scan_pair(&mut cache.borrow_mut(), lines, [ga, gb]) {
+                    Ok(()) => {
+                        answered.set(answered.get() + 1);
+                        prop_assert_eq!(&got[0], &found(&a), "{}: line {:?}", name, a);
+                        prop_assert_eq!(&got[1], &found(&b), "{}: line {:?}", name, b);
+                    }
+                    Err(_) => gave_up.set(gave_up.get() + 1),
+                }
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (answered, gave_up) = (answered.get(), gave_up.get());
+        eprintln!("{name}: answered {answered}, gave up {gave_up}");
+        assert!(answered > 100, "{name}: answered only {answered}");
+        assert!(
+            gave_up > 0,
+            "{name}: never gave up (non-ASCII under a Unicode \\b)"
+        );
+    }
 }

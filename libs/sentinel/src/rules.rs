@@ -402,16 +402,23 @@ impl RuleSet {
             .map(|i| &self.rules[i])
     }
 
-    /// [`RuleSet::first_match`] of two subjects at once, which is faster than one by one
-    /// (their lines are scanned in step).
-    pub fn first_matches(
+    /// Scans a page of lines at once, which is faster than one by one (two lines in step,
+    /// the DFA's states kept warm), for [`RuleSet::first_match_scanned`].
+    pub fn scan_page(&self, lines: &[&str], scratch: &mut Scratch) {
+        self.matcher.scan_page(lines, scratch);
+    }
+
+    /// [`RuleSet::first_match`] of `subject`, whose line is line `i` of the page last given
+    /// to [`RuleSet::scan_page`] (any other line is scanned now).
+    pub fn first_match_scanned(
         &self,
-        subjects: [&Subject<'_>; 2],
+        subject: &Subject<'_>,
+        i: usize,
         scratch: &mut Scratch,
-    ) -> [Option<&Rule>; 2] {
+    ) -> Option<&Rule> {
         self.matcher
-            .first_matches(&self.rules, subjects, scratch)
-            .map(|i| i.map(|i| &self.rules[i]))
+            .first_match_scanned(&self.rules, subject, i, scratch)
+            .map(|i| &self.rules[i])
     }
 }
 

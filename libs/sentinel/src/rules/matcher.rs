@@ -44,7 +44,7 @@ enum Target {
 #[derive(Debug, Clone)]
 pub struct Matcher {
     set: Option<Regex>,
-    /// The set's lazy DFA for scanning lines two at a time ([`Matcher::first_matches`]).
+    /// The set's lazy DFA for scanning lines two at a time ([`Matcher::scan_page`]).
     walk: Option<Walk>,
     set_targets: Vec<Target>,
     /// The set's patterns that use assertions (`^`, `$`, `\b`...), by their index in `set`:
@@ -64,7 +64,18 @@ pub struct Scratch {
     patterns: PatternSet,
     paired: PatternSet,
     walk_cache: Option<regex_automata::hybrid::dfa::Cache>,
+    page: Page,
     rest: Rest,
+}
+
+/// The patterns found in each line of the page scanned last ([`Matcher::scan_page`]).
+#[derive(Debug, Clone, Default)]
+struct Page {
+    /// Line `i`'s are `found[ends[i - 1]..ends[i]]` (from 0 for the first).
+    found: Vec<PatternID>,
+    ends: Vec<usize>,
+    /// Where each line was (its address and length), to tell that a subject's line is it.
+    lines: Vec<(usize, usize)>,
 }
 
 /// What finishing a line's match needs besides its patterns.
@@ -162,6 +173,7 @@ impl Matcher {
             patterns: PatternSet::new(self.set_targets.len()),
             paired: PatternSet::new(self.set_targets.len()),
             walk_cache: self.walk.as_ref().map(Walk::create_cache),
+            page: Page::default(),
             rest: Rest {
                 cache: self.set.as_ref().map(Regex::create_cache),
                 edge_cache: self.edges.as_ref().map(Regex::create_cache),
@@ -187,39 +199,68 @@ impl Matcher {
         self.finish(rules, s, patterns, rest)
     }
 
-    /// [`Matcher::first_match`] of two subjects, whose lines are scanned in step.
-    pub(super) fn first_matches(
-        &self,
-        rules: &[Rule],
-        [a, b]: [&Subject<'_>; 2],
-        scratch: &mut Scratch,
-    ) -> [Option<usize>; 2] {
+    /// Scans a page of lines for the set's patterns, two lines in step, for
+    /// [`Matcher::first_match_scanned`]. A page's lines scanned together keep the DFA's
+    /// states in the cache between them.
+    pub(super) fn scan_page(&self, lines: &[&str], scratch: &mut Scratch) {
         let Scratch {
             patterns,
             paired,
             walk_cache,
+            page,
             rest,
         } = scratch;
-        patterns.clear();
-        paired.clear();
-        let walked = match (&self.walk, walk_cache) {
-            (Some(walk), Some(cache)) => walk
-                .scan_pair(
-                    cache,
-                    [a.line.as_bytes(), b.line.as_bytes()],
-                    [&mut *patterns, &mut *paired],
-                )
-                .is_ok(),
-            _ => false,
-        };
-        if !walked {
-            self.scan_line(a.line, patterns, rest);
-            self.scan_line(b.line, paired, rest);
+        page.found.clear();
+        page.ends.clear();
+        page.lines.clear();
+        for pair in lines.chunks(2) {
+            let walked = match (pair, &self.walk, &mut *walk_cache) {
+                (&[a, b], Some(walk), Some(cache)) => {
+                    patterns.clear();
+                    paired.clear();
+                    let hay = [a.as_bytes(), b.as_bytes()];
+                    walk.scan_pair(cache, hay, [&mut *patterns, &mut *paired])
+                        .is_ok()
+                }
+                _ => false,
+            };
+            for (k, line) in pair.iter().enumerate() {
+                let set = if k == 0 { &mut *patterns } else { &mut *paired };
+                if !walked {
+                    self.scan_line(line, set, rest);
+                }
+                page.found.extend(set.iter());
+                page.ends.push(page.found.len());
+                page.lines.push(address(line));
+            }
         }
-        [
-            self.finish(rules, a, patterns, rest),
-            self.finish(rules, b, paired, rest),
-        ]
+    }
+
+    /// [`Matcher::first_match`] of `s`, whose line is line `i` of the page last given to
+    /// [`Matcher::scan_page`]; a line that is not (another address or length) is scanned now.
+    pub(super) fn first_match_scanned(
+        &self,
+        rules: &[Rule],
+        s: &Subject<'_>,
+        i: usize,
+        scratch: &mut Scratch,
+    ) -> Option<usize> {
+        let Scratch {
+            patterns,
+            page,
+            rest,
+            ..
+        } = scratch;
+        if page.lines.get(i) == Some(&address(s.line)) {
+            patterns.clear();
+            let start = if i == 0 { 0 } else { page.ends[i - 1] };
+            for &id in &page.found[start..page.ends[i]] {
+                patterns.insert(id);
+            }
+        } else {
+            self.scan_line(s.line, patterns, rest);
+        }
+        self.finish(rules, s, patterns, rest)
     }
 
     /// The set's patterns that match `line`, into `patterns` (cleared first).
@@ -372,6 +413,10 @@ fn within(line: &str, part: &str) -> Within {
     } else {
         Within::Apart
     }
+}
+
+fn address(line: &str) -> (usize, usize) {
+    (line.as_ptr() as usize, line.len())
 }
 
 fn set_bit(bits: &mut [u64], i: usize) {

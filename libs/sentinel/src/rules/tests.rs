@@ -607,7 +607,7 @@ fn lines() -> impl Strategy<Value = String> {
 }
 
 #[test]
-fn pairs_match_as_lines_do_one_by_one() {
+fn pages_match_as_lines_do_one_by_one() {
     let labels = Labels::new([("namespace", "prod"), ("pod", "api-0")]);
     for rules in [RuleSet::defaults(), set(EDGES)] {
         let mut runner = TestRunner::new(Config {
@@ -616,13 +616,26 @@ fn pairs_match_as_lines_do_one_by_one() {
             ..Config::default()
         });
         let scratch = std::cell::RefCell::new(rules.matcher().scratch());
+        let page = proptest::collection::vec(lines(), 0..5);
         runner
-            .run(&(lines(), lines()), |(a, b)| {
-                let (a, b) = (line_subject(&labels, &a), line_subject(&labels, &b));
-                let pair = rules.first_matches([&a, &b], &mut scratch.borrow_mut());
-                let names = pair.map(|r| r.map_or(DEFAULT_RULE, |r| r.name.as_str()).to_owned());
-                prop_assert_eq!(&names[0], &one_by_one(&rules, &a), "line {:?}", a.line);
-                prop_assert_eq!(&names[1], &one_by_one(&rules, &b), "line {:?}", b.line);
+            .run(&page, |page| {
+                let texts: Vec<&str> = page.iter().map(String::as_str).collect();
+                let mut scratch = scratch.borrow_mut();
+                rules.scan_page(&texts, &mut scratch);
+                for (i, line) in texts.iter().enumerate() {
+                    let s = line_subject(&labels, line);
+                    let got = rules.first_match_scanned(&s, i, &mut scratch);
+                    let got = got.map_or(DEFAULT_RULE, |r| r.name.as_str());
+                    prop_assert_eq!(got, one_by_one(&rules, &s), "line {:?}", line);
+                }
+                // A line that is not the page's is scanned on its own.
+                if let Some(line) = texts.last() {
+                    let other = format!("{line} ");
+                    let s = line_subject(&labels, &other);
+                    let got = rules.first_match_scanned(&s, texts.len() - 1, &mut scratch);
+                    let got = got.map_or(DEFAULT_RULE, |r| r.name.as_str());
+                    prop_assert_eq!(got, one_by_one(&rules, &s), "line {:?}", other);
+                }
                 Ok(())
             })
             .unwrap_or_else(|e| panic!("{e}"));

@@ -616,17 +616,30 @@ fn pages_match_as_lines_do_one_by_one() {
             ..Config::default()
         });
         let scratch = std::cell::RefCell::new(rules.matcher().scratch());
-        let page = proptest::collection::vec(lines(), 0..5);
+        // Each line with a part that is a slice of it (from a cut to its end) and a part of
+        // its own (as an unescaped message is).
+        let entry = (lines(), any::<proptest::sample::Index>(), lines());
+        let page = proptest::collection::vec(entry, 0..5);
         runner
             .run(&page, |page| {
-                let texts: Vec<&str> = page.iter().map(String::as_str).collect();
+                let texts: Vec<&str> = page.iter().map(|(l, _, _)| l.as_str()).collect();
                 let mut scratch = scratch.borrow_mut();
                 rules.scan_page(&texts, &mut scratch);
-                for (i, line) in texts.iter().enumerate() {
-                    let s = line_subject(&labels, line);
-                    let got = rules.first_match_scanned(&s, i, &mut scratch);
-                    let got = got.map_or(DEFAULT_RULE, |r| r.name.as_str());
-                    prop_assert_eq!(got, one_by_one(&rules, &s), "line {:?}", line);
+                for (i, (line, cut, apart)) in page.iter().enumerate() {
+                    let mut cut = cut.index(line.len() + 1);
+                    while !line.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    for parts in [&[][..], &[&line[cut..]], &[&line[cut..], apart.as_str()]] {
+                        let s = Subject {
+                            parts,
+                            ..line_subject(&labels, line)
+                        };
+                        let got = rules.first_match_scanned(&s, i, &mut scratch);
+                        let got = got.map_or(DEFAULT_RULE, |r| r.name.as_str());
+                        let want = one_by_one(&rules, &s);
+                        prop_assert_eq!(got, want, "line {:?}, parts {:?}", line, parts);
+                    }
                 }
                 // A line that is not the page's is scanned on its own.
                 if let Some(line) = texts.last() {

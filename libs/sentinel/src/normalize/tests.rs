@@ -229,9 +229,17 @@ const PIECES: &[&str] = &[
     "1-2",
     "a-1",
     "9-",
+    // Digits beyond ASCII, which `\d` takes: Arabic-Indic and full-width.
+    "٢٠٢٤-٠١-٠٢ ٠٣:٠٤:٠٥",
+    "١",
+    "٢٣",
+    "２０２４",
+    "x1٢٣٤-01-02T03:04:05",
+    "a١b",
+    "ab1٢٣٤-",
 ];
 const GLUE: &[&str] = &[
-    "", " ", "  ", "-", ".", ":", "=", "/", ",", "\"", "'", "@", "_", "x", "1", "é",
+    "", " ", "  ", "-", ".", ":", "=", "/", ",", "\"", "'", "@", "_", "x", "1", "é", "١",
 ];
 
 #[test]
@@ -252,7 +260,7 @@ fn starts_agree_with_the_search() {
             .collect::<String>()
     });
     // And bytes drawn from the characters tokens are made of.
-    let chars = "[0-9a-fA-FxgkzT\\-:.@\"'\\[\\]%+_ µé/=]{0,40}";
+    let chars = "[0-9a-fA-FxgkzT\\-:.@\"'\\[\\]%+_ µé/=١٢２]{0,40}";
     let mut runner = TestRunner::new(Config {
         cases: 4_000,
         failure_persistence: None,

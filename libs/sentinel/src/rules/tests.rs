@@ -602,6 +602,21 @@ rules:
     priority: P3
 "#;
 
+/// A pattern that matches the empty string, which can match between the bytes of a character
+/// (`é`), where the meta regex does not report it; without a Unicode `\b`, which would make
+/// every such line fall back anyway.
+const EMPTY: &str = r#"
+rules:
+  - name: word-error
+    match:
+      pattern: '(?i)(?-u:\b)error(?-u:\b)'
+    priority: P2
+  - name: empty-inside-a-word
+    match:
+      pattern: '(?-u:\B)'
+    priority: P4
+"#;
+
 fn lines() -> impl Strategy<Value = String> {
     proptest::collection::vec(proptest::sample::select(PIECES), 0..12).prop_map(|p| p.concat())
 }
@@ -609,7 +624,7 @@ fn lines() -> impl Strategy<Value = String> {
 #[test]
 fn pages_match_as_lines_do_one_by_one() {
     let labels = Labels::new([("namespace", "prod"), ("pod", "api-0")]);
-    for rules in [RuleSet::defaults(), set(EDGES)] {
+    for rules in [RuleSet::defaults(), set(EDGES), set(EMPTY)] {
         let mut runner = TestRunner::new(Config {
             cases: 2_000,
             failure_persistence: None,
@@ -652,6 +667,16 @@ fn pages_match_as_lines_do_one_by_one() {
                 Ok(())
             })
             .unwrap_or_else(|e| panic!("{e}"));
+        // Lines whose only place for an empty match is inside a character.
+        let tricky = ["aéa", "1é_", "a日b", "x", "", "é"];
+        let mut scratch = scratch.borrow_mut();
+        rules.scan_page(&tricky, &mut scratch);
+        for (i, line) in tricky.iter().enumerate() {
+            let s = line_subject(&labels, line);
+            let got = rules.first_match_scanned(&s, i, &mut scratch);
+            let got = got.map_or(DEFAULT_RULE, |r| r.name.as_str());
+            assert_eq!(got, one_by_one(&rules, &s), "line {line:?}");
+        }
     }
 }
 

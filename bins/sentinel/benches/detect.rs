@@ -259,16 +259,11 @@ fn stages(
         let mut i = 0;
         for page in corpus.chunks(PAGE) {
             let texts: Vec<&str> = page.iter().map(|l| l.line.as_str()).collect();
-            rules.scan_page(&texts, &mut scratch);
-            for (k, line) in texts.iter().enumerate() {
-                let subject = bulwark_sentinel::rules::Subject {
-                    namespace: labels[i].source().namespace,
-                    labels: &labels[i],
-                    parts: &reads[i].parts(),
-                    line,
-                };
-                acc += rules
-                    .first_match_scanned(&subject, k, &mut scratch)
+            let mut scanned = rules.scan_page(&texts, &mut scratch);
+            for k in 0..texts.len() {
+                let namespace = labels[i].source().namespace;
+                acc += scanned
+                    .first_match(k, namespace, &labels[i], &reads[i].parts())
                     .map_or(0, |r| r.name.len() as u64);
                 i += 1;
             }

@@ -124,17 +124,14 @@ impl Detector {
         mut each: impl FnMut(usize, Detection<'_>),
     ) {
         let texts: Vec<&str> = lines.iter().map(|(_, line)| *line).collect();
-        self.rules.scan_page(&texts, &mut ws.scratch);
+        let mut page = self.rules.scan_page(&texts, &mut ws.scratch);
         let found: Vec<_> = lines
             .iter()
             .enumerate()
             .map(|(i, (stream, line))| {
                 let read = extract::read(line);
-                let rule = self.rules.first_match_scanned(
-                    &subject(stream, &read.parts(), line),
-                    i,
-                    &mut ws.scratch,
-                );
+                let s = stream.source;
+                let rule = page.first_match(i, s.namespace, stream.labels, &read.parts());
                 (read, rule)
             })
             .collect();

@@ -29,6 +29,8 @@ use bulwark_config::{Duration, Loader, Validate, Violation};
 use regex_automata::meta::Regex;
 use serde::{Deserialize, Serialize};
 
+use crate::model::Labels;
+
 pub mod action;
 mod matcher;
 mod walk;
@@ -357,6 +359,38 @@ impl Namespaces {
     }
 }
 
+/// A page of lines scanned for the rules' patterns ([`RuleSet::scan_page`]).
+#[derive(Debug)]
+pub struct ScannedPage<'r, 'p> {
+    rules: &'r RuleSet,
+    lines: &'p [&'p str],
+    scratch: &'p mut Scratch,
+}
+
+impl<'r> ScannedPage<'r, '_> {
+    /// [`RuleSet::first_match`] of line `i` of the page, from `namespace` with `labels`, whose
+    /// message has `parts`.
+    pub fn first_match(
+        &mut self,
+        i: usize,
+        namespace: &str,
+        labels: &Labels,
+        parts: &[&str],
+    ) -> Option<&'r Rule> {
+        let subject = Subject {
+            namespace,
+            labels,
+            parts,
+            line: self.lines[i],
+        };
+        let rules = self.rules;
+        rules
+            .matcher
+            .first_match_scanned(&rules.rules, &subject, i, self.scratch)
+            .map(|k| &rules.rules[k])
+    }
+}
+
 /// The rules in file order, and the one-pass matcher over the enabled ones.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
@@ -403,22 +437,18 @@ impl RuleSet {
     }
 
     /// Scans a page of lines at once, which is faster than one by one (two lines in step,
-    /// the DFA's states kept warm), for [`RuleSet::first_match_scanned`].
-    pub fn scan_page(&self, lines: &[&str], scratch: &mut Scratch) {
+    /// the DFA's states kept warm); then ask the page each line's first match.
+    pub fn scan_page<'r, 'p>(
+        &'r self,
+        lines: &'p [&'p str],
+        scratch: &'p mut Scratch,
+    ) -> ScannedPage<'r, 'p> {
         self.matcher.scan_page(lines, scratch);
-    }
-
-    /// [`RuleSet::first_match`] of `subject`, whose line is line `i` of the page last given
-    /// to [`RuleSet::scan_page`] (any other line is scanned now).
-    pub fn first_match_scanned(
-        &self,
-        subject: &Subject<'_>,
-        i: usize,
-        scratch: &mut Scratch,
-    ) -> Option<&Rule> {
-        self.matcher
-            .first_match_scanned(&self.rules, subject, i, scratch)
-            .map(|i| &self.rules[i])
+        ScannedPage {
+            rules: self,
+            lines,
+            scratch,
+        }
     }
 }
 

@@ -74,8 +74,6 @@ struct Page {
     /// Line `i`'s are `found[ends[i - 1]..ends[i]]` (from 0 for the first).
     found: Vec<PatternID>,
     ends: Vec<usize>,
-    /// Where each line was (its address and length), to tell that a subject's line is it.
-    lines: Vec<(usize, usize)>,
 }
 
 /// What finishing a line's match needs besides its patterns.
@@ -212,7 +210,6 @@ impl Matcher {
         } = scratch;
         page.found.clear();
         page.ends.clear();
-        page.lines.clear();
         for pair in lines.chunks(2) {
             let walked = match (pair, &self.walk, &mut *walk_cache) {
                 (&[a, b], Some(walk), Some(cache)) => {
@@ -231,13 +228,12 @@ impl Matcher {
                 }
                 page.found.extend(set.iter());
                 page.ends.push(page.found.len());
-                page.lines.push(address(line));
             }
         }
     }
 
     /// [`Matcher::first_match`] of `s`, whose line is line `i` of the page last given to
-    /// [`Matcher::scan_page`]; a line that is not (another address or length) is scanned now.
+    /// [`Matcher::scan_page`] (which [`super::ScannedPage`] guarantees).
     pub(super) fn first_match_scanned(
         &self,
         rules: &[Rule],
@@ -251,14 +247,10 @@ impl Matcher {
             rest,
             ..
         } = scratch;
-        if page.lines.get(i) == Some(&address(s.line)) {
-            patterns.clear();
-            let start = if i == 0 { 0 } else { page.ends[i - 1] };
-            for &id in &page.found[start..page.ends[i]] {
-                patterns.insert(id);
-            }
-        } else {
-            self.scan_line(s.line, patterns, rest);
+        patterns.clear();
+        let start = if i == 0 { 0 } else { page.ends[i - 1] };
+        for &id in &page.found[start..page.ends[i]] {
+            patterns.insert(id);
         }
         self.finish(rules, s, patterns, rest)
     }
@@ -413,10 +405,6 @@ fn within(line: &str, part: &str) -> Within {
     } else {
         Within::Apart
     }
-}
-
-fn address(line: &str) -> (usize, usize) {
-    (line.as_ptr() as usize, line.len())
 }
 
 fn set_bit(bits: &mut [u64], i: usize) {

@@ -639,7 +639,7 @@ fn pages_match_as_lines_do_one_by_one() {
             .run(&page, |page| {
                 let texts: Vec<&str> = page.iter().map(|(l, _, _)| l.as_str()).collect();
                 let mut scratch = scratch.borrow_mut();
-                rules.scan_page(&texts, &mut scratch);
+                let mut scanned = rules.scan_page(&texts, &mut scratch);
                 for (i, (line, cut, apart)) in page.iter().enumerate() {
                     let mut cut = cut.index(line.len() + 1);
                     while !line.is_char_boundary(cut) {
@@ -650,19 +650,11 @@ fn pages_match_as_lines_do_one_by_one() {
                             parts,
                             ..line_subject(&labels, line)
                         };
-                        let got = rules.first_match_scanned(&s, i, &mut scratch);
+                        let got = scanned.first_match(i, "prod", &labels, parts);
                         let got = got.map_or(DEFAULT_RULE, |r| r.name.as_str());
                         let want = one_by_one(&rules, &s);
                         prop_assert_eq!(got, want, "line {:?}, parts {:?}", line, parts);
                     }
-                }
-                // A line that is not the page's is scanned on its own.
-                if let Some(line) = texts.last() {
-                    let other = format!("{line} ");
-                    let s = line_subject(&labels, &other);
-                    let got = rules.first_match_scanned(&s, texts.len() - 1, &mut scratch);
-                    let got = got.map_or(DEFAULT_RULE, |r| r.name.as_str());
-                    prop_assert_eq!(got, one_by_one(&rules, &s), "line {:?}", other);
                 }
                 Ok(())
             })
@@ -670,10 +662,10 @@ fn pages_match_as_lines_do_one_by_one() {
         // Lines whose only place for an empty match is inside a character.
         let tricky = ["aéa", "1é_", "a日b", "x", "", "é"];
         let mut scratch = scratch.borrow_mut();
-        rules.scan_page(&tricky, &mut scratch);
+        let mut scanned = rules.scan_page(&tricky, &mut scratch);
         for (i, line) in tricky.iter().enumerate() {
             let s = line_subject(&labels, line);
-            let got = rules.first_match_scanned(&s, i, &mut scratch);
+            let got = scanned.first_match(i, "prod", &labels, &[]);
             let got = got.map_or(DEFAULT_RULE, |r| r.name.as_str());
             assert_eq!(got, one_by_one(&rules, &s), "line {line:?}");
         }

@@ -81,12 +81,12 @@ impl Cursor {
     }
 
     /// Forgets lines admitted but not counted (their page could not be saved).
-    fn forget(&mut self, lines: &[(i64, LineId)]) {
-        for (ts, id) in lines {
-            if let Some(ids) = self.seen.get_mut(ts) {
+    fn forget(&mut self, lines: &[(&Entry, LineId)]) {
+        for (e, id) in lines {
+            if let Some(ids) = self.seen.get_mut(&e.ts_ns) {
                 ids.remove(id);
                 if ids.is_empty() {
-                    self.seen.remove(ts);
+                    self.seen.remove(&e.ts_ns);
                 }
             }
         }
@@ -185,8 +185,6 @@ pub async fn read_window(
         }
         deliver(&admitted);
         if let Err(e) = page_done(cursor).await {
-            let admitted: Vec<(i64, LineId)> =
-                admitted.iter().map(|(e, id)| (e.ts_ns, *id)).collect();
             cursor.forget(&admitted);
             return Err(PageError::Sink(e));
         }

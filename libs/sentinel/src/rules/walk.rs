@@ -21,8 +21,8 @@
 //! after every call that may build a state.
 //! `tests::pairs_agree_with_the_set` holds the walk to the meta regex.
 
-use regex_automata::hybrid::LazyStateID;
 use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::hybrid::{CacheError, LazyStateID};
 use regex_automata::nfa::thompson::{self, WhichCaptures};
 use regex_automata::util::start;
 use regex_automata::{MatchKind, PatternSet};
@@ -107,10 +107,8 @@ impl Walk {
                     self.report(cache, sid, found)?;
                 }
             }
-            sid = self.dfa.next_eoi_state(cache, sid).map_err(|_| Fallback)?;
-            if cache.clear_count() != clears {
-                return Err(Fallback);
-            }
+            let eoi = self.dfa.next_eoi_state(cache, sid);
+            sid = unchanged(cache, clears, eoi)?;
             self.report(cache, sid, found)?;
         }
         Ok(())
@@ -132,14 +130,8 @@ impl Walk {
                 return Ok(next);
             }
         }
-        let next = self
-            .dfa
-            .next_state(cache, sid, byte)
-            .map_err(|_| Fallback)?;
-        if cache.clear_count() != clears {
-            return Err(Fallback);
-        }
-        Ok(next)
+        let next = self.dfa.next_state(cache, sid, byte);
+        unchanged(cache, clears, next)
     }
 
     /// Adds the patterns `sid` reports (a match state: those that matched just before).
@@ -158,4 +150,18 @@ impl Walk {
         }
         Ok(())
     }
+}
+
+/// The state a call that may build states gave, while the cache has not been cleared since
+/// the walk began (`clears`): a clear leaves the other line's state stale.
+fn unchanged(
+    cache: &Cache,
+    clears: usize,
+    next: Result<LazyStateID, CacheError>,
+) -> Result<LazyStateID, Fallback> {
+    let next = next.map_err(|_| Fallback)?;
+    if cache.clear_count() != clears {
+        return Err(Fallback);
+    }
+    Ok(next)
 }

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
-use bulwark_sentinel::detect::{Detector, Stream};
+use bulwark_sentinel::detect::{Detection, Detector, Stream};
 use bulwark_sentinel::extract;
 use bulwark_sentinel::fingerprint::{Fingerprint, workload};
 use bulwark_sentinel::model::Labels;
@@ -101,20 +101,8 @@ fn main() {
         return;
     }
     let ours = best(|| {
-        let mut ws = detector.workspace();
         let mut acc = 0u64;
-        let mut page = Vec::with_capacity(PAGE);
-        for (lines, labels) in corpus.chunks(PAGE).zip(labels.chunks(PAGE)) {
-            // As ingestion does: a page's lines with their streams' sources and workloads.
-            page.clear();
-            page.extend(
-                lines
-                    .iter()
-                    .zip(labels)
-                    .map(|(l, labels)| (Stream::new(labels), l.line.as_str())),
-            );
-            detector.detect_each(&mut ws, &page, |_, d| acc ^= d.fingerprint.0);
-        }
+        by_pages(&detector, &corpus, &labels, |d| acc ^= d.fingerprint.0);
         acc
     });
     // `-- ours`: only our throughput (for a profiler).
@@ -146,18 +134,10 @@ fn main() {
         acc
     });
     // Ours (as measured: a page at a time) and the baseline must agree on each line's rule.
-    let mut ws = detector.workspace();
     let mut ours_rules = Vec::with_capacity(LINES);
-    for (lines, labels) in corpus.chunks(PAGE).zip(labels.chunks(PAGE)) {
-        let page: Vec<(Stream<'_>, &str)> = lines
-            .iter()
-            .zip(labels)
-            .map(|(l, labels)| (Stream::new(labels), l.line.as_str()))
-            .collect();
-        detector.detect_each(&mut ws, &page, |_, d| {
-            ours_rules.push(d.rule_name().to_owned());
-        });
-    }
+    by_pages(&detector, &corpus, &labels, |d| {
+        ours_rules.push(d.rule_name().to_owned());
+    });
     for ((l, labels), ours) in corpus.iter().zip(&labels).zip(&ours_rules) {
         let theirs = upstream
             .first_match(
@@ -211,6 +191,28 @@ fn main() {
 /// The lines as the Loki client hands them to ingestion: one shared `Arc<Labels>` per
 /// stream, and each line's text allocated in turn as a page is decoded (the generator's
 /// scattered allocations would measure cache misses that ingestion does not have).
+/// Detects the corpus as ingestion does: a page at a time, each line with its stream's source
+/// and workload.
+fn by_pages(
+    detector: &Detector,
+    corpus: &[bulwark_test_util::logs::LogLine],
+    labels: &[Arc<Labels>],
+    mut each: impl FnMut(Detection<'_>),
+) {
+    let mut ws = detector.workspace();
+    let mut page = Vec::with_capacity(PAGE);
+    for (lines, labels) in corpus.chunks(PAGE).zip(labels.chunks(PAGE)) {
+        page.clear();
+        page.extend(
+            lines
+                .iter()
+                .zip(labels)
+                .map(|(l, labels)| (Stream::new(labels), l.line.as_str())),
+        );
+        detector.detect_each(&mut ws, &page, |_, d| each(d));
+    }
+}
+
 fn as_decoded(
     generated: Vec<bulwark_test_util::logs::LogLine>,
 ) -> (Vec<bulwark_test_util::logs::LogLine>, Vec<Arc<Labels>>) {
